@@ -1,0 +1,10 @@
+// seqlm version, as a number the preprocessor can compare and a string for model files.
+#pragma once
+
+#define SEQLM_VERSION_MAJOR 0
+#define SEQLM_VERSION_MINOR 1
+#define SEQLM_VERSION_PATCH 0
+
+namespace seqlm {
+inline constexpr const char* version_string = "0.1.0";
+}  // namespace seqlm

@@ -1,0 +1,101 @@
+// Tests of the foundations every layer uses: RNG, SIMD activations, initialisers, shape checks.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <seqlm/seqlm.hpp>
+#include <vector>
+
+using namespace seqlm;
+
+TEST_CASE("Rng is deterministic, restorable and unbiased enough") {
+  Rng a(42), b(42), c(43);
+  for (int k = 0; k < 10; ++k) CHECK(a.next() == b.next());
+  CHECK(a.next() != c.next());
+
+  Rng r(7);
+  r.normal();  // leaves a spare normal in the state
+  const auto snapshot = r.snapshot();
+  std::vector<double> first;
+  for (int k = 0; k < 5; ++k) first.push_back(r.normal() + r.uniform());
+  r.restore(snapshot);
+  for (int k = 0; k < 5; ++k) CHECK(r.normal() + r.uniform() == first[k]);
+
+  Rng s(1);
+  double sum = 0, sum_sq = 0;
+  const int n = 200000;
+  for (int k = 0; k < n; ++k) {
+    const double x = s.normal();
+    sum += x;
+    sum_sq += x * x;
+  }
+  CHECK(std::abs(sum / n) < 0.01);
+  CHECK(std::abs(sum_sq / n - 1.0) < 0.02);
+
+  std::vector<int> counts(7, 0);
+  for (int k = 0; k < 70000; ++k) ++counts[s.below(7)];
+  for (int count : counts) CHECK(std::abs(count - 10000) < 500);
+}
+
+template <class S>
+void check_activation_accuracy(double tolerance) {
+  // Cover the whole useful range, saturation and exact zero; n is not a multiple of the
+  // SIMD width so that the scalar tail is exercised too.
+  std::vector<S> x;
+  for (double v = -30.0; v <= 30.0; v += 0.0137) x.push_back(static_cast<S>(v));
+  for (double v : {-1e-6, 0.0, 1e-6, -100.0, 100.0, -1e4, 1e4}) x.push_back(static_cast<S>(v));
+  std::vector<S> sig = x, th = x, re = x;
+  simd::sigmoid_inplace(sig.data(), static_cast<Index>(x.size()));
+  simd::tanh_inplace(th.data(), static_cast<Index>(x.size()));
+  simd::relu_inplace(re.data(), static_cast<Index>(x.size()));
+  double worst_sigmoid = 0, worst_tanh = 0;
+  for (size_t k = 0; k < x.size(); ++k) {
+    const long double xv = x[k];
+    const long double sig_ref = 1.0L / (1.0L + std::exp(-xv));
+    const long double tanh_ref = std::tanh(xv);
+    worst_sigmoid = std::max(worst_sigmoid, double(std::abs(sig[k] - sig_ref)));
+    worst_tanh = std::max(worst_tanh, double(std::abs(th[k] - tanh_ref)));
+    CHECK(re[k] == (x[k] > 0 ? x[k] : S(0)));
+    REQUIRE(std::isfinite(sig[k]));
+    REQUIRE(std::isfinite(th[k]));
+  }
+  INFO("max abs error sigmoid ", worst_sigmoid, " tanh ", worst_tanh);
+  CHECK(worst_sigmoid <= tolerance);
+  CHECK(worst_tanh <= tolerance);
+}
+
+TEST_CASE("vectorised sigmoid and tanh are accurate in float and double") {
+  check_activation_accuracy<float>(2e-7);
+  check_activation_accuracy<double>(1e-15);
+}
+
+TEST_CASE("glorot_uniform and orthogonal follow Keras") {
+  Rng rng(3);
+  Matrix<float> w(40, 10);
+  init::glorot_uniform(w, 10, 40, rng);
+  const double limit = std::sqrt(6.0 / 50.0);
+  CHECK(w.maxCoeff() <= limit);
+  CHECK(w.minCoeff() >= -limit);
+  CHECK(w.maxCoeff() > 0.9 * limit);
+
+  Matrix<double> tall(48, 12);  // like an LSTM(12) recurrent kernel stored (4H x H)
+  init::orthogonal(tall, rng);
+  CHECK((tall.transpose() * tall - Matrix<double>::Identity(12, 12)).norm() < 1e-12);
+  Matrix<double> wide(5, 20);
+  init::orthogonal(wide, rng);
+  CHECK((wide * wide.transpose() - Matrix<double>::Identity(5, 5)).norm() < 1e-12);
+}
+
+TEST_CASE("shape helpers report where and what") {
+  CHECK_THROWS_AS(detail::steps_of("LSTM", 10, 3), shape_error);
+  CHECK_THROWS_AS(detail::steps_of("LSTM", 0, 3), value_error);
+  CHECK_THROWS_AS(detail::check_positive("GRU", "units", -1), value_error);
+  std::vector<TokenId> ids = {0, 1, 5, 2};
+  CHECK_THROWS_AS(TokenView(ids, 3, 2), shape_error);
+  TokenView view(ids, 2, 2);
+  try {
+    detail::check_tokens("Embedding", view, 5);
+    FAIL("expected an exception");
+  } catch (const value_error& e) {
+    CHECK(std::string(e.what()).find("Embedding: token id 5 at step 1, sequence 0") != std::string::npos);
+  }
+}
