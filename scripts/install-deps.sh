@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what seqlm needs to build, test and benchmark on Debian 12 (bookworm), from
+# Debian's own packages. Does nothing when everything is already installed.
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config
+  libeigen3-dev     # Eigen 3.4: matrices and GEMM
+  libxsimd-dev      # xsimd 8.1: vectorised gate kernels
+  doctest-dev       # the test framework
+  libbenchmark-dev  # Google Benchmark, for benchmarks/
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "seqlm: installing ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  sudo_cmd=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
