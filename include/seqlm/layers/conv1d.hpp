@@ -1,0 +1,241 @@
+// Causal 1-D convolution over time (Keras Conv1D(filters, kernel_size, padding="causal",
+// dilation_rate, activation)).
+//
+//   X        (in x T*B)            input, time-major: column t*B + b is step t of sequence b
+//   W_j      (filters x in)        tap j = 0 .. k-1, column block j of "kernel" (filters x k*in)
+//   b        (filters x 1)         "bias"
+//   s_j      = (k-1-j) * d         how many steps back tap j looks (d = dilation)
+//   pre[t]   = b + sum_j W_j x[t - s_j]      with x[t] = 0 for t < 0 (left padding (k-1)*d)
+//   y[t]     = act(pre[t])         act = identity or relu;  Y (filters x T*B)
+//
+// Time-major shift trick: delaying every sequence by s steps is an offset of s*B columns,
+// so tap j over all steps and sequences is ONE GEMM on column blocks:
+//   Y[:, s_j*B :] += W_j * X[:, : (T-s_j)*B]          (taps with s_j >= T see only padding)
+// Backward, with dPre = dY .* act'(pre):
+//   dW_j += dPre[:, s_j*B :] * X[:, : (T-s_j)*B]^T
+//   db   += sum over columns of dPre
+//   dX[:, : (T-s_j)*B] += W_j^T * dPre[:, s_j*B :]
+// Streaming keeps the last (k-1)*d inputs of each sequence in a ring buffer (StepState).
+// See docs/layers/conv1d.md.
+#pragma once
+
+#include <algorithm>
+
+#include "../error.hpp"
+#include "../init.hpp"
+#include "../math/simd.hpp"
+#include "../parameter.hpp"
+#include "../random.hpp"
+#include "../tensor.hpp"
+
+namespace seqlm {
+
+// The activation applied after the convolution.
+enum class Activation { none, relu };
+
+// Conv1D options. (Declared outside the class so that `Options{}` can be a default argument.)
+struct Conv1DOptions {
+  Index dilation = 1;                       // d: spacing between taps, in steps
+  Activation activation = Activation::none;  // applied to b + sum_j W_j x[t - s_j]
+};
+
+namespace detail {
+
+// relu'(pre) * dy computed from the relu output y: dy where y > 0, else 0 (relu'(0) = 0).
+template <class S>
+S relu_backward(S y, S dy) {
+  return y > S(0) ? dy : S(0);
+}
+template <class S, class A>
+xsimd::batch<S, A> relu_backward(const xsimd::batch<S, A>& y, const xsimd::batch<S, A>& dy) {
+  const xsimd::batch<S, A> zero(S(0));
+  return xsimd::select(y > zero, dy, zero);
+}
+
+}  // namespace detail
+
+template <class Scalar>
+class Conv1D {
+ public:
+  using Options = Conv1DOptions;
+
+  // Streaming state of a batch of sequences: the last (k-1)*d inputs of each, as a ring of
+  // (k-1)*d slots of B columns (slot = step mod (k-1)*d, column slot*B + b is sequence b).
+  // Starts at zero, which is exactly the causal left padding. Made by make_step_state().
+  struct StepState {
+    Matrix<Scalar> history;  // (in x (k-1)*d*B); empty when (k-1)*d == 0
+    Index batch = 0;         // B
+    Index position = 0;      // slot of the next step: steps taken mod (k-1)*d (0 when k = 1)
+  };
+
+  // in_channels -> filters channels with a kernel of kernel_size taps. All sizes and the
+  // dilation must be positive (value_error).
+  Conv1D(Index in_channels, Index filters, Index kernel_size, Options options = Options())
+      : in_(in_channels), filters_(filters), kernel_size_(kernel_size), options_(options) {
+    detail::check_positive("Conv1D", "input channels", in_channels);
+    detail::check_positive("Conv1D", "filters", filters);
+    detail::check_positive("Conv1D", "kernel size", kernel_size);
+    detail::check_positive("Conv1D", "dilation", options.dilation);
+    kernel_ = Matrix<Scalar>::Zero(filters, kernel_size * in_channels);
+    d_kernel_ = Matrix<Scalar>::Zero(filters, kernel_size * in_channels);
+    bias_ = Matrix<Scalar>::Zero(filters, 1);
+    d_bias_ = Matrix<Scalar>::Zero(filters, 1);
+  }
+
+  Index input_size() const { return in_; }
+  Index filters() const { return filters_; }
+  Index kernel_size() const { return kernel_size_; }
+  const Options& options() const { return options_; }
+  // How many past steps an output sees besides the current one: (k-1)*d.
+  Index receptive_history() const { return (kernel_size_ - 1) * options_.dilation; }
+
+  // Keras defaults: kernel glorot_uniform with fan_in = k*in, fan_out = k*filters; bias zero.
+  void initialize(Rng& rng) {
+    init::glorot_uniform(kernel_, kernel_size_ * in_, kernel_size_ * filters_, rng);
+    bias_.setZero();
+  }
+
+  // {"kernel" (filters x k*in), "bias" (filters x 1)}: values and accumulated gradients.
+  ParameterList<Scalar> parameters() {
+    return {{"kernel", &kernel_, &d_kernel_}, {"bias", &bias_, &d_bias_}};
+  }
+
+  const Matrix<Scalar>& kernel() const { return kernel_; }
+  const Matrix<Scalar>& bias() const { return bias_; }
+
+  // Y (filters x T*B) for X (in x T*B) holding `batch` sequences. X is copied for backward().
+  const Matrix<Scalar>& forward(ConstMatrixRef<Scalar> x, Index batch) {
+    detail::check_rows("Conv1D", "input", x.rows(), in_);
+    const Index steps = detail::steps_of("Conv1D", x.cols(), batch);
+    batch_ = batch;
+    steps_ = steps;
+    input_ = x;  // no allocation when the shape is unchanged
+    if (output_.cols() != x.cols()) output_.resize(filters_, x.cols());
+
+    // Tap k-1 has shift 0 and covers every column: it initialises Y.
+    output_.noalias() = tap(kernel_size_ - 1) * input_;
+    for (Index j = 0; j + 1 < kernel_size_; ++j) {
+      const Index shift = shift_of(j);
+      if (shift >= steps) continue;  // this tap only ever sees the zero padding
+      const Index width = (steps - shift) * batch;
+      output_.middleCols(shift * batch, width).noalias() += tap(j) * input_.leftCols(width);
+    }
+    for (Index c = 0; c < output_.cols(); ++c) add_bias_and_activate(output_.col(c).data());
+    return output_;
+  }
+
+  // Accumulates the kernel and bias gradients for the last forward() and computes
+  // input_gradient(). d_output must have that forward's output shape (shape_error).
+  void backward(ConstMatrixRef<Scalar> d_output) {
+    if (steps_ == 0) throw value_error("Conv1D: backward() called before forward()");
+    detail::check_shape("Conv1D", "d_output", d_output, filters_, output_.cols());
+    if (options_.activation == Activation::relu) {
+      // dPre = dY .* relu'(pre); relu'(pre) = [y > 0], so the output doubles as the mask.
+      if (d_pre_.cols() != d_output.cols()) d_pre_.resize(filters_, d_output.cols());
+      for (Index c = 0; c < d_output.cols(); ++c) {
+        const Scalar* y = output_.col(c).data();
+        const Scalar* dy = d_output.col(c).data();
+        Scalar* d_pre = d_pre_.col(c).data();
+        simd::vectorized_loop<Scalar>(filters_, [&](Index r, auto lane) {
+          using V = decltype(lane);
+          simd::store(d_pre + r, detail::relu_backward(simd::load<V>(y + r), simd::load<V>(dy + r)));
+        });
+      }
+      backward_from_pre_activation(d_pre_);
+    } else {
+      backward_from_pre_activation(d_output);  // identity: dPre = dY
+    }
+  }
+
+  // dL/dX (in x T*B) from the last backward().
+  const Matrix<Scalar>& input_gradient() const { return d_input_; }
+
+  // A fresh streaming state for `batch` sequences (all history zero = causal padding).
+  StepState make_step_state(Index batch) const {
+    detail::check_positive("Conv1D step", "batch size", batch);
+    StepState state;
+    state.history = Matrix<Scalar>::Zero(in_, receptive_history() * batch);
+    state.batch = batch;
+    return state;
+  }
+
+  // Streaming: out (filters x B) = y[t] for the next input x (in x B) of every sequence;
+  // remembers x in the state. Running T steps reproduces forward() on the T steps.
+  // Allocates nothing. For B = 1 the products are matrix-vector products.
+  void step(ConstMatrixRef<Scalar> x, StepState& state, MatrixRef<Scalar> out) const {
+    const Index batch = state.batch;
+    const Index history = receptive_history();
+    const bool position_ok = state.position >= 0 && state.position < std::max<Index>(history, 1);
+    if (batch <= 0 || !position_ok || state.history.rows() != in_ || state.history.cols() != history * batch) {
+      throw shape_error(detail::make_message("Conv1D step: state has shape ", state.history.rows(), "x",
+                                             state.history.cols(), ", batch ", batch, ", position ",
+                                             state.position, "; expected ", in_, "x", history * batch,
+                                             " and position in [0, ", std::max<Index>(history, 1),
+                                             ") (use make_step_state)"));
+    }
+    detail::check_shape("Conv1D step", "input", x, in_, batch);
+    detail::check_shape("Conv1D step", "output", out, filters_, batch);
+
+    out.noalias() = tap(kernel_size_ - 1) * x;  // shift 0: the current input
+    if (history > 0) {
+      for (Index j = 0; j + 1 < kernel_size_; ++j) {
+        // x[t - s] lives in slot (t - s) mod history; before step s that slot is still zero.
+        const Index slot = (state.position - shift_of(j) + history) % history;
+        out.noalias() += tap(j) * state.history.middleCols(slot * batch, batch);
+      }
+      state.history.middleCols(state.position * batch, batch) = x;  // overwrites x[t - history]
+      state.position = (state.position + 1) % history;
+    }
+    for (Index b = 0; b < batch; ++b) add_bias_and_activate(out.col(b).data());
+  }
+
+ private:
+  // W_j (filters x in): column block j of the kernel.
+  auto tap(Index j) const { return kernel_.middleCols(j * in_, in_); }
+  // s_j = (k-1-j)*d: tap j reads the input s_j steps back.
+  Index shift_of(Index j) const { return (kernel_size_ - 1 - j) * options_.dilation; }
+
+  // column <- act(column + b) for one column of `filters_` values, in one SIMD pass.
+  void add_bias_and_activate(Scalar* column) const {
+    const Scalar* bias = bias_.data();
+    const bool relu = options_.activation == Activation::relu;
+    simd::vectorized_loop<Scalar>(filters_, [&](Index r, auto lane) {
+      using V = decltype(lane);
+      V value = simd::load<V>(column + r) + simd::load<V>(bias + r);
+      if (relu) value = simd::relu(value);
+      simd::store(column + r, value);
+    });
+  }
+
+  // Weight, bias and input gradients from dPre (filters x T*B), as large GEMMs per tap.
+  void backward_from_pre_activation(const ConstMatrixRef<Scalar>& d_pre) {
+    const Index batch = batch_, steps = steps_;
+    d_bias_.noalias() += d_pre.rowwise().sum();
+    if (d_input_.cols() != input_.cols()) d_input_.resize(in_, input_.cols());
+    // Tap k-1 (shift 0) covers every column, so it initialises dX.
+    d_kernel_.middleCols((kernel_size_ - 1) * in_, in_).noalias() += d_pre * input_.transpose();
+    d_input_.noalias() = tap(kernel_size_ - 1).transpose() * d_pre;
+    for (Index j = 0; j + 1 < kernel_size_; ++j) {
+      const Index shift = shift_of(j);
+      if (shift >= steps) continue;
+      const Index width = (steps - shift) * batch;
+      const auto d_pre_shifted = d_pre.middleCols(shift * batch, width);
+      d_kernel_.middleCols(j * in_, in_).noalias() += d_pre_shifted * input_.leftCols(width).transpose();
+      d_input_.leftCols(width).noalias() += tap(j).transpose() * d_pre_shifted;
+    }
+  }
+
+  Index in_, filters_, kernel_size_;
+  Options options_;
+  Matrix<Scalar> kernel_, d_kernel_;  // (filters x k*in)
+  Matrix<Scalar> bias_, d_bias_;      // (filters x 1)
+
+  // Cached by forward() for backward().
+  Index batch_ = 0, steps_ = 0;
+  Matrix<Scalar> input_;     // X  (in x T*B)
+  Matrix<Scalar> output_;    // Y  (filters x T*B); for relu also the mask [pre > 0]
+  Matrix<Scalar> d_pre_;     // dPre (filters x T*B), relu only
+  Matrix<Scalar> d_input_;   // dX (in x T*B)
+};
+
+}  // namespace seqlm
