@@ -258,6 +258,10 @@ inline std::string describe(char32_t c) {
 //   decoder.finish();
 class Decoder {
  public:
+  // `first_offset` is the stream offset of the first byte that will be fed (for messages
+  // about a text embedded in a larger buffer, e.g. a JSON string).
+  explicit Decoder(std::size_t first_offset = 0) : offset_(first_offset) {}
+
   // Decodes `bytes`, calling on_code_point(char32_t c, std::size_t byte_offset) for every
   // complete code point; byte_offset is where its first byte sits in the whole stream.
   template <class OnCodePoint>
@@ -311,7 +315,7 @@ class Decoder {
     }
   }
 
-  // Bytes consumed so far (the offset of the next byte to be fed).
+  // Stream offset of the next byte to be fed (first_offset + bytes fed so far).
   std::size_t bytes_consumed() const { return offset_; }
 
   // True when no partial sequence is waiting for more bytes.
