@@ -1,0 +1,107 @@
+// Contiguous train / validation / test splits. A split never copies tokens: each part is a
+// TokenStream slice of the same source, so windows are later cut inside each part and no
+// window crosses a boundary.
+//
+//   split_by_counts(tokens, 1'000'000, 60'000)   Géron's Machado: first 1,000,000 tokens for
+//                                                training, next 60,000 validation, rest test
+//   split_by_fractions(tokens, 0.8, 0.1)         train = floor(0.8 n), validation = floor(0.1 n),
+//                                                test = the rest
+//   validation_split(tokens, 0.2)                Keras's fit(validation_split=0.2): the LAST
+//                                                fraction, split_at = floor(n * (1 - 0.2))
+//   validation_split_indices(examples, 0.2)      the same on example indices (Keras splits the
+//                                                examples before it shuffles the training part)
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "../error.hpp"
+#include "../tensor.hpp"
+#include "token_source.hpp"
+
+namespace seqlm {
+
+struct StreamSplit {
+  TokenStream train;
+  TokenStream validation;
+  TokenStream test;
+};
+
+// train = [0, train_count), validation = [train_count, train_count + validation_count),
+// test = the rest (possibly empty).
+inline StreamSplit split_by_counts(const TokenStream& tokens, Index train_count, Index validation_count) {
+  if (train_count < 0 || validation_count < 0) {
+    throw value_error(detail::make_message("split_by_counts: counts must be non-negative, got ", train_count,
+                                           " and ", validation_count));
+  }
+  if (train_count + validation_count > tokens.size()) {
+    throw value_error(detail::make_message("split_by_counts: ", train_count, " + ", validation_count,
+                                           " tokens requested, the stream has only ", tokens.size()));
+  }
+  const Index test_begin = train_count + validation_count;
+  return {tokens.slice(0, train_count), tokens.slice(train_count, validation_count),
+          tokens.slice(test_begin, tokens.size() - test_begin)};
+}
+
+namespace detail {
+inline void check_fraction(const char* where, const char* what, double fraction) {
+  if (!(fraction >= 0.0 && fraction <= 1.0)) {
+    throw value_error(make_message(where, ": ", what, " must be in [0, 1], got ", fraction));
+  }
+}
+}  // namespace detail
+
+// train = floor(train_fraction * n) tokens, validation = floor(validation_fraction * n),
+// test = the rest. The fractions must be in [0, 1] and sum to at most 1.
+inline StreamSplit split_by_fractions(const TokenStream& tokens, double train_fraction,
+                                      double validation_fraction) {
+  detail::check_fraction("split_by_fractions", "train fraction", train_fraction);
+  detail::check_fraction("split_by_fractions", "validation fraction", validation_fraction);
+  if (train_fraction + validation_fraction > 1.0 + 1e-12) {
+    throw value_error(detail::make_message("split_by_fractions: fractions ", train_fraction, " + ",
+                                           validation_fraction, " exceed 1"));
+  }
+  const double n = static_cast<double>(tokens.size());
+  const Index train_count = static_cast<Index>(std::floor(train_fraction * n));
+  const Index validation_count =
+      std::min(static_cast<Index>(std::floor(validation_fraction * n)), tokens.size() - train_count);
+  return split_by_counts(tokens, train_count, validation_count);
+}
+
+struct TrainValidationSplit {
+  TokenStream train;
+  TokenStream validation;
+};
+
+// Keras: split_at = floor(n * (1 - validation_fraction)); train = [0, split_at),
+// validation = [split_at, n).
+inline Index keras_split_point(Index count, double validation_fraction) {
+  if (!(validation_fraction >= 0.0 && validation_fraction < 1.0)) {
+    throw value_error(detail::make_message("validation_split: fraction must be in [0, 1), got ",
+                                           validation_fraction));
+  }
+  return static_cast<Index>(std::floor(static_cast<double>(count) * (1.0 - validation_fraction)));
+}
+
+inline TrainValidationSplit validation_split(const TokenStream& tokens, double validation_fraction) {
+  const Index split_at = keras_split_point(tokens.size(), validation_fraction);
+  return {tokens.slice(0, split_at), tokens.slice(split_at, tokens.size() - split_at)};
+}
+
+struct ExampleSplit {
+  std::vector<Index> train;       // 0 .. split_at-1
+  std::vector<Index> validation;  // split_at .. count-1
+};
+
+// The same split on example indices [0, count), e.g. the windows of a WindowDataset.
+inline ExampleSplit validation_split_indices(Index count, double validation_fraction) {
+  if (count < 0) throw value_error(detail::make_message("validation_split: negative count ", count));
+  const Index split_at = keras_split_point(count, validation_fraction);
+  ExampleSplit split;
+  for (Index k = 0; k < split_at; ++k) split.train.push_back(k);
+  for (Index k = split_at; k < count; ++k) split.validation.push_back(k);
+  return split;
+}
+
+}  // namespace seqlm
