@@ -1,0 +1,232 @@
+// Crash-safe file writing (POSIX).
+//
+// write_file_atomically(path, ...) never leaves a half-written file at `path`:
+//   1. create a new temporary file in the same directory (".<name>.tmp-<pid>-<n>"),
+//   2. write the bytes and fsync the temporary file,
+//   3. rename() it over `path` (atomic on POSIX file systems),
+//   4. fsync the directory so that the rename itself is durable.
+// Readers see either the old file or the new one. On any failure the temporary file is
+// removed, the old file is left untouched, and a file_error naming the path is thrown (a
+// failure inside a writer callback is nested in it: std::rethrow_if_nested recovers it).
+//
+// append_line(path, line) appends one line with a single write() and an fsync, for logs
+// that grow while a program runs (e.g. the greetings example's online learning).
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../error.hpp"
+
+namespace seqlm {
+
+namespace detail {
+
+inline std::string errno_text(int code) { return std::strerror(code); }
+
+// write() all of `size` bytes, retrying after EINTR and short writes. Returns 0 or errno.
+inline int write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t written = ::write(fd, data, size);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    data += written;
+    size -= static_cast<std::size_t>(written);
+  }
+  return 0;
+}
+
+inline int fsync_retrying(int fd) {
+  while (::fsync(fd) != 0) {
+    if (errno != EINTR) return errno;
+  }
+  return 0;
+}
+
+// "dir/" part of a path ("." when there is none) and the file name after it.
+inline std::string directory_of(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+inline std::string file_name_of(const std::string& path) {
+  const std::size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace detail
+
+// The sink a write_file_atomically callback writes to. Buffers in memory-sized chunks and
+// writes through to the temporary file; a failed write throws file_error.
+class FileSink {
+ public:
+  void write(const void* data, std::size_t size) {
+    const char* bytes = static_cast<const char*>(data);
+    if (buffer_.size() + size > capacity) flush();
+    if (size >= capacity) {
+      write_through(bytes, size);
+    } else {
+      buffer_.insert(buffer_.end(), bytes, bytes + size);
+    }
+    bytes_written_ += size;
+  }
+  void write(std::string_view bytes) { write(bytes.data(), bytes.size()); }
+
+  // Total bytes accepted so far.
+  std::size_t bytes_written() const { return bytes_written_; }
+
+ private:
+  friend void write_file_atomically(const std::string&, const std::function<void(FileSink&)>&);
+  static constexpr std::size_t capacity = 1 << 16;
+
+  FileSink(int fd, std::string path) : fd_(fd), path_(std::move(path)) { buffer_.reserve(capacity); }
+
+  void flush() {
+    if (!buffer_.empty()) write_through(buffer_.data(), buffer_.size());
+    buffer_.clear();
+  }
+
+  void write_through(const char* data, std::size_t size) {
+    const int code = detail::write_all(fd_, data, size);
+    if (code != 0) {
+      throw file_error(detail::make_message("write_file_atomically: cannot write \"", path_,
+                                            "\": ", detail::errno_text(code)));
+    }
+  }
+
+  int fd_;
+  std::string path_;  // the temporary file, for messages
+  std::vector<char> buffer_;
+  std::size_t bytes_written_ = 0;
+};
+
+// Writes the file produced by `writer` to `path` atomically (see the top of this file).
+// New files get mode 0666 minus the umask, like any file created with open().
+inline void write_file_atomically(const std::string& path, const std::function<void(FileSink&)>& writer) {
+  if (path.empty()) throw file_error("write_file_atomically: empty path");
+  const std::string directory = detail::directory_of(path);
+  const std::string name = detail::file_name_of(path);
+  if (name.empty()) throw file_error("write_file_atomically: \"" + path + "\" names a directory, not a file");
+
+  // 1. A fresh temporary file next to the target (O_EXCL: never reuse an existing one).
+  static std::atomic<unsigned> counter{0};
+  std::string temporary;
+  int fd = -1;
+  for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
+    const std::string directory_prefix = path.substr(0, path.size() - name.size());  // "dir/" or ""
+    temporary = directory_prefix + "." + name + ".tmp-" + std::to_string(::getpid()) + "-" +
+                std::to_string(counter++);
+    fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST && errno != EINTR) break;
+  }
+  if (fd < 0) {
+    const int code = errno;
+    throw file_error(detail::make_message("write_file_atomically: cannot create a temporary file for \"", path,
+                                          "\" in \"", directory, "\": ", detail::errno_text(code)));
+  }
+
+  // On failure: close and delete the temporary file, then report.
+  auto abandon = [&](const std::string& what, int code) {
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    throw file_error(detail::make_message("write_file_atomically: ", what, " \"", path, "\"",
+                                          code != 0 ? ": " : "", code != 0 ? detail::errno_text(code) : "",
+                                          "; the old file is unchanged"));
+  };
+
+  // 2. Write and fsync.
+  try {
+    FileSink sink(fd, temporary);
+    writer(sink);
+    sink.flush();
+  } catch (const std::exception& e) {
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    std::throw_with_nested(file_error(detail::make_message(
+        "write_file_atomically: writing \"", path, "\" failed: ", e.what(), "; the old file is unchanged")));
+  } catch (...) {
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    std::throw_with_nested(file_error(
+        detail::make_message("write_file_atomically: writing \"", path, "\" failed; the old file is unchanged")));
+  }
+  if (const int code = detail::fsync_retrying(fd); code != 0) abandon("cannot fsync the temporary file for", code);
+  if (::close(fd) != 0) {
+    const int code = errno;
+    fd = -1;
+    ::unlink(temporary.c_str());
+    throw file_error(detail::make_message("write_file_atomically: cannot close the temporary file for \"", path,
+                                          "\": ", detail::errno_text(code), "; the old file is unchanged"));
+  }
+
+  // 3. Atomically replace the target.
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int code = errno;
+    ::unlink(temporary.c_str());
+    throw file_error(detail::make_message("write_file_atomically: cannot rename the temporary file over \"", path,
+                                          "\": ", detail::errno_text(code), "; the old file is unchanged"));
+  }
+
+  // 4. Make the rename durable. Some file systems cannot fsync a directory (EINVAL): fine.
+  const int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (directory_fd >= 0) {
+    const int code = detail::fsync_retrying(directory_fd);
+    ::close(directory_fd);
+    if (code != 0 && code != EINVAL && code != ENOTSUP) {
+      throw file_error(detail::make_message("write_file_atomically: \"", path,
+                                            "\" was replaced but its directory could not be synced: ",
+                                            detail::errno_text(code)));
+    }
+  }
+}
+
+// Writes `bytes` to `path` atomically.
+inline void write_file_atomically(const std::string& path, std::string_view bytes) {
+  write_file_atomically(path, [bytes](FileSink& sink) { sink.write(bytes); });
+}
+
+// Appends `line` and a '\n' to `path` (created with mode 0666 minus umask if missing) with
+// one write() in O_APPEND mode, then fsyncs. A line containing '\n' or '\r' is a
+// value_error (it would become several lines); I/O failures are file_error naming the path.
+inline void append_line(const std::string& path, std::string_view line) {
+  const std::size_t newline = line.find_first_of("\r\n");
+  if (newline != std::string_view::npos) {
+    throw value_error(detail::make_message("append_line: the line for \"", path, "\" contains a ",
+                                           line[newline] == '\n' ? "newline" : "carriage return",
+                                           " at byte offset ", newline));
+  }
+  int fd = -1;
+  do {
+    fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    const int code = errno;
+    throw file_error(detail::make_message("append_line: cannot open \"", path, "\": ", detail::errno_text(code)));
+  }
+  std::string record(line);
+  record += '\n';
+  // One write() call carries the whole line, so concurrent appenders do not interleave
+  // (write_all only loops on the rare short write).
+  int code = detail::write_all(fd, record.data(), record.size());
+  if (code == 0) code = detail::fsync_retrying(fd);
+  if (::close(fd) != 0 && code == 0) code = errno;
+  if (code != 0) {
+    throw file_error(detail::make_message("append_line: cannot append to \"", path, "\": ", detail::errno_text(code)));
+  }
+}
+
+}  // namespace seqlm
