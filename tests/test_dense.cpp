@@ -123,10 +123,10 @@ void check_linear_golden(double tolerance) {
   layer.backward(testing::get(golden, "dy").cast<S>());
   CHECK(testing::relative_error(layer.input_gradient().template cast<double>(), testing::get(golden, "dx")) <=
         tolerance);
-  CHECK(testing::relative_error(params[0].gradient->template cast<double>(), testing::get(golden, "d_kernel")) <=
-        tolerance);
-  CHECK(testing::relative_error(params[1].gradient->template cast<double>(), testing::get(golden, "d_bias")) <=
-        tolerance);
+  CHECK(testing::relative_error(params[0].gradient->template cast<double>(),
+                                testing::get(golden, "d_kernel")) <= tolerance);
+  CHECK(testing::relative_error(params[1].gradient->template cast<double>(),
+                                testing::get(golden, "d_bias")) <= tolerance);
 
   // apply() gives the same numbers without touching the cached state, for N columns and for one.
   Matrix<S> out(kernel.rows(), x.cols());
@@ -135,7 +135,8 @@ void check_linear_golden(double tolerance) {
   Matrix<S> one(kernel.rows(), 1);
   for (Index n = 0; n < x.cols(); ++n) {
     layer.apply(xs.col(n), one);
-    CHECK(testing::relative_error(one.template cast<double>(), testing::get(golden, "y").col(n)) <= tolerance);
+    CHECK(testing::relative_error(one.template cast<double>(), testing::get(golden, "y").col(n)) <=
+          tolerance);
   }
 }
 
@@ -171,10 +172,12 @@ TEST_CASE("Dense reports bad input naming the layer") {
   CHECK_THROWS_AS(Dense<float>(4, -1), value_error);
 
   Dense<double> layer(4, 3);
-  check_throws_with<value_error>([&] { layer.backward(Matrix<double>::Zero(3, 2)); }, "Dense: backward() called");
+  check_throws_with<value_error>([&] { layer.backward(Matrix<double>::Zero(3, 2)); },
+                                 "Dense: backward() called");
   check_throws_with<shape_error>([&] { layer.forward(Matrix<double>::Zero(5, 2)); },
                                  "Dense: input has 5 rows, expected 4");
-  check_throws_with<value_error>([&] { layer.forward(Matrix<double>::Zero(4, 0)); }, "Dense: input has no columns");
+  check_throws_with<value_error>([&] { layer.forward(Matrix<double>::Zero(4, 0)); },
+                                 "Dense: input has no columns");
   layer.forward(Matrix<double>::Zero(4, 2));
   check_throws_with<shape_error>([&] { layer.backward(Matrix<double>::Zero(3, 5)); },
                                  "Dense: d_output has shape 3x5, expected 3x2");
@@ -182,7 +185,8 @@ TEST_CASE("Dense reports bad input naming the layer") {
   Matrix<double> out(3, 2);
   check_throws_with<shape_error>([&] { layer.apply(Matrix<double>::Zero(4, 3), out); },
                                  "Dense apply: output has shape 3x2, expected 3x3");
-  check_throws_with<shape_error>([&] { layer.apply(Matrix<double>::Zero(2, 2), out); }, "Dense apply: input has 2");
+  check_throws_with<shape_error>([&] { layer.apply(Matrix<double>::Zero(2, 2), out); },
+                                 "Dense apply: input has 2");
   Matrix<double> both = Matrix<double>::Zero(4, 4);  // the output block would overwrite part of x
   check_throws_with<value_error>([&] { layer.apply(both.leftCols(2), both.block(1, 1, 3, 2)); },
                                  "Dense apply: output overlaps the input");

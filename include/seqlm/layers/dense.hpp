@@ -48,7 +48,9 @@ class Dense {
 
   // {"kernel", "bias"}: values (units x in), (units x 1) and their accumulated gradients.
   // units * in + units numbers in all, e.g. Dense(57) on 128 inputs has 7,353.
-  ParameterList<Scalar> parameters() { return {{"kernel", &kernel_, &d_kernel_}, {"bias", &bias_, &d_bias_}}; }
+  ParameterList<Scalar> parameters() {
+    return {{"kernel", &kernel_, &d_kernel_}, {"bias", &bias_, &d_bias_}};
+  }
 
   const Matrix<Scalar>& kernel() const { return kernel_; }
   const Matrix<Scalar>& bias() const { return bias_; }
