@@ -1,0 +1,556 @@
+// GRU: the gated recurrent unit with Keras semantics (docs/layers/gru.md derives it).
+//
+// Gate blocks are stacked in rows in Keras's order z (update), r (reset), h (candidate):
+//   kernel            W  (3H x I)   input weights,     rows [W_z; W_r; W_h]
+//   recurrent_kernel  U  (3H x H)   recurrent weights, rows [U_z; U_r; U_h]
+//   bias                            reset_after = true:  (3H x 2), column 0 b_x, column 1 b_h
+//                                   reset_after = false: (3H x 1), one bias b
+// reset_after = true (Keras's default, cuDNN-compatible, = torch.nn.GRU with gates reordered):
+//   [xz; xr; xh] = W x_t + b_x          [hz; hr; hh] = U h_{t-1} + b_h
+//   z = sigmoid(xz + hz)   r = sigmoid(xr + hr)   n = tanh(xh + r .* hh)
+//   h_t = z .* h_{t-1} + (1 - z) .* n
+// reset_after = false (the original GRU, Keras's reset_after=False):
+//   z = sigmoid(W_z x + U_z h_{t-1} + b_z)   r = sigmoid(W_r x + U_r h_{t-1} + b_r)
+//   n = tanh(W_h x + U_h (r .* h_{t-1}) + b_h)
+//   h_t = z .* h_{t-1} + (1 - z) .* n
+//
+// Speed structure: the input projection of all steps is one GEMM before the time loop (a
+// gather of kernel columns for token ids); each step is one recurrent GEMM (two for
+// reset_after = false, which needs r before U_h can be applied) followed by one fused xsimd
+// pass over the gates. Backward stores the pre-activation gradients of every step, does
+// only the dh_{t-1} GEMM(s) inside the loop and the weight gradients as GEMMs after it.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "../error.hpp"
+#include "../init.hpp"
+#include "../math/simd.hpp"
+#include "../parameter.hpp"
+#include "../random.hpp"
+#include "../tensor.hpp"
+#include "recurrent_state.hpp"
+
+namespace seqlm {
+
+struct GRUOptions {
+  // true: output every step's h (H x T*B); false: only the last step's h (H x B).
+  bool return_sequences = false;
+  // true: reset gate applied after the recurrent matmul, two bias vectors (Keras default).
+  bool reset_after = true;
+};
+
+template <class Scalar>
+class GRU {
+ public:
+  using Options = GRUOptions;
+  using State = RecurrentState<Scalar>;
+
+  // Streaming state of a batch of independent sequences, owned by the caller. Only h is
+  // meant to be read or set (units x batch); the rest is scratch space for step().
+  struct StepState {
+    Matrix<Scalar> h;
+
+   private:
+    friend class GRU;
+    Matrix<Scalar> projection;  // 3H x B: W x + b_x
+    Matrix<Scalar> recurrent;   // 3H x B: U h (rows of U_h only for reset_after = false)
+    Matrix<Scalar> gates;       // 3H x B: [z; r; n]
+    Matrix<Scalar> candidate;   // H x B: hh (reset_after) or r .* h (reset_after = false)
+  };
+
+  // A GRU mapping `input_size` features (or a vocabulary of that size, for token ids) to
+  // `units` hidden units. Throws value_error when a size is not positive.
+  GRU(Index input_size, Index units, Options options = {})
+      : input_size_(input_size), units_(units), options_(options) {
+    detail::check_positive("GRU", "input size", input_size);
+    detail::check_positive("GRU", "units", units);
+    const Index bias_columns = options_.reset_after ? 2 : 1;
+    kernel_ = Matrix<Scalar>::Zero(3 * units_, input_size_);
+    recurrent_kernel_ = Matrix<Scalar>::Zero(3 * units_, units_);
+    bias_ = Matrix<Scalar>::Zero(3 * units_, bias_columns);
+    kernel_gradient_ = Matrix<Scalar>::Zero(3 * units_, input_size_);
+    recurrent_kernel_gradient_ = Matrix<Scalar>::Zero(3 * units_, units_);
+    bias_gradient_ = Matrix<Scalar>::Zero(3 * units_, bias_columns);
+  }
+
+  Index input_size() const { return input_size_; }
+  Index units() const { return units_; }
+  const Options& options() const { return options_; }
+
+  // Keras's defaults: kernel glorot_uniform(fan_in = I, fan_out = 3H), recurrent kernel
+  // orthogonal, biases zero.
+  void initialize(Rng& rng) {
+    init::glorot_uniform(kernel_, input_size_, 3 * units_, rng);
+    init::orthogonal(recurrent_kernel_, rng);
+    bias_.setZero();
+  }
+
+  // "kernel" (3H x I), "recurrent_kernel" (3H x H), "bias" (3H x 2 or 3H x 1), with gradients.
+  ParameterList<Scalar> parameters() {
+    return {{"kernel", &kernel_, &kernel_gradient_},
+            {"recurrent_kernel", &recurrent_kernel_, &recurrent_kernel_gradient_},
+            {"bias", &bias_, &bias_gradient_}};
+  }
+
+  Matrix<Scalar>& kernel() { return kernel_; }
+  const Matrix<Scalar>& kernel() const { return kernel_; }
+  Matrix<Scalar>& recurrent_kernel() { return recurrent_kernel_; }
+  const Matrix<Scalar>& recurrent_kernel() const { return recurrent_kernel_; }
+  Matrix<Scalar>& bias() { return bias_; }
+  const Matrix<Scalar>& bias() const { return bias_; }
+
+  // ---- full-sequence pass -------------------------------------------------------------------
+
+  // x: input_size x T*B, time-major (column t*B + b is step t of sequence b).
+  // initial: h_{-1} (units x batch), or nullptr for zeros.
+  // Returns h of every step (units x T*B) if return_sequences, else the last h (units x B).
+  const Matrix<Scalar>& forward(ConstMatrixRef<Scalar> x, Index batch, const State* initial = nullptr) {
+    detail::check_rows("GRU", "input", x.rows(), input_size_);
+    const Index steps = detail::steps_of("GRU", x.cols(), batch);
+    check_state("initial state", initial, batch);
+    prepare_forward(steps, batch);
+    inputs_are_ids_ = false;
+    inputs_ = x;  // kept for the kernel gradient dW = dZx X^T
+    projection_.noalias() = kernel_ * x;
+    projection_.colwise() += input_bias();
+    run_forward(initial);
+    return output_;
+  }
+
+  // Token ids meaning one-hot vectors over input_size entries: the input projection of id k
+  // is column k of the kernel (a gather), no one-hot matrix is built.
+  const Matrix<Scalar>& forward(const TokenView& ids, const State* initial = nullptr) {
+    detail::check_tokens("GRU", ids, input_size_);
+    check_state("initial state", initial, ids.batch);
+    prepare_forward(ids.steps, ids.batch);
+    inputs_are_ids_ = true;
+    token_ids_.assign(ids.ids, ids.ids + ids.size());
+    for (Index k = 0; k < ids.size(); ++k) projection_.col(k) = kernel_.col(ids.ids[k]) + input_bias();
+    run_forward(initial);
+    return output_;
+  }
+
+  // The output of the last forward().
+  const Matrix<Scalar>& output() const { return output_; }
+  // h after the last step of the last forward() (units x batch); c is left empty.
+  const State& final_state() const { return final_state_; }
+
+  // ---- backpropagation through time ---------------------------------------------------------
+
+  // d_output: dL/d(output), shaped like forward()'s result. d_final: dL/d(final h), optional.
+  // truncate = k > 0 stops the gradient from flowing from step t into h_{t-1} whenever
+  // t % k == 0 (t > 0): the same gradients as training chunks of k steps one after the other
+  // with the carried state detached. Parameter gradients ACCUMULATE; input_gradient() and
+  // initial_state_gradient() are overwritten.
+  void backward(ConstMatrixRef<Scalar> d_output, const State* d_final = nullptr, Index truncate = 0) {
+    if (steps_ == 0) throw value_error("GRU: backward() called before forward()");
+    const Index H = units_, B = batch_, T = steps_;
+    detail::check_shape("GRU", "output gradient", d_output, H, options_.return_sequences ? T * B : B);
+    check_state("final state gradient", d_final, B);
+    if (truncate < 0) {
+      throw value_error(
+          detail::make_message("GRU: truncate must be >= 0 (0 = no truncation), got ", truncate));
+    }
+    prepare_backward();
+
+    if (d_final != nullptr) {
+      d_hidden_ = d_final->h;
+    } else {
+      d_hidden_.setZero();
+    }
+    for (Index t = T - 1; t >= 0; --t) {
+      // d_hidden_ = dL/dh_t: from step t+1 (or d_final) plus the output at step t.
+      if (options_.return_sequences) {
+        d_hidden_ += d_output.middleCols(t * B, B);
+      } else if (t == T - 1) {
+        d_hidden_ += d_output;
+      }
+      const bool cut_here = truncate > 0 && t > 0 && t % truncate == 0;
+      if (options_.reset_after) {
+        backward_step_reset_after(t, cut_here);
+      } else {
+        backward_step_reset_before(t, cut_here);
+      }
+      // d_hidden_previous_ = dL/dh_{t-1}; it becomes the carried gradient.
+      if (cut_here) {
+        d_hidden_.setZero();
+      } else {
+        d_hidden_.swap(d_hidden_previous_);
+      }
+    }
+    initial_state_gradient_.h = d_hidden_;
+
+    // Weight gradients over all steps at once.
+    const auto previous_states = states_.leftCols(T * B);  // [h_{-1}, ..., h_{T-2}]
+    if (inputs_are_ids_) {
+      for (Index k = 0; k < T * B; ++k) kernel_gradient_.col(token_ids_[k]) += d_projection_.col(k);
+      input_gradient_.resize(0, 0);
+    } else {
+      kernel_gradient_.noalias() += d_projection_ * inputs_.transpose();
+      input_gradient_.noalias() = kernel_.transpose() * d_projection_;
+    }
+    bias_gradient_.col(0) += d_projection_.rowwise().sum();
+    if (options_.reset_after) {
+      recurrent_kernel_gradient_.noalias() += d_recurrent_projection_ * previous_states.transpose();
+      bias_gradient_.col(1) += d_recurrent_projection_.rowwise().sum();
+    } else {
+      // The pre-activations are x- plus h-projections, so dZh = dZx; U_h acts on r .* h_{t-1}.
+      recurrent_kernel_gradient_.topRows(2 * H).noalias() +=
+          d_projection_.topRows(2 * H) * previous_states.transpose();
+      recurrent_kernel_gradient_.bottomRows(H).noalias() +=
+          d_projection_.bottomRows(H) * reset_hidden_.transpose();
+    }
+  }
+
+  // dL/dx (input_size x T*B) of the last backward(); empty (0 x 0) when forward took token ids.
+  const Matrix<Scalar>& input_gradient() const { return input_gradient_; }
+  // dL/dh_{-1} (units x batch) of the last backward(); c is left empty.
+  const State& initial_state_gradient() const { return initial_state_gradient_; }
+
+  // ---- streaming ------------------------------------------------------------------------
+
+  // A state for `batch` sequences with h = 0.
+  StepState make_step_state(Index batch) const {
+    detail::check_positive("GRU", "batch size", batch);
+    StepState state;
+    state.h = Matrix<Scalar>::Zero(units_, batch);
+    size_workspace(state);
+    return state;
+  }
+
+  // Advances every sequence of `state` by one step; x: input_size x batch.
+  void step(ConstMatrixRef<Scalar> x, StepState& state) const {
+    prepare_step_state(state);
+    detail::check_shape("GRU", "step input", x, input_size_, state.h.cols());
+    if (state.h.cols() == 1) {
+      state.projection.col(0).noalias() = kernel_ * x.col(0);
+    } else {
+      state.projection.noalias() = kernel_ * x;
+    }
+    state.projection.colwise() += input_bias();
+    step_from_projection(state);
+  }
+
+  // Same with token ids: ids[b] is the input of sequence b (state.h.cols() ids are read).
+  void step(const TokenId* ids, StepState& state) const {
+    prepare_step_state(state);
+    if (ids == nullptr) throw value_error("GRU: step() got a null token id pointer");
+    const Index batch = state.h.cols();
+    for (Index b = 0; b < batch; ++b) {
+      if (ids[b] < 0 || ids[b] >= input_size_) {
+        throw value_error(detail::make_message("GRU: step token id ", ids[b], " of sequence ", b,
+                                               " is outside the vocabulary [0, ", input_size_, ")"));
+      }
+      state.projection.col(b) = kernel_.col(ids[b]) + input_bias();
+    }
+    step_from_projection(state);
+  }
+
+ private:
+  // b_x: the bias added to the input projection (the only bias when reset_after = false).
+  auto input_bias() const { return bias_.col(0); }
+
+  void check_state(const char* what, const State* state, Index batch) const {
+    if (state != nullptr) detail::check_shape("GRU", what, state->h, units_, batch);
+  }
+
+  // Checks h and sizes the scratch space for its batch (no-op when already right).
+  void prepare_step_state(StepState& state) const {
+    detail::check_rows("GRU", "step state h", state.h.rows(), units_);
+    detail::check_positive("GRU", "step state batch size", state.h.cols());
+    size_workspace(state);
+  }
+
+  void size_workspace(StepState& state) const {
+    const Index B = state.h.cols();
+    state.projection.resize(3 * units_, B);
+    state.recurrent.resize(3 * units_, B);
+    state.gates.resize(3 * units_, B);
+    state.candidate.resize(units_, B);
+  }
+
+  // Buffers are resized only when a shape changes (Eigen's resize keeps the memory when the
+  // size is the same), so repeated calls with the same shapes allocate nothing.
+  void prepare_forward(Index steps, Index batch) {
+    const Index H = units_, N = steps * batch;
+    steps_ = steps;
+    batch_ = batch;
+    projection_.resize(3 * H, N);
+    states_.resize(H, N + batch);
+    gates_.resize(3 * H, N);
+    if (options_.reset_after) {
+      recurrent_candidate_.resize(H, N);
+    } else {
+      reset_hidden_.resize(H, N);
+    }
+    step_recurrent_.resize(3 * H, batch);
+    output_.resize(H, options_.return_sequences ? N : batch);
+  }
+
+  void prepare_backward() {
+    const Index H = units_, B = batch_, N = steps_ * batch_;
+    d_projection_.resize(3 * H, N);
+    if (options_.reset_after) d_recurrent_projection_.resize(3 * H, N);
+    d_hidden_.resize(H, B);
+    d_hidden_previous_.resize(H, B);
+    if (!options_.reset_after) d_reset_hidden_.resize(H, B);
+  }
+
+  // The time loop of forward(); projection_ holds W x + b_x for every step.
+  void run_forward(const State* initial) {
+    const Index H = units_, B = batch_, T = steps_;
+    if (initial != nullptr) {
+      states_.leftCols(B) = initial->h;
+    } else {
+      states_.leftCols(B).setZero();
+    }
+    for (Index t = 0; t < T; ++t) {
+      const auto h_previous = states_.middleCols(t * B, B);
+      if (options_.reset_after) {
+        step_recurrent_.noalias() = recurrent_kernel_ * h_previous;  // 3H x B
+        for (Index b = 0; b < B; ++b) {
+          const Index k = t * B + b;
+          gates_reset_after(H, &projection_(0, k), &step_recurrent_(0, b), &bias_(0, 1), &states_(0, k),
+                            &gates_(0, k), &recurrent_candidate_(0, k), &states_(0, k + B));
+        }
+      } else {
+        step_recurrent_.topRows(2 * H).noalias() = recurrent_kernel_.topRows(2 * H) * h_previous;
+        for (Index b = 0; b < B; ++b) {
+          const Index k = t * B + b;
+          update_reset_gates(H, &projection_(0, k), &step_recurrent_(0, b), &states_(0, k), &gates_(0, k),
+                             &reset_hidden_(0, k));
+        }
+        step_recurrent_.bottomRows(H).noalias() =
+            recurrent_kernel_.bottomRows(H) * reset_hidden_.middleCols(t * B, B);
+        for (Index b = 0; b < B; ++b) {
+          const Index k = t * B + b;
+          candidate_and_output(H, &projection_(0, k), &step_recurrent_(0, b), &states_(0, k), &gates_(0, k),
+                               &states_(0, k + B));
+        }
+      }
+    }
+    final_state_.h = states_.rightCols(B);
+    if (options_.return_sequences) {
+      output_ = states_.rightCols(T * B);
+    } else {
+      output_ = states_.rightCols(B);
+    }
+  }
+
+  // One step of streaming; state.projection holds W x + b_x. h is updated in place
+  // (each kernel reads h_{t-1}[j] before it writes h_t[j]).
+  void step_from_projection(StepState& state) const {
+    const Index H = units_, B = state.h.cols();
+    if (options_.reset_after) {
+      if (B == 1) {
+        state.recurrent.col(0).noalias() = recurrent_kernel_ * state.h.col(0);
+      } else {
+        state.recurrent.noalias() = recurrent_kernel_ * state.h;
+      }
+      for (Index b = 0; b < B; ++b) {
+        gates_reset_after(H, &state.projection(0, b), &state.recurrent(0, b), &bias_(0, 1), &state.h(0, b),
+                          &state.gates(0, b), &state.candidate(0, b), &state.h(0, b));
+      }
+    } else {
+      if (B == 1) {
+        state.recurrent.col(0).head(2 * H).noalias() = recurrent_kernel_.topRows(2 * H) * state.h.col(0);
+      } else {
+        state.recurrent.topRows(2 * H).noalias() = recurrent_kernel_.topRows(2 * H) * state.h;
+      }
+      for (Index b = 0; b < B; ++b) {
+        update_reset_gates(H, &state.projection(0, b), &state.recurrent(0, b), &state.h(0, b),
+                           &state.gates(0, b), &state.candidate(0, b));
+      }
+      if (B == 1) {
+        state.recurrent.col(0).tail(H).noalias() = recurrent_kernel_.bottomRows(H) * state.candidate.col(0);
+      } else {
+        state.recurrent.bottomRows(H).noalias() = recurrent_kernel_.bottomRows(H) * state.candidate;
+      }
+      for (Index b = 0; b < B; ++b) {
+        candidate_and_output(H, &state.projection(0, b), &state.recurrent(0, b), &state.h(0, b),
+                             &state.gates(0, b), &state.h(0, b));
+      }
+    }
+  }
+
+  // ---- fused forward kernels, one sequence (one column) of one step ----------------------
+  // Every pointer addresses one column: 3H-long for projections / gates, H-long otherwise.
+
+  // reset_after = true. x_projection = W x + b_x, recurrent = U h_{t-1}, recurrent_bias = b_h.
+  // Writes gates = [z; r; n], candidate = hh = U_h h_{t-1} + b_hh (backward needs it), h_next.
+  static void gates_reset_after(Index H, const Scalar* x_projection, const Scalar* recurrent,
+                                const Scalar* recurrent_bias, const Scalar* h_previous, Scalar* gates,
+                                Scalar* candidate, Scalar* h_next) {
+    simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
+      using V = decltype(lane);
+      const V z = simd::sigmoid(simd::load<V>(x_projection + j) + simd::load<V>(recurrent + j) +
+                                simd::load<V>(recurrent_bias + j));
+      const V r = simd::sigmoid(simd::load<V>(x_projection + H + j) + simd::load<V>(recurrent + H + j) +
+                                simd::load<V>(recurrent_bias + H + j));
+      const V hh = simd::load<V>(recurrent + 2 * H + j) + simd::load<V>(recurrent_bias + 2 * H + j);
+      const V n = simd::tanh(simd::load<V>(x_projection + 2 * H + j) + r * hh);
+      const V h = simd::load<V>(h_previous + j);
+      simd::store(gates + j, z);
+      simd::store(gates + H + j, r);
+      simd::store(gates + 2 * H + j, n);
+      simd::store(candidate + j, hh);
+      simd::store(h_next + j, n + z * (h - n));  // z h + (1 - z) n
+    });
+  }
+
+  // reset_after = false, first half. x_projection = W x + b, recurrent (first 2H) = U_zr h_{t-1}.
+  // Writes z, r into gates and reset_hidden = r .* h_{t-1}, the input of U_h.
+  static void update_reset_gates(Index H, const Scalar* x_projection, const Scalar* recurrent,
+                                 const Scalar* h_previous, Scalar* gates, Scalar* reset_hidden) {
+    simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
+      using V = decltype(lane);
+      const V z = simd::sigmoid(simd::load<V>(x_projection + j) + simd::load<V>(recurrent + j));
+      const V r = simd::sigmoid(simd::load<V>(x_projection + H + j) + simd::load<V>(recurrent + H + j));
+      simd::store(gates + j, z);
+      simd::store(gates + H + j, r);
+      simd::store(reset_hidden + j, r * simd::load<V>(h_previous + j));
+    });
+  }
+
+  // reset_after = false, second half. recurrent (last H) = U_h (r .* h_{t-1}).
+  // Writes n into gates and h_next.
+  static void candidate_and_output(Index H, const Scalar* x_projection, const Scalar* recurrent,
+                                   const Scalar* h_previous, Scalar* gates, Scalar* h_next) {
+    simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
+      using V = decltype(lane);
+      const V z = simd::load<V>(gates + j);
+      const V n = simd::tanh(simd::load<V>(x_projection + 2 * H + j) + simd::load<V>(recurrent + 2 * H + j));
+      const V h = simd::load<V>(h_previous + j);
+      simd::store(gates + 2 * H + j, n);
+      simd::store(h_next + j, n + z * (h - n));
+    });
+  }
+
+  // ---- backward steps ---------------------------------------------------------------------
+  // In: d_hidden_ = dL/dh_t. Out: the pre-activation gradients of step t in d_projection_
+  // (and d_recurrent_projection_), and d_hidden_previous_ = dL/dh_{t-1} unless cut_here.
+  //   dn = dh (1 - z)            da_n = dn (1 - n^2)
+  //   dz = dh (h_{t-1} - n)      da_z = dz z (1 - z)
+  //   dh_{t-1} = dh z + (recurrent terms)
+
+  // reset_after = true: dr = da_n hh, da_r = dr r (1 - r), d(hh) = da_n r;
+  //   dZx = [da_z; da_r; da_n]  dZh = [da_z; da_r; da_n r]  dh_{t-1} = dh z + U^T dZh.
+  void backward_step_reset_after(Index t, bool cut_here) {
+    const Index H = units_, B = batch_;
+    for (Index b = 0; b < B; ++b) {
+      const Index k = t * B + b;
+      const Scalar* d_h = &d_hidden_(0, b);
+      const Scalar* gates = &gates_(0, k);
+      const Scalar* candidate = &recurrent_candidate_(0, k);
+      const Scalar* h_previous = &states_(0, k);
+      Scalar* d_x = &d_projection_(0, k);
+      Scalar* d_rec = &d_recurrent_projection_(0, k);
+      Scalar* d_h_previous = &d_hidden_previous_(0, b);
+      simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
+        using V = decltype(lane);
+        const V one(Scalar(1));
+        const V dh = simd::load<V>(d_h + j);
+        const V z = simd::load<V>(gates + j);
+        const V r = simd::load<V>(gates + H + j);
+        const V n = simd::load<V>(gates + 2 * H + j);
+        const V hh = simd::load<V>(candidate + j);
+        const V hp = simd::load<V>(h_previous + j);
+        const V da_n = dh * (one - z) * (one - n * n);
+        const V da_z = dh * (hp - n) * z * (one - z);
+        const V da_r = da_n * hh * r * (one - r);
+        simd::store(d_x + j, da_z);
+        simd::store(d_x + H + j, da_r);
+        simd::store(d_x + 2 * H + j, da_n);
+        simd::store(d_rec + j, da_z);
+        simd::store(d_rec + H + j, da_r);
+        simd::store(d_rec + 2 * H + j, da_n * r);
+        simd::store(d_h_previous + j, dh * z);
+      });
+    }
+    if (!cut_here) {
+      d_hidden_previous_.noalias() +=
+          recurrent_kernel_.transpose() * d_recurrent_projection_.middleCols(t * B, B);
+    }
+  }
+
+  // reset_after = false: the pre-activations are W x + U (.) + b, so dZh = dZx = [da_z; da_r; da_n].
+  //   d(r h) = U_h^T da_n (GEMM)   dr = d(r h) h_{t-1}   da_r = dr r (1 - r)
+  //   dh_{t-1} = dh z + d(r h) r + U_zr^T [da_z; da_r] (GEMM).
+  void backward_step_reset_before(Index t, bool cut_here) {
+    const Index H = units_, B = batch_;
+    for (Index b = 0; b < B; ++b) {
+      const Index k = t * B + b;
+      const Scalar* d_h = &d_hidden_(0, b);
+      const Scalar* gates = &gates_(0, k);
+      const Scalar* h_previous = &states_(0, k);
+      Scalar* d_x = &d_projection_(0, k);
+      Scalar* d_h_previous = &d_hidden_previous_(0, b);
+      simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
+        using V = decltype(lane);
+        const V one(Scalar(1));
+        const V dh = simd::load<V>(d_h + j);
+        const V z = simd::load<V>(gates + j);
+        const V n = simd::load<V>(gates + 2 * H + j);
+        const V hp = simd::load<V>(h_previous + j);
+        simd::store(d_x + j, dh * (hp - n) * z * (one - z));
+        simd::store(d_x + 2 * H + j, dh * (one - z) * (one - n * n));
+        simd::store(d_h_previous + j, dh * z);
+      });
+    }
+    d_reset_hidden_.noalias() =
+        recurrent_kernel_.bottomRows(H).transpose() * d_projection_.block(2 * H, t * B, H, B);
+    for (Index b = 0; b < B; ++b) {
+      const Index k = t * B + b;
+      const Scalar* d_reset_hidden = &d_reset_hidden_(0, b);
+      const Scalar* gates = &gates_(0, k);
+      const Scalar* h_previous = &states_(0, k);
+      Scalar* d_x = &d_projection_(0, k);
+      Scalar* d_h_previous = &d_hidden_previous_(0, b);
+      simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
+        using V = decltype(lane);
+        const V one(Scalar(1));
+        const V d_rh = simd::load<V>(d_reset_hidden + j);
+        const V r = simd::load<V>(gates + H + j);
+        const V hp = simd::load<V>(h_previous + j);
+        simd::store(d_x + H + j, d_rh * hp * r * (one - r));
+        simd::store(d_h_previous + j, simd::load<V>(d_h_previous + j) + d_rh * r);
+      });
+    }
+    if (!cut_here) {
+      d_hidden_previous_.noalias() +=
+          recurrent_kernel_.topRows(2 * H).transpose() * d_projection_.block(0, t * B, 2 * H, B);
+    }
+  }
+
+  Index input_size_, units_;
+  Options options_;
+
+  // Parameters and their accumulated gradients.
+  Matrix<Scalar> kernel_, recurrent_kernel_, bias_;
+  Matrix<Scalar> kernel_gradient_, recurrent_kernel_gradient_, bias_gradient_;
+
+  // Cached by forward() for backward(). N = T*B.
+  Index steps_ = 0, batch_ = 0;
+  bool inputs_are_ids_ = false;
+  Matrix<Scalar> inputs_;               // I x N, dense inputs
+  std::vector<TokenId> token_ids_;      // N, token inputs
+  Matrix<Scalar> projection_;           // 3H x N: W x + b_x
+  Matrix<Scalar> states_;               // H x (T+1)B: [h_{-1}, h_0, ..., h_{T-1}]
+  Matrix<Scalar> gates_;                // 3H x N: [z; r; n]
+  Matrix<Scalar> recurrent_candidate_;  // H x N: hh = U_h h_{t-1} + b_hh   (reset_after)
+  Matrix<Scalar> reset_hidden_;         // H x N: r .* h_{t-1}              (reset_after = false)
+  Matrix<Scalar> step_recurrent_;       // 3H x B: U h_{t-1} of the current step
+  Matrix<Scalar> output_;
+  State final_state_;
+
+  // backward() work and results.
+  Matrix<Scalar> d_projection_;            // 3H x N: dL/d(W x + b_x), "dZx"
+  Matrix<Scalar> d_recurrent_projection_;  // 3H x N: dL/d(U h + b_h), "dZh" (reset_after)
+  Matrix<Scalar> d_hidden_, d_hidden_previous_, d_reset_hidden_;  // H x B
+  Matrix<Scalar> input_gradient_;
+  State initial_state_gradient_;
+};
+
+}  // namespace seqlm
