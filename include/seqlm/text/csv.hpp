@@ -1,0 +1,219 @@
+// A small, strict RFC 4180 CSV reader (enough for the NYT article files).
+//
+//   * fields are separated by ',' and records end with LF, CRLF or a lone CR;
+//   * a field may be quoted: "a, b" keeps the comma, "say ""hi""" holds a doubled quote, and a
+//     quoted field may span several lines;
+//   * blank lines are skipped (like Python's csv.DictReader); a UTF-8 byte order mark at the
+//     start of the file is skipped;
+//   * bytes are passed through unchanged (no decoding); the tokenizers validate UTF-8 later.
+// Malformed input is a file_error naming the path and the line:
+//   * a quote inside an unquoted field (ab"c), text after a closing quote ("ab"c),
+//   * a quoted field still open at the end of the file,
+//   * (read_csv_column) a missing column or a row whose field count differs from the header.
+//
+// CsvReader streams one record at a time in 64 KiB chunks, so files larger than memory can
+// be read; read_csv_column() reads one named column of a file with a header row.
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "../error.hpp"
+
+namespace seqlm {
+
+class CsvReader {
+ public:
+  // Opens `path` (file_error naming it and the system's reason on failure).
+  explicit CsvReader(std::string path) : path_(std::move(path)) {
+    do {
+      fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    } while (fd_ < 0 && errno == EINTR);
+    if (fd_ < 0) {
+      const int code = errno;
+      throw file_error(detail::make_message("CSV: cannot open \"", path_, "\": ", std::strerror(code)));
+    }
+    buffer_.resize(1 << 16);
+  }
+  ~CsvReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  CsvReader(const CsvReader&) = delete;
+  CsvReader& operator=(const CsvReader&) = delete;
+
+  // Reads the next record into `fields` (replacing its contents). Returns false at the end
+  // of the file. file_error with the line number on malformed input.
+  bool read_row(std::vector<std::string>& fields) {
+    fields.clear();
+    enum class State { field_start, unquoted, quoted, after_quote };
+    State state = State::field_start;
+    std::string field;
+    std::size_t quote_line = 0;  // where the open quoted field started
+    bool record_started = false;
+    while (true) {
+      int next = get();
+      if (next < 0) {  // end of file
+        if (state == State::quoted) {
+          fail(quote_line, "unterminated quoted field (the file ends inside it)");
+        }
+        if (!record_started) return false;
+        fields.push_back(std::move(field));
+        return true;
+      }
+      const char c = static_cast<char>(next);
+      if (!record_started && (c == '\n' || c == '\r')) {  // blank line
+        end_line(c);
+        continue;
+      }
+      if (!record_started) {
+        record_started = true;
+        row_line_ = line_;
+      }
+      switch (state) {
+        case State::field_start:
+          if (c == '"') {
+            state = State::quoted;
+            quote_line = line_;
+            break;
+          }
+          state = State::unquoted;
+          [[fallthrough]];
+        case State::unquoted:
+          if (c == ',') {
+            fields.push_back(std::move(field));
+            field.clear();
+            state = State::field_start;
+          } else if (c == '\n' || c == '\r') {
+            end_line(c);
+            fields.push_back(std::move(field));
+            return true;
+          } else if (c == '"') {
+            fail(line_, "quote inside an unquoted field (a field with quotes must be quoted as a whole)");
+          } else {
+            field += c;
+          }
+          break;
+        case State::quoted:
+          if (c == '"') {
+            state = State::after_quote;
+          } else {
+            if (c == '\n' || (c == '\r' && peek() != '\n')) ++line_;
+            field += c;
+          }
+          break;
+        case State::after_quote:
+          if (c == '"') {  // doubled quote
+            field += '"';
+            state = State::quoted;
+          } else if (c == ',') {
+            fields.push_back(std::move(field));
+            field.clear();
+            state = State::field_start;
+          } else if (c == '\n' || c == '\r') {
+            end_line(c);
+            fields.push_back(std::move(field));
+            return true;
+          } else {
+            fail(line_, std::string("unexpected character '") + c + "' after the closing quote of a field");
+          }
+          break;
+      }
+    }
+  }
+
+  // The line (1-based) on which the record returned last by read_row() starts.
+  std::size_t row_line() const { return row_line_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  // Next byte, or -1 at the end of the file. Skips a UTF-8 BOM at the very start.
+  int get() {
+    if (position_ == size_ && !refill()) return -1;
+    if (at_file_start_) {
+      at_file_start_ = false;
+      if (size_ >= 3 && std::memcmp(buffer_.data(), "\xEF\xBB\xBF", 3) == 0) position_ = 3;
+      if (position_ == size_) return get();
+    }
+    return static_cast<unsigned char>(buffer_[position_++]);
+  }
+
+  int peek() {
+    if (position_ == size_ && !refill()) return -1;
+    return static_cast<unsigned char>(buffer_[position_]);
+  }
+
+  bool refill() {
+    while (true) {
+      const ssize_t count = ::read(fd_, buffer_.data(), buffer_.size());
+      if (count < 0 && errno == EINTR) continue;
+      if (count < 0) {
+        const int code = errno;
+        throw file_error(detail::make_message("CSV: error reading \"", path_, "\": ", std::strerror(code)));
+      }
+      position_ = 0;
+      size_ = static_cast<std::size_t>(count);
+      return count > 0;
+    }
+  }
+
+  // Consumes a line break that starts with c ('\n', or '\r' possibly followed by '\n').
+  void end_line(char c) {
+    if (c == '\r' && peek() == '\n') ++position_;
+    ++line_;
+  }
+
+  [[noreturn]] void fail(std::size_t line, const std::string& what) const {
+    throw file_error(detail::make_message("CSV \"", path_, "\" line ", line, ": ", what));
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  std::vector<char> buffer_;
+  std::size_t position_ = 0, size_ = 0;
+  bool at_file_start_ = true;
+  std::size_t line_ = 1;      // current physical line
+  std::size_t row_line_ = 0;  // line where the last record started
+};
+
+// The values of column `column_name` in every data row of a CSV file whose first record is a
+// header. file_error naming the path when the file is empty, the column is missing (the
+// message lists the columns) or appears twice, or a row has a different number of fields
+// than the header (with its line number).
+inline std::vector<std::string> read_csv_column(const std::string& path, std::string_view column_name) {
+  CsvReader reader(path);
+  std::vector<std::string> header;
+  if (!reader.read_row(header)) throw file_error("CSV \"" + path + "\": the file is empty (no header row)");
+  std::size_t column = header.size();
+  std::string available;
+  for (std::size_t k = 0; k < header.size(); ++k) {
+    if (header[k] == column_name) {
+      if (column != header.size()) {
+        throw file_error(detail::make_message("CSV \"", path, "\": column \"", column_name, "\" appears twice"));
+      }
+      column = k;
+    }
+    available += (k > 0 ? ", " : "") + header[k];
+  }
+  if (column == header.size()) {
+    throw file_error(detail::make_message("CSV \"", path, "\": no column \"", column_name, "\" (columns: ",
+                                          available, ")"));
+  }
+  std::vector<std::string> values;
+  std::vector<std::string> row;
+  while (reader.read_row(row)) {
+    if (row.size() != header.size()) {
+      throw file_error(detail::make_message("CSV \"", path, "\" line ", reader.row_line(), ": row has ", row.size(),
+                                            " fields, the header has ", header.size()));
+    }
+    values.push_back(std::move(row[column]));
+  }
+  return values;
+}
+
+}  // namespace seqlm
