@@ -25,9 +25,9 @@ namespace {
 struct GradientCase {
   Index inputs, units, steps, batch;
   bool return_sequences;
-  bool ids;             // token-id inputs instead of dense
-  bool initial_state;   // a random (h_{-1}, c_{-1}) instead of zeros
-  bool d_final;         // the loss also reads the final state
+  bool ids;            // token-id inputs instead of dense
+  bool initial_state;  // a random (h_{-1}, c_{-1}) instead of zeros
+  bool d_final;        // the loss also reads the final state
 };
 
 // Loss L = sum(output .* R) [+ sum(h_T .* Rh) + sum(c_T .* Rc)], so dL/doutput = R.
@@ -52,14 +52,17 @@ void check_lstm_gradients(const GradientCase& cfg) {
   std::vector<TokenId> ids(TB);
   for (auto& id : ids) id = static_cast<TokenId>(rng.below(cfg.inputs));
   const TokenView tokens(ids, cfg.steps, cfg.batch);
-  RecurrentState<double> initial{random_matrix(cfg.units, cfg.batch, rng), random_matrix(cfg.units, cfg.batch, rng)};
+  RecurrentState<double> initial{random_matrix(cfg.units, cfg.batch, rng),
+                                 random_matrix(cfg.units, cfg.batch, rng)};
   const RecurrentState<double>* initial_ptr = cfg.initial_state ? &initial : nullptr;
 
   const Matrix<double> R = random_matrix(cfg.units, cfg.return_sequences ? TB : cfg.batch, rng);
-  RecurrentState<double> d_final{random_matrix(cfg.units, cfg.batch, rng), random_matrix(cfg.units, cfg.batch, rng)};
+  RecurrentState<double> d_final{random_matrix(cfg.units, cfg.batch, rng),
+                                 random_matrix(cfg.units, cfg.batch, rng)};
 
   auto loss = [&]() {
-    const Matrix<double>& y = cfg.ids ? lstm.forward(tokens, initial_ptr) : lstm.forward(x, cfg.batch, initial_ptr);
+    const Matrix<double>& y =
+        cfg.ids ? lstm.forward(tokens, initial_ptr) : lstm.forward(x, cfg.batch, initial_ptr);
     double value = (y.array() * R.array()).sum();
     if (cfg.d_final) {
       value += (lstm.final_state().h.array() * d_final.h.array()).sum();
@@ -91,16 +94,16 @@ TEST_CASE("LSTM gradients match finite differences (dense inputs)") {
   //                       I  H  T  B  seqs   ids    init   d_final
   check_lstm_gradients({3, 4, 5, 2, true, false, true, false});
   check_lstm_gradients({3, 4, 5, 2, false, false, true, false});
-  check_lstm_gradients({2, 3, 1, 1, true, false, true, false});   // T = 1, B = 1
-  check_lstm_gradients({4, 2, 1, 3, false, false, true, true});   // T = 1
+  check_lstm_gradients({2, 3, 1, 1, true, false, true, false});    // T = 1, B = 1
+  check_lstm_gradients({4, 2, 1, 3, false, false, true, true});    // T = 1
   check_lstm_gradients({5, 3, 6, 1, false, false, false, false});  // B = 1, zero initial state
-  check_lstm_gradients({3, 9, 4, 2, true, false, true, true});    // H not a multiple of the SIMD width
-  check_lstm_gradients({2, 8, 3, 3, false, false, true, true});   // H a multiple of the SIMD width
+  check_lstm_gradients({3, 9, 4, 2, true, false, true, true});     // H not a multiple of the SIMD width
+  check_lstm_gradients({2, 8, 3, 3, false, false, true, true});    // H a multiple of the SIMD width
 }
 
 TEST_CASE("LSTM gradients match finite differences (token-id inputs)") {
   check_lstm_gradients({6, 4, 5, 2, true, true, true, false});
-  check_lstm_gradients({5, 3, 1, 1, false, true, true, true});  // T = 1, B = 1
+  check_lstm_gradients({5, 3, 1, 1, false, true, true, true});   // T = 1, B = 1
   check_lstm_gradients({4, 5, 7, 3, false, true, false, true});  // repeated ids: the scatter must add
 }
 
@@ -120,9 +123,11 @@ void check_truncation_equals_chunks(bool return_sequences, bool ids) {
   const Matrix<Scalar> x = random_matrix(I, T * B, rng).cast<Scalar>();
   std::vector<TokenId> id_values(T * B);
   for (auto& id : id_values) id = static_cast<TokenId>(rng.below(I));
-  const RecurrentState<Scalar> initial{random_matrix(H, B, rng).cast<Scalar>(), random_matrix(H, B, rng).cast<Scalar>()};
+  const RecurrentState<Scalar> initial{random_matrix(H, B, rng).cast<Scalar>(),
+                                       random_matrix(H, B, rng).cast<Scalar>()};
   const Matrix<Scalar> d_out = random_matrix(H, return_sequences ? T * B : B, rng).cast<Scalar>();
-  const RecurrentState<Scalar> d_final{random_matrix(H, B, rng).cast<Scalar>(), random_matrix(H, B, rng).cast<Scalar>()};
+  const RecurrentState<Scalar> d_final{random_matrix(H, B, rng).cast<Scalar>(),
+                                       random_matrix(H, B, rng).cast<Scalar>()};
 
   // The whole sequence, truncated every k steps.
   if (ids) {
@@ -229,10 +234,12 @@ void check_golden_dense(double tolerance) {
     const Matrix<double> y = lstm.forward(x, B, &initial).template cast<double>();
     const Matrix<double> expected = return_sequences ? sequences : Matrix<double>(sequences.rightCols(B));
     CHECK((y - expected).cwiseAbs().maxCoeff() <= tolerance);
-    CHECK((lstm.final_state().h.template cast<double>() - testing::get(golden, "h_final")).cwiseAbs().maxCoeff() <=
-          tolerance);
-    CHECK((lstm.final_state().c.template cast<double>() - testing::get(golden, "c_final")).cwiseAbs().maxCoeff() <=
-          tolerance);
+    CHECK((lstm.final_state().h.template cast<double>() - testing::get(golden, "h_final"))
+              .cwiseAbs()
+              .maxCoeff() <= tolerance);
+    CHECK((lstm.final_state().c.template cast<double>() - testing::get(golden, "c_final"))
+              .cwiseAbs()
+              .maxCoeff() <= tolerance);
     CHECK(lstm.steps() == T);
   }
 }
@@ -254,8 +261,9 @@ void check_golden_ids(double tolerance) {
   lstm.bias() = testing::get(golden, "bias").cast<Scalar>();
   const Matrix<double> y = lstm.forward(TokenView(ids, T, B)).template cast<double>();
   CHECK((y - sequences).cwiseAbs().maxCoeff() <= tolerance);
-  CHECK((lstm.final_state().c.template cast<double>() - testing::get(golden, "c_final")).cwiseAbs().maxCoeff() <=
-        tolerance);
+  CHECK((lstm.final_state().c.template cast<double>() - testing::get(golden, "c_final"))
+            .cwiseAbs()
+            .maxCoeff() <= tolerance);
 
   // The dense path on the explicit one-hot matrix gives the same result.
   Matrix<Scalar> one_hot = Matrix<Scalar>::Zero(V, T * B);
@@ -336,8 +344,8 @@ TEST_CASE("LSTM parameter names, shapes, counts and Keras initialisation") {
   const double limit = std::sqrt(6.0 / (6 + 20));
   CHECK(lstm.kernel().cwiseAbs().maxCoeff() <= limit);
   CHECK(lstm.kernel().cwiseAbs().maxCoeff() > 0.5 * limit);
-  CHECK((lstm.recurrent_kernel().transpose() * lstm.recurrent_kernel() - Matrix<double>::Identity(5, 5)).norm() <
-        1e-12);
+  CHECK((lstm.recurrent_kernel().transpose() * lstm.recurrent_kernel() - Matrix<double>::Identity(5, 5))
+            .norm() < 1e-12);
   Matrix<double> expected_bias = Matrix<double>::Zero(20, 1);
   expected_bias.middleRows(5, 5).setOnes();
   CHECK(lstm.bias() == expected_bias);
@@ -394,7 +402,8 @@ TEST_CASE("LSTM rejects bad input with errors naming the layer and the shapes") 
   check_error<value_error>([] { LSTM<double>(0, 3); }, {"LSTM", "input size", "0"});
   check_error<value_error>([] { LSTM<float>(3, -2); }, {"LSTM", "units", "-2"});
   check_error<value_error>([&] { lstm.backward(Matrix<double>::Zero(3, 6)); }, {"LSTM", "before forward"});
-  check_error<shape_error>([&] { lstm.forward(Matrix<double>::Ones(5, 6), 2); }, {"LSTM", "5 rows", "expected 4"});
+  check_error<shape_error>([&] { lstm.forward(Matrix<double>::Ones(5, 6), 2); },
+                           {"LSTM", "5 rows", "expected 4"});
   check_error<shape_error>([&] { lstm.forward(x, 4); }, {"LSTM", "6 columns", "batch size 4"});
   check_error<value_error>([&] { lstm.forward(Matrix<double>(4, 0), 2); }, {"LSTM", "0 steps"});
   check_error<value_error>([&] { lstm.forward(x, 0); }, {"LSTM", "batch size"});
@@ -405,17 +414,21 @@ TEST_CASE("LSTM rejects bad input with errors naming the layer and the shapes") 
   check_error<value_error>([&] { lstm.forward(TokenView(ids, 2, 2)); }, {"LSTM", "token id -1"});
 
   RecurrentState<double> bad_initial{Matrix<double>::Zero(3, 3), Matrix<double>::Zero(3, 2)};
-  check_error<shape_error>([&] { lstm.forward(x, 2, &bad_initial); }, {"LSTM", "initial state h", "3x3", "3x2"});
+  check_error<shape_error>([&] { lstm.forward(x, 2, &bad_initial); },
+                           {"LSTM", "initial state h", "3x3", "3x2"});
   bad_initial.h.resize(3, 2);
   bad_initial.c.resize(0, 0);
-  check_error<shape_error>([&] { lstm.forward(x, 2, &bad_initial); }, {"LSTM", "initial state c", "0x0", "3x2"});
+  check_error<shape_error>([&] { lstm.forward(x, 2, &bad_initial); },
+                           {"LSTM", "initial state c", "0x0", "3x2"});
 
   lstm.forward(x, 2);
-  check_error<shape_error>([&] { lstm.backward(Matrix<double>::Zero(3, 2)); }, {"LSTM", "d_output", "3x2", "3x6"});
+  check_error<shape_error>([&] { lstm.backward(Matrix<double>::Zero(3, 2)); },
+                           {"LSTM", "d_output", "3x2", "3x6"});
   RecurrentState<double> bad_final{Matrix<double>::Zero(3, 2), Matrix<double>::Zero(2, 2)};
   check_error<shape_error>([&] { lstm.backward(Matrix<double>::Zero(3, 6), &bad_final); },
                            {"LSTM", "d_final.c", "2x2", "3x2"});
-  check_error<value_error>([&] { lstm.backward(Matrix<double>::Zero(3, 6), nullptr, -1); }, {"LSTM", "truncate"});
+  check_error<value_error>([&] { lstm.backward(Matrix<double>::Zero(3, 6), nullptr, -1); },
+                           {"LSTM", "truncate"});
   check_error<value_error>([&] { lstm.input_gradient(); }, {"LSTM", "before backward"});
 
   ids = {0, 1, 2, 3};
@@ -424,9 +437,11 @@ TEST_CASE("LSTM rejects bad input with errors naming the layer and the shapes") 
   check_error<value_error>([&] { lstm.input_gradient(); }, {"LSTM", "token-id"});
 
   auto state = lstm.make_step_state(2);
-  check_error<shape_error>([&] { lstm.step(Matrix<double>::Zero(4, 3), state); }, {"LSTM step", "4x3", "4x2"});
+  check_error<shape_error>([&] { lstm.step(Matrix<double>::Zero(4, 3), state); },
+                           {"LSTM step", "4x3", "4x2"});
   const TokenId out_of_range[] = {1, 7};
-  check_error<value_error>([&] { lstm.step(out_of_range, state); }, {"LSTM step", "token id 7", "sequence 1"});
+  check_error<value_error>([&] { lstm.step(out_of_range, state); },
+                           {"LSTM step", "token id 7", "sequence 1"});
   state.c.resize(3, 1);
   check_error<shape_error>([&] { lstm.step(Matrix<double>::Zero(4, 2), state); }, {"LSTM step", "state.c"});
   check_error<value_error>([&] { lstm.make_step_state(0); }, {"LSTM", "batch size"});

@@ -85,10 +85,10 @@ void lstm_cell_backward(Index H, const Scalar* gates, const Scalar* c_prev, cons
     const V dh_t = simd::load<V>(dh + k);
     // dL/dc_t: from the next step plus through h_t = o * tanh(c_t).
     const V dc_t = simd::load<V>(dc + k) + dh_t * o * (one - tc * tc);
-    simd::store(dz + k, dc_t * g * i * (one - i));                             // dz_i
+    simd::store(dz + k, dc_t * g * i * (one - i));                              // dz_i
     simd::store(dz + H + k, dc_t * simd::load<V>(c_prev + k) * f * (one - f));  // dz_f
-    simd::store(dz + 2 * H + k, dc_t * i * (one - g * g));                     // dz_c
-    simd::store(dz + 3 * H + k, dh_t * tc * o * (one - o));                    // dz_o
+    simd::store(dz + 2 * H + k, dc_t * i * (one - g * g));                      // dz_c
+    simd::store(dz + 3 * H + k, dh_t * tc * o * (one - o));                     // dz_o
     simd::store(dc + k, dc_t * f);                                              // dL/dc_{t-1}
   });
 }
@@ -225,8 +225,9 @@ class LSTM {
       if (options_.return_sequences) dh_ += d_output.middleCols(t * B, B);
       for (Index b = 0; b < B; ++b) {
         const Index col = t * B + b;
-        detail::lstm_cell_backward(H, gates_.col(col).data(), cell_.col(col).data(), tanh_cell_.col(col).data(),
-                                   dh_.col(b).data(), dc_.col(b).data(), d_gates_.col(col).data());
+        detail::lstm_cell_backward(H, gates_.col(col).data(), cell_.col(col).data(),
+                                   tanh_cell_.col(col).data(), dh_.col(b).data(), dc_.col(b).data(),
+                                   d_gates_.col(col).data());
       }
       const bool cut_here = truncate > 0 && t > 0 && t % truncate == 0;
       if (cut_here) {
@@ -256,7 +257,8 @@ class LSTM {
   const Matrix<Scalar>& input_gradient() const {
     if (!has_gradients_) throw value_error("LSTM: input_gradient() called before backward()");
     if (input_kind_ == InputKind::ids) {
-      throw value_error("LSTM: input_gradient() is not defined for token-id inputs (the ids are not differentiable)");
+      throw value_error(
+          "LSTM: input_gradient() is not defined for token-id inputs (the ids are not differentiable)");
     }
     return input_gradient_;
   }
@@ -353,7 +355,8 @@ class LSTM {
   void run_recurrence() {
     const Index H = units_, B = batch_, T = steps_;
     for (Index t = 0; t < T; ++t) {
-      gates_.middleCols(t * B, B).noalias() += recurrent_kernel_ * hidden_.middleCols(t * B, B);  // + U h_{t-1}
+      // Z_t += U h_{t-1}: one GEMM on the B contiguous columns of step t.
+      gates_.middleCols(t * B, B).noalias() += recurrent_kernel_ * hidden_.middleCols(t * B, B);
       for (Index b = 0; b < B; ++b) {
         const Index col = t * B + b;
         detail::lstm_cell_forward(H, gates_.col(col).data(), cell_.col(col).data(), cell_.col(col + B).data(),
@@ -383,8 +386,8 @@ class LSTM {
   // Applies the gates to state.gates_ (pre-activations) and updates c and h in place.
   void finish_step(StepState& state) const {
     for (Index b = 0; b < state.h.cols(); ++b) {
-      detail::lstm_cell_forward(units_, state.gates_.col(b).data(), state.c.col(b).data(), state.c.col(b).data(),
-                                state.tanh_cell_.col(b).data(), state.h.col(b).data());
+      detail::lstm_cell_forward(units_, state.gates_.col(b).data(), state.c.col(b).data(),
+                                state.c.col(b).data(), state.tanh_cell_.col(b).data(), state.h.col(b).data());
     }
   }
 
@@ -398,11 +401,11 @@ class LSTM {
   InputKind input_kind_ = InputKind::none;
   bool has_gradients_ = false;
   Index steps_ = 0, batch_ = 0;
-  Matrix<Scalar> inputs_;            // I x T*B, dense inputs
-  std::vector<TokenId> token_ids_;   // T*B, id inputs
-  Matrix<Scalar> gates_;             // 4H x T*B: W x + b, then the activated gates [i; f; g; o]
-  Matrix<Scalar> hidden_, cell_;     // H x (T+1)*B: state before step 0, then after each step
-  Matrix<Scalar> tanh_cell_;         // H x T*B: tanh(c_t)
+  Matrix<Scalar> inputs_;           // I x T*B, dense inputs
+  std::vector<TokenId> token_ids_;  // T*B, id inputs
+  Matrix<Scalar> gates_;            // 4H x T*B: W x + b, then the activated gates [i; f; g; o]
+  Matrix<Scalar> hidden_, cell_;    // H x (T+1)*B: state before step 0, then after each step
+  Matrix<Scalar> tanh_cell_;        // H x T*B: tanh(c_t)
   Matrix<Scalar> output_;
   RecurrentState<Scalar> final_state_;
 
