@@ -261,6 +261,10 @@ TEST_CASE("prefix expansion reproduces the tutorial's pre-padded n-gram sequence
   CHECK(batch.targets == y);
   CHECK(batch.target_steps == 1);
   CHECK_THROWS_AS(prefixes.example(4), value_error);
+  TokenId buffer[8];
+  CHECK_THROWS_AS(corpus.read_line(1, 1, 2, buffer), value_error);  // past the end of line 1
+  CHECK_THROWS_AS(corpus.line(3), value_error);
+  CHECK_THROWS_AS(LineCorpus(TokenStream(std::vector<TokenId>{1, 2}), {0, 3}), value_error);
 }
 
 TEST_CASE("per-position line sequences give exactly the prefix expansion's (context, target) pairs") {

@@ -77,6 +77,11 @@ class LineCorpus {
   }
   // Copies tokens [begin, begin + count) of line `line` into out.
   void read_line(Index line, Index begin, Index count, TokenId* out) const {
+    const Index length = line_length(line);
+    if (begin < 0 || count < 0 || begin + count > length) {
+      throw value_error(detail::make_message("LineCorpus: range [", begin, ", ", begin + count, ") is outside line ",
+                                             line, " of ", length, " tokens"));
+    }
     tokens_.read(offsets_[static_cast<size_t>(line)] + begin, count, out);
   }
   std::vector<TokenId> line(Index line) const {
