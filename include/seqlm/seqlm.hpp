@@ -5,6 +5,7 @@
 // pulls in every public part of the library. Each header below also compiles on its own.
 #pragma once
 
+// Foundations
 #include "error.hpp"
 #include "init.hpp"
 #include "math/simd.hpp"
@@ -12,3 +13,40 @@
 #include "random.hpp"
 #include "tensor.hpp"
 #include "version.hpp"
+
+// Layers
+#include "layers/conv1d.hpp"
+#include "layers/dense.hpp"
+#include "layers/dropout.hpp"
+#include "layers/embedding.hpp"
+#include "layers/gru.hpp"
+#include "layers/lstm.hpp"
+#include "layers/recurrent_state.hpp"
+#include "loss.hpp"
+
+// Optimizers and gradient clipping
+#include "optim/adam.hpp"
+#include "optim/clip.hpp"
+#include "optim/make_optimizer.hpp"
+#include "optim/nadam.hpp"
+#include "optim/optimizer.hpp"
+#include "optim/rmsprop.hpp"
+#include "optim/sgd.hpp"
+
+// Text
+#include "io/atomic_file.hpp"
+#include "io/json.hpp"
+#include "text/char_tokenizer.hpp"
+#include "text/csv.hpp"
+#include "text/utf8.hpp"
+#include "text/word_tokenizer.hpp"
+
+// Data and the n-gram model
+#include "data/batching.hpp"
+#include "data/line_sequences.hpp"
+#include "data/split.hpp"
+#include "data/token_source.hpp"
+#include "data/whitespace_vocabulary.hpp"
+#include "data/windows.hpp"
+#include "ngram.hpp"
+#include "sampling.hpp"
