@@ -115,7 +115,8 @@ TEST_CASE("append_line appends whole lines and refuses embedded newlines") {
   append_line(path, "boa noite");
   append_line(path, "");
   CHECK(read_text_file(path) == "bom dia\nboa noite\n\n");
-  CHECK_THROWS_WITH_AS(append_line(path, "two\nlines"), doctest::Contains("newline at byte offset 3"), value_error);
+  CHECK_THROWS_WITH_AS(append_line(path, "two\nlines"), doctest::Contains("newline at byte offset 3"),
+                       value_error);
   CHECK_THROWS_AS(append_line(path, "cr\r"), value_error);
   CHECK(read_text_file(path) == "bom dia\nboa noite\n\n");
   CHECK_THROWS_WITH_AS(append_line(scratch.path + "/missing/log.txt", "x"), doctest::Contains("cannot open"),

@@ -39,7 +39,8 @@ TEST_CASE("frequency order: descending count, ties by descending code point (Tex
   // then ties {d, ' '} descending.
   CharTokenizerOptions options;
   options.order = VocabularyOrder::frequency;
-  const CharTokenizer tokenizer = CharTokenizer::build(std::vector<std::string>{"abcé", "aébc d", "a"}, options);
+  const CharTokenizer tokenizer =
+      CharTokenizer::build(std::vector<std::string>{"abcé", "aébc d", "a"}, options);
   CHECK(vocabulary_of(tokenizer) == U"aécbd ");
   options.reserve_special_tokens = true;
   const CharTokenizer with_special = CharTokenizer::build("abcéaébc da", options);
@@ -77,7 +78,8 @@ TEST_CASE("unknown policies: error, skip, unk") {
           "CharTokenizer::encode: unknown character U+00E9 '\xC3\xA9' (UTF-8 0xC3 0xA9) at byte offset 2 "
           "(unknown policy is \"error\"; use skip or unk to accept it)");
   }
-  CHECK_THROWS_WITH_AS(strict.encode("a\n"), doctest::Contains("unknown character U+000A (UTF-8 0x0A) at byte offset 1"),
+  CHECK_THROWS_WITH_AS(strict.encode("a\n"),
+                       doctest::Contains("unknown character U+000A (UTF-8 0x0A) at byte offset 1"),
                        text_error);
   CHECK_THROWS_WITH_AS(strict.id_of(U'z'), doctest::Contains("U+007A 'z'"), text_error);
   CHECK_FALSE(strict.find(U'z').has_value());
@@ -97,10 +99,11 @@ TEST_CASE("unknown policies: error, skip, unk") {
 
 TEST_CASE("invalid input and ids are reported clearly") {
   const CharTokenizer tokenizer = CharTokenizer::build("abc");
-  CHECK_THROWS_WITH_AS(tokenizer.encode("ab\xE2\x82"), doctest::Contains("truncated sequence 0xE2 0x82 at byte offset 2"),
-                       text_error);
+  CHECK_THROWS_WITH_AS(tokenizer.encode("ab\xE2\x82"),
+                       doctest::Contains("truncated sequence 0xE2 0x82 at byte offset 2"), text_error);
   CHECK_THROWS_WITH_AS(CharTokenizer::build("x\x80"), doctest::Contains("byte offset 1"), text_error);
-  CHECK_THROWS_WITH_AS(tokenizer.decode({0, 3}), "CharTokenizer::decode: id 3 at position 1 is outside the vocabulary [0, 3)",
+  CHECK_THROWS_WITH_AS(tokenizer.decode({0, 3}),
+                       "CharTokenizer::decode: id 3 at position 1 is outside the vocabulary [0, 3)",
                        value_error);
   CHECK_THROWS_AS(tokenizer.decode({-1}), value_error);
   CHECK_THROWS_AS(tokenizer.char_of(3), value_error);
@@ -165,19 +168,24 @@ TEST_CASE("load validates everything and names the file") {
   CHECK(load_error("{").find("seqlm_test_char_tokenizer_bad.json") != std::string::npos);
   CHECK(load_error("[]").find("CharTokenizer JSON: expected an object") != std::string::npos);
   CHECK(load_error(with("seqlm.CharTokenizer", "other")).find("\"type\" is \"other\"") != std::string::npos);
-  CHECK(load_error(with("\"version\":1", "\"version\":2")).find("unsupported version 2") != std::string::npos);
-  CHECK(load_error(with("\"sorted\"", "\"random\"")).find("unknown vocabulary order \"random\"") != std::string::npos);
+  CHECK(load_error(with("\"version\":1", "\"version\":2")).find("unsupported version 2") !=
+        std::string::npos);
+  CHECK(load_error(with("\"sorted\"", "\"random\"")).find("unknown vocabulary order \"random\"") !=
+        std::string::npos);
   CHECK(load_error(with("\"lower\":\"none\"", "\"lower\":\"upper\"")).find("unknown mode \"upper\"") !=
         std::string::npos);
-  CHECK(load_error(with("\"unknown\":\"error\"", "\"unknown\":\"unk\"")).find("needs reserve_special_tokens") !=
-        std::string::npos);
+  CHECK(
+      load_error(with("\"unknown\":\"error\"", "\"unknown\":\"unk\"")).find("needs reserve_special_tokens") !=
+      std::string::npos);
   CHECK(load_error(with("\"a\",", "\"ab\",")).find("characters[0] holds 2 code points") != std::string::npos);
   CHECK(load_error(with("\"a\",", "1,")).find("characters[0] is a number") != std::string::npos);
   CHECK(load_error(with("\"a\",", "\"b\",")).find("appears twice") != std::string::npos);
   CHECK(load_error(with("\"a\",", "\"z\",")).find("order is \"sorted\"") != std::string::npos);
-  CHECK(load_error(with(",\"characters\"", ",\"chars\"")).find("missing key \"characters\"") != std::string::npos);
-  CHECK(load_error(with("false", "0")).find("key \"reserve_special_tokens\" is a number, expected a boolean") !=
+  CHECK(load_error(with(",\"characters\"", ",\"chars\"")).find("missing key \"characters\"") !=
         std::string::npos);
+  CHECK(
+      load_error(with("false", "0")).find("key \"reserve_special_tokens\" is a number, expected a boolean") !=
+      std::string::npos);
   std::remove(path.c_str());
   CHECK_THROWS_AS(CharTokenizer::load("/nonexistent/vocab.json"), file_error);
 }

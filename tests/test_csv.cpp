@@ -89,16 +89,17 @@ TEST_CASE("malformed input names the file and line") {
   CHECK(read_error("a,b\n1,\"open\n2,3\n") ==
         "CSV \"seqlm_test_csv.csv\" line 2: unterminated quoted field (the file ends inside it)");
   CHECK(read_error("a,b\nx,ab\"c\n").find("line 2: quote inside an unquoted field") != std::string::npos);
-  CHECK(read_error("a\n\"multi\nline\"\n\"ab\"c\n").find("line 4: unexpected character 'c' after the closing quote") !=
-        std::string::npos);
+  CHECK(read_error("a\n\"multi\nline\"\n\"ab\"c\n")
+            .find("line 4: unexpected character 'c' after the closing quote") != std::string::npos);
   CHECK(read_error("a\r\nb\r\n\"x\" \r\n").find("line 3: unexpected character ' '") != std::string::npos);
-  CHECK_THROWS_WITH_AS(CsvReader("/nonexistent/a.csv"), doctest::Contains("cannot open \"/nonexistent/a.csv\""),
-                       file_error);
+  CHECK_THROWS_WITH_AS(CsvReader("/nonexistent/a.csv"),
+                       doctest::Contains("cannot open \"/nonexistent/a.csv\""), file_error);
 }
 
 TEST_CASE("read_csv_column picks a named column and checks every row") {
   const std::string path = "seqlm_test_csv_column.csv";
-  write_file_atomically(path, "id,headline,words\n1,\"Virtual Coins, Real Resources\",4\n2,Unknown,1\n3,\"A\nB\",2\n");
+  write_file_atomically(
+      path, "id,headline,words\n1,\"Virtual Coins, Real Resources\",4\n2,Unknown,1\n3,\"A\nB\",2\n");
   CHECK(read_csv_column(path, "headline") == Row{"Virtual Coins, Real Resources", "Unknown", "A\nB"});
   CHECK(read_csv_column(path, "id") == Row{"1", "2", "3"});
   std::remove(path.c_str());

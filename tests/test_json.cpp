@@ -19,7 +19,9 @@ std::string parse_error(std::string_view text, const json::ParseOptions& options
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -83,15 +85,18 @@ TEST_CASE("strings: every escape, surrogate pairs, UTF-8 validation") {
   CHECK(json::parse(value.dump()) == value);
   CHECK(json::Value(std::string("\x01\x1F\x7F")).dump() == "\"\\u0001\\u001f\x7F\"");
   CHECK(json::parse("\"ação\"").as_string() == "ação");
-  CHECK(contains(parse_error(R"("\ud83d")"), "high surrogate \\u escape without a low surrogate at byte offset 1"));
+  CHECK(contains(parse_error(R"("\ud83d")"),
+                 "high surrogate \\u escape without a low surrogate at byte offset 1"));
   CHECK(contains(parse_error(R"("\ud83d\u0041")"), "without a low surrogate"));
   CHECK(contains(parse_error(R"("\ude00")"), "lone low surrogate"));
   CHECK(contains(parse_error(R"("\u12G4")"), "invalid hex digit"));
   CHECK(contains(parse_error(R"("\u12")"), "truncated \\u escape"));
   CHECK(contains(parse_error(R"("\x")"), "invalid escape character 'x'"));
-  CHECK(contains(parse_error("\"a\nb\""), "unescaped control character byte 0x0A in string at byte offset 2 (line 1"));
+  CHECK(contains(parse_error("\"a\nb\""),
+                 "unescaped control character byte 0x0A in string at byte offset 2 (line 1"));
   CHECK(contains(parse_error("\"abc"), "unterminated string starting at byte offset 0"));
-  CHECK(contains(parse_error("[\"ok\", \"\xC3(\"]"), "invalid UTF-8 in a string: UTF-8: invalid byte sequence 0xC3 0x28 at byte offset 8"));
+  CHECK(contains(parse_error("[\"ok\", \"\xC3(\"]"),
+                 "invalid UTF-8 in a string: UTF-8: invalid byte sequence 0xC3 0x28 at byte offset 8"));
   CHECK(contains(parse_error("\"\xED\xA0\x80\""), "surrogate"));
   CHECK_THROWS_AS(json::Value(std::string("\xFF")).dump(), value_error);
 }
@@ -111,7 +116,8 @@ TEST_CASE("structure errors name the offset, line and column") {
   CHECK(contains(parse_error("{} x"), "unexpected text after the JSON value at byte offset 3"));
   CHECK(contains(parse_error("// c\n1"), "expected a value"));
   CHECK(contains(parse_error("\xEF\xBB\xBF{}"), "byte 0xEF"));  // a BOM is not JSON
-  CHECK(contains(parse_error("{\n  \"a\": 1,\n  \"a\": 2\n}"), "duplicate key \"a\" at byte offset 14 (line 3, column 3)"));
+  CHECK(contains(parse_error("{\n  \"a\": 1,\n  \"a\": 2\n}"),
+                 "duplicate key \"a\" at byte offset 14 (line 3, column 3)"));
 }
 
 TEST_CASE("hostile input: depth and size limits, no stack blowup") {
@@ -134,14 +140,15 @@ TEST_CASE("hostile input: depth and size limits, no stack blowup") {
 
 TEST_CASE("accessors explain type mismatches and missing keys") {
   const json::Value value = json::parse(R"({"units":"12","list":[1]})");
-  CHECK_THROWS_WITH_AS(value.get_int64("units"), "JSON: key \"units\" is a string, expected a number", value_error);
+  CHECK_THROWS_WITH_AS(value.get_int64("units"), "JSON: key \"units\" is a string, expected a number",
+                       value_error);
   CHECK_THROWS_WITH_AS(value.get_string("order"), "JSON: missing key \"order\"", value_error);
   CHECK_THROWS_WITH_AS(value.at("list").as_string(), "JSON: expected a string, got an array", value_error);
   CHECK_THROWS_AS(value.at("list").at(1), value_error);
   CHECK_THROWS_AS(value.at(0), value_error);  // not an array
   CHECK_THROWS_AS(json::Value(3).size(), value_error);
-  CHECK_THROWS_WITH_AS(json::parse(R"({"n":1.5})").get_int64("n"), "JSON: key \"n\" is 1.5, expected an integer",
-                       value_error);
+  CHECK_THROWS_WITH_AS(json::parse(R"({"n":1.5})").get_int64("n"),
+                       "JSON: key \"n\" is 1.5, expected an integer", value_error);
 }
 
 TEST_CASE("parse_file reports the path") {
@@ -150,9 +157,9 @@ TEST_CASE("parse_file reports the path") {
   REQUIRE(file != nullptr);
   std::fputs("{\"a\": [1, 2,]}", file);
   std::fclose(file);
-  CHECK_THROWS_WITH_AS(json::parse_file(path),
-                       doctest::Contains("JSON file \"seqlm_test_json.json\": JSON: expected a value, found ']'"),
-                       file_error);
+  CHECK_THROWS_WITH_AS(
+      json::parse_file(path),
+      doctest::Contains("JSON file \"seqlm_test_json.json\": JSON: expected a value, found ']'"), file_error);
   std::remove(path.c_str());
   CHECK_THROWS_AS(json::parse_file("/nonexistent.json"), file_error);
 }

@@ -1,13 +1,13 @@
 // The tutorials' published numbers, reproduced on the real corpora in SEQLM_SHARED_DATA_DIR
 // (see its SOURCES.md). Each case is skipped, with a message, when the data is absent.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <seqlm/text/char_tokenizer.hpp>
 #include <seqlm/text/csv.hpp>
 #include <seqlm/text/utf8.hpp>
 #include <seqlm/text/word_tokenizer.hpp>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 using namespace seqlm;
@@ -40,7 +40,8 @@ TEST_CASE("Nietzsche (Chollet): 600,893 characters, 57 after lower-casing, sorte
   options.lower = LowerCase::unicode;
   const CharTokenizer tokenizer = CharTokenizer::build(text, options);
   CHECK(tokenizer.vocabulary_size() == 57);
-  CHECK(utf8::encode(tokenizer.characters()) == "\n !\"'(),-.0123456789:;=?[]_abcdefghijklmnopqrstuvwxyzäæéë");
+  CHECK(utf8::encode(tokenizer.characters()) ==
+        "\n !\"'(),-.0123456789:;=?[]_abcdefghijklmnopqrstuvwxyzäæéë");
   const std::vector<TokenId> ids = tokenizer.encode(text);
   CHECK(ids.size() == 600893);
   CHECK(tokenizer.decode(ids) == lower);
@@ -88,6 +89,7 @@ TEST_CASE("NYT headlines (March 2018): 1,250 headlines, 3,581 words") {
   CHECK(tokenizer.word_index().size() == 3581);
   CHECK(tokenizer.vocabulary_size() == 3582);  // the tutorial's total_words
   std::size_t longest = 0;
-  for (const auto& sequence : tokenizer.texts_to_sequences(headlines)) longest = std::max(longest, sequence.size());
+  for (const auto& sequence : tokenizer.texts_to_sequences(headlines))
+    longest = std::max(longest, sequence.size());
   CHECK(longest == 18);
 }

@@ -20,7 +20,9 @@ std::string decode_error(std::string_view bytes) {
   return "";
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
 
 }  // namespace
 
@@ -110,7 +112,10 @@ TEST_CASE("the incremental decoder handles sequences split across chunks") {
   decoder.feed("a\xE2", record);
   decoder.feed("", record);
   CHECK_FALSE(decoder.at_boundary());
-  decoder.feed("\x82\xAC" "b", record);
+  decoder.feed(
+      "\x82\xAC"
+      "b",
+      record);
   decoder.finish();
   CHECK(offsets == std::vector<std::size_t>{0, 1, 4});
   CHECK(decoder.bytes_consumed() == 5);
@@ -136,7 +141,8 @@ TEST_CASE("lower-casing modes") {
   CHECK(to_lower(text, LowerCase::ascii) == "ÀÉÎÕÜ×Þ ĀŽ Ÿ İ ΑΩΣ АЯЁ ẞẠ kelvin\xE2\x84\xAA abc");
   CHECK(to_lower(text, LowerCase::unicode) == "àéîõü×þ āž ÿ i αωσ аяё ßạ kelvink abc");
   // Every letter of Latin-1 À..Þ except × maps to +0x20; Latin Extended-A pairs.
-  for (char32_t c = 0xC0; c <= 0xDE; ++c) CHECK(to_lower(c, LowerCase::unicode) == (c == 0xD7 ? c : c + 0x20));
+  for (char32_t c = 0xC0; c <= 0xDE; ++c)
+    CHECK(to_lower(c, LowerCase::unicode) == (c == 0xD7 ? c : c + 0x20));
   for (char32_t c = 0x100; c <= 0x12F; ++c) CHECK(to_lower(c, LowerCase::unicode) == (c | 1));
   CHECK(to_lower(char32_t(0x139), LowerCase::unicode) == 0x13A);
   CHECK(to_lower(char32_t(0x17F), LowerCase::unicode) == 0x17F);  // ſ has no lower case
@@ -163,6 +169,7 @@ TEST_CASE("read_text_file reads bytes and names the path on failure") {
   CHECK(read_text_file(path) == "line 1\r\nação\n");
   std::remove(path.c_str());
   CHECK_THROWS_WITH_AS(read_text_file("/nonexistent/seqlm.txt"),
-                       doctest::Contains("\"/nonexistent/seqlm.txt\": No such file or directory"), file_error);
+                       doctest::Contains("\"/nonexistent/seqlm.txt\": No such file or directory"),
+                       file_error);
   CHECK_THROWS_AS(read_text_file("/"), file_error);  // a directory cannot be read
 }

@@ -19,7 +19,8 @@ const Words corpus = {"The cat sat on the mat.", "The dog ate my homework!", "Do
 }  // namespace
 
 TEST_CASE("text_to_word_sequence: lower, filters replaced by the separator, empty words dropped") {
-  CHECK(text_to_word_sequence("Hello, World!  Don't\tstop\n(now)") == Words{"hello", "world", "don't", "stop", "now"});
+  CHECK(text_to_word_sequence("Hello, World!  Don't\tstop\n(now)") ==
+        Words{"hello", "world", "don't", "stop", "now"});
   CHECK(text_to_word_sequence("a-b_c@d.e") == Words{"a", "b", "c", "d", "e"});
   CHECK(text_to_word_sequence("keep\rcr") == Words{"keep\rcr"});  // '\r' is not a Keras filter
   CHECK(text_to_word_sequence("ÁGUA Viva") == Words{"água", "viva"});
@@ -37,7 +38,8 @@ TEST_CASE("word_index by descending count, ties in first-seen order, index 0 res
   WordTokenizer tokenizer;
   tokenizer.fit_on_texts(corpus);
   // the 3, cat 2, then every count-1 word in the order first seen.
-  const Words expected = {"", "the", "cat", "sat", "on", "mat", "dog", "ate", "my", "homework", "don't", "stop", "lovers"};
+  const Words expected = {"",    "the", "cat",      "sat",   "on",   "mat",   "dog",
+                          "ate", "my",  "homework", "don't", "stop", "lovers"};
   CHECK(tokenizer.index_word() == expected);
   CHECK(tokenizer.word_index().size() == 12);
   CHECK(tokenizer.word_index().at("don't") == 10);
@@ -74,7 +76,8 @@ TEST_CASE("oov_token takes index 1 and unknown words map to it") {
   CHECK(tokenizer.sequence_to_text({2, 1, 0, 99}) == "the <OOV> <OOV> <OOV>");
   CHECK_THROWS_AS(tokenizer.decode({2, 0}), value_error);
   CHECK_THROWS_WITH_AS(tokenizer.decode({2, 14}),
-                       "WordTokenizer::decode: id 14 at position 1 is outside the word ids [1, 14)", value_error);
+                       "WordTokenizer::decode: id 14 at position 1 is outside the word ids [1, 14)",
+                       value_error);
 
   // The oov token occurring in a text keeps index 1 (Keras would list it twice).
   options.oov_token = "unk";
@@ -109,7 +112,8 @@ TEST_CASE("clean_headline matches the tutorial's Python cleaning") {
   CHECK(clean_headline("U.S.") == "us");
   CHECK(clean_headline("Mr.") == "mr");
   CHECK(clean_headline("Café's") == "cafs");
-  CHECK(clean_headline("U.S. Advances Military Plans for North Korea") == "us advances military plans for north korea");
+  CHECK(clean_headline("U.S. Advances Military Plans for North Korea") ==
+        "us advances military plans for north korea");
   CHECK(clean_headline("‘Rock’n’Roll’ — 100% “Live”!") == "rocknroll  100 live");
   CHECK(clean_headline("İSTANBUL \xE2\x84\xAA") == "istanbul k");  // Python keeps these ASCII lower cases
   CHECK(clean_headline("") == "");
@@ -150,7 +154,8 @@ TEST_CASE("save/load and JSON round trips; load validates") {
   CHECK(load_error(good).empty());
   CHECK(load_error(with_counts(R"([["a",2],["b",1]])")).empty());
   CHECK(load_error(with_counts(R"([["a",2],["a",1]])")).find("\"a\" appears twice") != std::string::npos);
-  CHECK(load_error(with_counts(R"([["A",2]])")).find("not a single lower-cased, filtered word") != std::string::npos);
+  CHECK(load_error(with_counts(R"([["A",2]])")).find("not a single lower-cased, filtered word") !=
+        std::string::npos);
   CHECK(load_error(with_counts(R"([["a b",2]])")).find("not a single") != std::string::npos);
   CHECK(load_error(with_counts(R"([["a",0]])")).find("word_counts[0] must be [word, positive count]") !=
         std::string::npos);
@@ -158,6 +163,7 @@ TEST_CASE("save/load and JSON round trips; load validates") {
   CHECK(load_error(R"({"type":"seqlm.CharTokenizer"})").find("\"type\" is \"seqlm.CharTokenizer\"") !=
         std::string::npos);
   CHECK(load_error("{}") ==
-        "WordTokenizer file \"seqlm_test_word_tokenizer.json\": WordTokenizer JSON: JSON: missing key \"type\"");
+        "WordTokenizer file \"seqlm_test_word_tokenizer.json\": WordTokenizer JSON: JSON: missing key "
+        "\"type\"");
   std::remove(path.c_str());
 }

@@ -135,8 +135,8 @@ inline void write_file_atomically(const std::string& path, const std::function<v
   }
   if (fd < 0) {
     const int code = errno;
-    throw file_error(detail::make_message("write_file_atomically: cannot create a temporary file for \"", path,
-                                          "\" in \"", directory, "\": ", detail::errno_text(code)));
+    throw file_error(detail::make_message("write_file_atomically: cannot create a temporary file for \"",
+                                          path, "\" in \"", directory, "\": ", detail::errno_text(code)));
   }
 
   // On failure: close and delete the temporary file, then report.
@@ -161,24 +161,27 @@ inline void write_file_atomically(const std::string& path, const std::function<v
   } catch (...) {
     ::close(fd);
     ::unlink(temporary.c_str());
-    std::throw_with_nested(file_error(
-        detail::make_message("write_file_atomically: writing \"", path, "\" failed; the old file is unchanged")));
+    std::throw_with_nested(file_error(detail::make_message("write_file_atomically: writing \"", path,
+                                                           "\" failed; the old file is unchanged")));
   }
-  if (const int code = detail::fsync_retrying(fd); code != 0) abandon("cannot fsync the temporary file for", code);
+  if (const int code = detail::fsync_retrying(fd); code != 0)
+    abandon("cannot fsync the temporary file for", code);
   if (::close(fd) != 0) {
     const int code = errno;
     fd = -1;
     ::unlink(temporary.c_str());
-    throw file_error(detail::make_message("write_file_atomically: cannot close the temporary file for \"", path,
-                                          "\": ", detail::errno_text(code), "; the old file is unchanged"));
+    throw file_error(detail::make_message("write_file_atomically: cannot close the temporary file for \"",
+                                          path, "\": ", detail::errno_text(code),
+                                          "; the old file is unchanged"));
   }
 
   // 3. Atomically replace the target.
   if (::rename(temporary.c_str(), path.c_str()) != 0) {
     const int code = errno;
     ::unlink(temporary.c_str());
-    throw file_error(detail::make_message("write_file_atomically: cannot rename the temporary file over \"", path,
-                                          "\": ", detail::errno_text(code), "; the old file is unchanged"));
+    throw file_error(detail::make_message("write_file_atomically: cannot rename the temporary file over \"",
+                                          path, "\": ", detail::errno_text(code),
+                                          "; the old file is unchanged"));
   }
 
   // 4. Make the rename durable. Some file systems cannot fsync a directory (EINVAL): fine.
@@ -187,9 +190,9 @@ inline void write_file_atomically(const std::string& path, const std::function<v
     const int code = detail::fsync_retrying(directory_fd);
     ::close(directory_fd);
     if (code != 0 && code != EINVAL && code != ENOTSUP) {
-      throw file_error(detail::make_message("write_file_atomically: \"", path,
-                                            "\" was replaced but its directory could not be synced: ",
-                                            detail::errno_text(code)));
+      throw file_error(detail::make_message(
+          "write_file_atomically: \"", path,
+          "\" was replaced but its directory could not be synced: ", detail::errno_text(code)));
     }
   }
 }
@@ -215,7 +218,8 @@ inline void append_line(const std::string& path, std::string_view line) {
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     const int code = errno;
-    throw file_error(detail::make_message("append_line: cannot open \"", path, "\": ", detail::errno_text(code)));
+    throw file_error(
+        detail::make_message("append_line: cannot open \"", path, "\": ", detail::errno_text(code)));
   }
   std::string record(line);
   record += '\n';
@@ -225,7 +229,8 @@ inline void append_line(const std::string& path, std::string_view line) {
   if (code == 0) code = detail::fsync_retrying(fd);
   if (::close(fd) != 0 && code == 0) code = errno;
   if (code != 0) {
-    throw file_error(detail::make_message("append_line: cannot append to \"", path, "\": ", detail::errno_text(code)));
+    throw file_error(
+        detail::make_message("append_line: cannot append to \"", path, "\": ", detail::errno_text(code)));
   }
 }
 

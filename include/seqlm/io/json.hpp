@@ -39,8 +39,8 @@ namespace seqlm::json {
 
 // Limits that keep hostile input from exhausting the stack or memory.
 struct ParseOptions {
-  std::size_t max_depth = 256;          // arrays/objects nested deeper than this are refused
-  std::size_t max_bytes = 256u << 20;   // longer texts are refused (256 MiB)
+  std::size_t max_depth = 256;         // arrays/objects nested deeper than this are refused
+  std::size_t max_bytes = 256u << 20;  // longer texts are refused (256 MiB)
 };
 
 class Value {
@@ -57,7 +57,8 @@ class Value {
   template <class Int, std::enable_if_t<std::is_integral_v<Int> && !std::is_same_v<Int, bool>, int> = 0>
   Value(Int value) : type_(Type::number) {
     if constexpr (std::is_unsigned_v<Int>) {
-      if (static_cast<std::uint64_t>(value) > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      if (static_cast<std::uint64_t>(value) >
+          static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
         throw value_error(detail::make_message("JSON: integer ", value, " does not fit in int64"));
       }
     }
@@ -99,9 +100,9 @@ class Value {
   bool is_object() const { return type_ == Type::object; }
   // A number whose value is an integer that fits in int64 (as_int64() will succeed).
   bool is_integer() const {
-    return type_ == Type::number && (is_integer_ || (std::isfinite(number_) && std::trunc(number_) == number_ &&
-                                                     number_ >= -9223372036854775808.0 &&
-                                                     number_ < 9223372036854775808.0));
+    return type_ == Type::number &&
+           (is_integer_ || (std::isfinite(number_) && std::trunc(number_) == number_ &&
+                            number_ >= -9223372036854775808.0 && number_ < 9223372036854775808.0));
   }
 
   // Typed access; a different type is a value_error "JSON: expected a string, got a number".
@@ -146,7 +147,8 @@ class Value {
   std::size_t size() const {
     if (type_ == Type::array) return array_.size();
     if (type_ == Type::object) return object_.size();
-    throw value_error(detail::make_message("JSON: size() of ", type_name(), ", expected an array or an object"));
+    throw value_error(
+        detail::make_message("JSON: size() of ", type_name(), ", expected an array or an object"));
   }
 
   // Array element; an index out of range is a value_error.
@@ -197,7 +199,8 @@ class Value {
   std::int64_t get_int64(std::string_view key) const {
     const Value& value = member(key, Type::number);
     if (!value.is_integer()) {
-      throw value_error(detail::make_message("JSON: key \"", key, "\" is ", value.number_, ", expected an integer"));
+      throw value_error(
+          detail::make_message("JSON: key \"", key, "\" is ", value.number_, ", expected an integer"));
     }
     return value.as_int64();
   }
@@ -374,8 +377,8 @@ class Parser {
         ++column;
       }
     }
-    throw value_error(detail::make_message("JSON: ", what, " at byte offset ", offset, " (line ", line, ", column ",
-                                           column, ")"));
+    throw value_error(detail::make_message("JSON: ", what, " at byte offset ", offset, " (line ", line,
+                                           ", column ", column, ")"));
   }
 
   // "'x'" for a printable ASCII byte, "byte 0xC3" otherwise, "end of input" past the end.
@@ -413,7 +416,8 @@ class Parser {
   }
 
   void expect_word(std::string_view word) {
-    if (text_.substr(position_, word.size()) != word) fail("invalid literal, expected '" + std::string(word) + "'");
+    if (text_.substr(position_, word.size()) != word)
+      fail("invalid literal, expected '" + std::string(word) + "'");
     position_ += word.size();
   }
 
@@ -460,12 +464,14 @@ class Parser {
     }
     while (true) {
       skip_whitespace();
-      if (at_end() || text_[position_] != '"') fail("expected a string key in object, found " + describe_current());
+      if (at_end() || text_[position_] != '"')
+        fail("expected a string key in object, found " + describe_current());
       const std::size_t key_offset = position_;
       std::string key = parse_string();
       if (!keys.insert(key).second) fail_at(key_offset, "duplicate key \"" + key + "\"");
       skip_whitespace();
-      if (at_end() || text_[position_] != ':') fail("expected ':' after key \"" + key + "\", found " + describe_current());
+      if (at_end() || text_[position_] != ':')
+        fail("expected ':' after key \"" + key + "\", found " + describe_current());
       ++position_;
       skip_whitespace();
       Value value = parse_value(depth);
@@ -548,10 +554,12 @@ class Parser {
           if (code >= 0xDC00 && code <= 0xDFFF) fail_at(escape_offset, "lone low surrogate \\u escape");
           if (code >= 0xD800 && code <= 0xDBFF) {
             // A high surrogate must be followed by "\u" and a low surrogate.
-            if (text_.substr(position_, 2) != "\\u") fail_at(escape_offset, "high surrogate \\u escape without a low surrogate");
+            if (text_.substr(position_, 2) != "\\u")
+              fail_at(escape_offset, "high surrogate \\u escape without a low surrogate");
             position_ += 2;
             const char32_t low = parse_hex4();
-            if (low < 0xDC00 || low > 0xDFFF) fail_at(escape_offset, "high surrogate \\u escape without a low surrogate");
+            if (low < 0xDC00 || low > 0xDFFF)
+              fail_at(escape_offset, "high surrogate \\u escape without a low surrogate");
             code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
           }
           utf8::append(out, code);
@@ -604,7 +612,8 @@ class Parser {
     double number = 0.0;
     const auto [end, error] = std::from_chars(first, last, number);
     if (error == std::errc::result_out_of_range) {
-      if (!negative_exponent) fail_at(start, "number " + std::string(literal) + " is out of the double range");
+      if (!negative_exponent)
+        fail_at(start, "number " + std::string(literal) + " is out of the double range");
       number = literal[0] == '-' ? -0.0 : 0.0;  // underflow: as close to zero as it gets
     } else if (error != std::errc() || end != last) {
       fail_at(start, "invalid number " + std::string(literal));

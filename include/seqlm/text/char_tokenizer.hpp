@@ -75,7 +75,8 @@ inline UnknownPolicy unknown_policy_from_name(std::string_view name) {
   if (name == "error") return UnknownPolicy::error;
   if (name == "skip") return UnknownPolicy::skip;
   if (name == "unk") return UnknownPolicy::unk;
-  throw value_error(make_message("CharTokenizer: unknown policy \"", name, "\", expected \"error\", \"skip\" or \"unk\""));
+  throw value_error(
+      make_message("CharTokenizer: unknown policy \"", name, "\", expected \"error\", \"skip\" or \"unk\""));
 }
 
 // "U+00E9 'é' (UTF-8 0xC3 0xA9)" for messages about one character.
@@ -111,12 +112,14 @@ class CharTokenizer {
     return build(std::vector<std::string_view>{text}, options);
   }
 
-  static CharTokenizer build(const std::vector<std::string>& texts, const CharTokenizerOptions& options = {}) {
+  static CharTokenizer build(const std::vector<std::string>& texts,
+                             const CharTokenizerOptions& options = {}) {
     return build(std::vector<std::string_view>(texts.begin(), texts.end()), options);
   }
 
   // Builds the vocabulary from several texts, as if they were concatenated.
-  static CharTokenizer build(const std::vector<std::string_view>& texts, const CharTokenizerOptions& options = {}) {
+  static CharTokenizer build(const std::vector<std::string_view>& texts,
+                             const CharTokenizerOptions& options = {}) {
     // Count every code point: a dense array for U+0000..U+07FF (1- and 2-byte UTF-8), a map above.
     std::vector<std::uint64_t> dense_counts(0x800, 0);
     std::unordered_map<char32_t, std::uint64_t> sparse_counts;
@@ -179,7 +182,8 @@ class CharTokenizer {
   TokenId id_of(char32_t c) const {
     const std::optional<TokenId> id = find(c);
     if (!id) {
-      throw text_error("CharTokenizer: character " + detail::describe_character(c) + " is not in the vocabulary");
+      throw text_error("CharTokenizer: character " + detail::describe_character(c) +
+                       " is not in the vocabulary");
     }
     return *id;
   }
@@ -189,7 +193,8 @@ class CharTokenizer {
     check_id(id);
     if (id < first_character_id()) {
       throw value_error(detail::make_message("CharTokenizer: id ", id, " is the reserved ",
-                                             id == padding_id ? "padding" : "[UNK]", " token, not a character"));
+                                             id == padding_id ? "padding" : "[UNK]",
+                                             " token, not a character"));
     }
     return characters_[static_cast<std::size_t>(id - first_character_id())];
   }
@@ -216,9 +221,9 @@ class CharTokenizer {
         } else if (options_.unknown == UnknownPolicy::unk) {
           ids.push_back(unknown_id);
         } else if (options_.unknown == UnknownPolicy::error) {
-          throw text_error(detail::make_message("unknown character ", detail::describe_character(c),
-                                                " at byte offset ", offset,
-                                                " (unknown policy is \"error\"; use skip or unk to accept it)"));
+          throw text_error(
+              detail::make_message("unknown character ", detail::describe_character(c), " at byte offset ",
+                                   offset, " (unknown policy is \"error\"; use skip or unk to accept it)"));
         }
       });
       decoder.finish();
@@ -275,7 +280,8 @@ class CharTokenizer {
         throw value_error("\"type\" is \"" + value.get_string("type") + "\", expected \"" + json_type + "\"");
       }
       if (value.get_int64("version") != 1) {
-        throw value_error(detail::make_message("unsupported version ", value.get_int64("version"), ", expected 1"));
+        throw value_error(
+            detail::make_message("unsupported version ", value.get_int64("version"), ", expected 1"));
       }
       CharTokenizerOptions options;
       options.order = detail::order_from_name(value.get_string("order"));
@@ -286,8 +292,8 @@ class CharTokenizer {
       const json::Value::Array& entries = value.get_array("characters");
       for (std::size_t k = 0; k < entries.size(); ++k) {
         if (!entries[k].is_string()) {
-          throw value_error(detail::make_message("characters[", k, "] is ", entries[k].type_name(),
-                                                 ", expected a string"));
+          throw value_error(
+              detail::make_message("characters[", k, "] is ", entries[k].type_name(), ", expected a string"));
         }
         const std::u32string decoded = utf8::decode(entries[k].as_string());
         if (decoded.size() != 1) {
@@ -346,12 +352,13 @@ class CharTokenizer {
                                                " is not a Unicode scalar value"));
       }
       if (to_lower(c, options_.lower) != c) {
-        throw value_error("CharTokenizer: character " + detail::describe_character(c) + " is not lower case under " +
-                          "lower=\"" + lower_case_name(options_.lower) + "\", encode() could never produce it");
+        throw value_error("CharTokenizer: character " + detail::describe_character(c) +
+                          " is not lower case under " + "lower=\"" + lower_case_name(options_.lower) +
+                          "\", encode() could never produce it");
       }
       if (options_.order == VocabularyOrder::sorted && k > 0 && characters_[k - 1] > c) {
-        throw value_error("CharTokenizer: order is \"sorted\" but " + detail::describe_character(c) + " comes after " +
-                          detail::describe_character(characters_[k - 1]));
+        throw value_error("CharTokenizer: order is \"sorted\" but " + detail::describe_character(c) +
+                          " comes after " + detail::describe_character(characters_[k - 1]));
       }
     }
   }
@@ -361,7 +368,8 @@ class CharTokenizer {
   void rebuild_lookup() {
     char32_t max_code_point = 0;
     for (char32_t c : characters_) max_code_point = std::max(max_code_point, c);
-    const std::size_t dense_size = characters_.empty() ? 0 : std::min<std::size_t>(max_code_point + 1, 0x10000);
+    const std::size_t dense_size =
+        characters_.empty() ? 0 : std::min<std::size_t>(max_code_point + 1, 0x10000);
     dense_.assign(dense_size, -1);
     sparse_.clear();
     for (std::size_t k = 0; k < characters_.size(); ++k) {

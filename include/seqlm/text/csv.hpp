@@ -194,22 +194,23 @@ inline std::vector<std::string> read_csv_column(const std::string& path, std::st
   for (std::size_t k = 0; k < header.size(); ++k) {
     if (header[k] == column_name) {
       if (column != header.size()) {
-        throw file_error(detail::make_message("CSV \"", path, "\": column \"", column_name, "\" appears twice"));
+        throw file_error(
+            detail::make_message("CSV \"", path, "\": column \"", column_name, "\" appears twice"));
       }
       column = k;
     }
     available += (k > 0 ? ", " : "") + header[k];
   }
   if (column == header.size()) {
-    throw file_error(detail::make_message("CSV \"", path, "\": no column \"", column_name, "\" (columns: ",
-                                          available, ")"));
+    throw file_error(detail::make_message("CSV \"", path, "\": no column \"", column_name,
+                                          "\" (columns: ", available, ")"));
   }
   std::vector<std::string> values;
   std::vector<std::string> row;
   while (reader.read_row(row)) {
     if (row.size() != header.size()) {
-      throw file_error(detail::make_message("CSV \"", path, "\" line ", reader.row_line(), ": row has ", row.size(),
-                                            " fields, the header has ", header.size()));
+      throw file_error(detail::make_message("CSV \"", path, "\" line ", reader.row_line(), ": row has ",
+                                            row.size(), " fields, the header has ", header.size()));
     }
     values.push_back(std::move(row[column]));
   }

@@ -65,96 +65,36 @@ struct LowerCaseRun {
 };
 
 inline constexpr LowerCaseRun lower_case_runs[] = {
-    {0x00C0, 0x00D6, 1, 32},
-    {0x00D8, 0x00DE, 1, 32},
-    {0x0100, 0x012E, 2, 1},
-    {0x0130, 0x0130, 1, -199},
-    {0x0132, 0x0136, 2, 1},
-    {0x0139, 0x0147, 2, 1},
-    {0x014A, 0x0176, 2, 1},
-    {0x0178, 0x0178, 1, -121},
-    {0x0179, 0x017D, 2, 1},
-    {0x0181, 0x0181, 1, 210},
-    {0x0182, 0x0184, 2, 1},
-    {0x0186, 0x0186, 1, 206},
-    {0x0187, 0x0187, 1, 1},
-    {0x0189, 0x018A, 1, 205},
-    {0x018B, 0x018B, 1, 1},
-    {0x018E, 0x018E, 1, 79},
-    {0x018F, 0x018F, 1, 202},
-    {0x0190, 0x0190, 1, 203},
-    {0x0191, 0x0191, 1, 1},
-    {0x0193, 0x0193, 1, 205},
-    {0x0194, 0x0194, 1, 207},
-    {0x0196, 0x0196, 1, 211},
-    {0x0197, 0x0197, 1, 209},
-    {0x0198, 0x0198, 1, 1},
-    {0x019C, 0x019C, 1, 211},
-    {0x019D, 0x019D, 1, 213},
-    {0x019F, 0x019F, 1, 214},
-    {0x01A0, 0x01A4, 2, 1},
-    {0x01A6, 0x01A6, 1, 218},
-    {0x01A7, 0x01A7, 1, 1},
-    {0x01A9, 0x01A9, 1, 218},
-    {0x01AC, 0x01AC, 1, 1},
-    {0x01AE, 0x01AE, 1, 218},
-    {0x01AF, 0x01AF, 1, 1},
-    {0x01B1, 0x01B2, 1, 217},
-    {0x01B3, 0x01B5, 2, 1},
-    {0x01B7, 0x01B7, 1, 219},
-    {0x01B8, 0x01B8, 1, 1},
-    {0x01BC, 0x01BC, 1, 1},
-    {0x01C4, 0x01C4, 1, 2},
-    {0x01C5, 0x01C5, 1, 1},
-    {0x01C7, 0x01C7, 1, 2},
-    {0x01C8, 0x01C8, 1, 1},
-    {0x01CA, 0x01CA, 1, 2},
-    {0x01CB, 0x01DB, 2, 1},
-    {0x01DE, 0x01EE, 2, 1},
-    {0x01F1, 0x01F1, 1, 2},
-    {0x01F2, 0x01F4, 2, 1},
-    {0x01F6, 0x01F6, 1, -97},
-    {0x01F7, 0x01F7, 1, -56},
-    {0x01F8, 0x021E, 2, 1},
-    {0x0220, 0x0220, 1, -130},
-    {0x0222, 0x0232, 2, 1},
-    {0x023A, 0x023A, 1, 10795},
-    {0x023B, 0x023B, 1, 1},
-    {0x023D, 0x023D, 1, -163},
-    {0x023E, 0x023E, 1, 10792},
-    {0x0241, 0x0241, 1, 1},
-    {0x0243, 0x0243, 1, -195},
-    {0x0244, 0x0244, 1, 69},
-    {0x0245, 0x0245, 1, 71},
-    {0x0246, 0x024E, 2, 1},
-    {0x0370, 0x0372, 2, 1},
-    {0x0376, 0x0376, 1, 1},
-    {0x037F, 0x037F, 1, 116},
-    {0x0386, 0x0386, 1, 38},
-    {0x0388, 0x038A, 1, 37},
-    {0x038C, 0x038C, 1, 64},
-    {0x038E, 0x038F, 1, 63},
-    {0x0391, 0x03A1, 1, 32},
-    {0x03A3, 0x03AB, 1, 32},
-    {0x03CF, 0x03CF, 1, 8},
-    {0x03D8, 0x03EE, 2, 1},
-    {0x03F4, 0x03F4, 1, -60},
-    {0x03F7, 0x03F7, 1, 1},
-    {0x03F9, 0x03F9, 1, -7},
-    {0x03FA, 0x03FA, 1, 1},
-    {0x03FD, 0x03FF, 1, -130},
-    {0x0400, 0x040F, 1, 80},
-    {0x0410, 0x042F, 1, 32},
-    {0x0460, 0x0480, 2, 1},
-    {0x048A, 0x04BE, 2, 1},
-    {0x04C0, 0x04C0, 1, 15},
-    {0x04C1, 0x04CD, 2, 1},
-    {0x04D0, 0x052E, 2, 1},
-    {0x1E00, 0x1E94, 2, 1},
-    {0x1E9E, 0x1E9E, 1, -7615},
-    {0x1EA0, 0x1EFE, 2, 1},
-    {0x2126, 0x2126, 1, -7517},
-    {0x212A, 0x212A, 1, -8383},
+    {0x00C0, 0x00D6, 1, 32},    {0x00D8, 0x00DE, 1, 32},    {0x0100, 0x012E, 2, 1},
+    {0x0130, 0x0130, 1, -199},  {0x0132, 0x0136, 2, 1},     {0x0139, 0x0147, 2, 1},
+    {0x014A, 0x0176, 2, 1},     {0x0178, 0x0178, 1, -121},  {0x0179, 0x017D, 2, 1},
+    {0x0181, 0x0181, 1, 210},   {0x0182, 0x0184, 2, 1},     {0x0186, 0x0186, 1, 206},
+    {0x0187, 0x0187, 1, 1},     {0x0189, 0x018A, 1, 205},   {0x018B, 0x018B, 1, 1},
+    {0x018E, 0x018E, 1, 79},    {0x018F, 0x018F, 1, 202},   {0x0190, 0x0190, 1, 203},
+    {0x0191, 0x0191, 1, 1},     {0x0193, 0x0193, 1, 205},   {0x0194, 0x0194, 1, 207},
+    {0x0196, 0x0196, 1, 211},   {0x0197, 0x0197, 1, 209},   {0x0198, 0x0198, 1, 1},
+    {0x019C, 0x019C, 1, 211},   {0x019D, 0x019D, 1, 213},   {0x019F, 0x019F, 1, 214},
+    {0x01A0, 0x01A4, 2, 1},     {0x01A6, 0x01A6, 1, 218},   {0x01A7, 0x01A7, 1, 1},
+    {0x01A9, 0x01A9, 1, 218},   {0x01AC, 0x01AC, 1, 1},     {0x01AE, 0x01AE, 1, 218},
+    {0x01AF, 0x01AF, 1, 1},     {0x01B1, 0x01B2, 1, 217},   {0x01B3, 0x01B5, 2, 1},
+    {0x01B7, 0x01B7, 1, 219},   {0x01B8, 0x01B8, 1, 1},     {0x01BC, 0x01BC, 1, 1},
+    {0x01C4, 0x01C4, 1, 2},     {0x01C5, 0x01C5, 1, 1},     {0x01C7, 0x01C7, 1, 2},
+    {0x01C8, 0x01C8, 1, 1},     {0x01CA, 0x01CA, 1, 2},     {0x01CB, 0x01DB, 2, 1},
+    {0x01DE, 0x01EE, 2, 1},     {0x01F1, 0x01F1, 1, 2},     {0x01F2, 0x01F4, 2, 1},
+    {0x01F6, 0x01F6, 1, -97},   {0x01F7, 0x01F7, 1, -56},   {0x01F8, 0x021E, 2, 1},
+    {0x0220, 0x0220, 1, -130},  {0x0222, 0x0232, 2, 1},     {0x023A, 0x023A, 1, 10795},
+    {0x023B, 0x023B, 1, 1},     {0x023D, 0x023D, 1, -163},  {0x023E, 0x023E, 1, 10792},
+    {0x0241, 0x0241, 1, 1},     {0x0243, 0x0243, 1, -195},  {0x0244, 0x0244, 1, 69},
+    {0x0245, 0x0245, 1, 71},    {0x0246, 0x024E, 2, 1},     {0x0370, 0x0372, 2, 1},
+    {0x0376, 0x0376, 1, 1},     {0x037F, 0x037F, 1, 116},   {0x0386, 0x0386, 1, 38},
+    {0x0388, 0x038A, 1, 37},    {0x038C, 0x038C, 1, 64},    {0x038E, 0x038F, 1, 63},
+    {0x0391, 0x03A1, 1, 32},    {0x03A3, 0x03AB, 1, 32},    {0x03CF, 0x03CF, 1, 8},
+    {0x03D8, 0x03EE, 2, 1},     {0x03F4, 0x03F4, 1, -60},   {0x03F7, 0x03F7, 1, 1},
+    {0x03F9, 0x03F9, 1, -7},    {0x03FA, 0x03FA, 1, 1},     {0x03FD, 0x03FF, 1, -130},
+    {0x0400, 0x040F, 1, 80},    {0x0410, 0x042F, 1, 32},    {0x0460, 0x0480, 2, 1},
+    {0x048A, 0x04BE, 2, 1},     {0x04C0, 0x04C0, 1, 15},    {0x04C1, 0x04CD, 2, 1},
+    {0x04D0, 0x052E, 2, 1},     {0x1E00, 0x1E94, 2, 1},     {0x1E9E, 0x1E9E, 1, -7615},
+    {0x1EA0, 0x1EFE, 2, 1},     {0x2126, 0x2126, 1, -7517}, {0x212A, 0x212A, 1, -8383},
     {0x212B, 0x212B, 1, -8262},
 };
 
@@ -190,8 +130,7 @@ inline bool is_scalar_value(char32_t c) { return c <= max_code_point && !(c >= 0
 inline void append(std::string& out, char32_t c) {
   if (!is_scalar_value(c)) {
     throw text_error(detail::make_message("UTF-8: cannot encode U+", std::hex, std::uppercase,
-                                          static_cast<std::uint32_t>(c),
-                                          " (a surrogate or above U+10FFFF)"));
+                                          static_cast<std::uint32_t>(c), " (a surrogate or above U+10FFFF)"));
   }
   if (c < 0x80) {
     out += static_cast<char>(c);
@@ -357,8 +296,9 @@ class Decoder {
     const bool is_second = pending_count_ == 1;
     if (byte < 0x80 || byte > 0xBF) {
       fail(pending_offset_, pending_count_ + 1,
-           detail::make_message("sequence cut short: byte ", detail::hex_byte(byte), " at byte offset ", offset,
-                                " is not a continuation byte (expected ", expected_length_, " bytes)"));
+           detail::make_message("sequence cut short: byte ", detail::hex_byte(byte), " at byte offset ",
+                                offset, " is not a continuation byte (expected ", expected_length_,
+                                " bytes)"));
     }
     if (is_second && (byte < second_min_ || byte > second_max_)) {
       const unsigned char lead = pending_[0];
@@ -374,16 +314,16 @@ class Decoder {
   [[noreturn]] void fail(std::size_t offset, std::size_t count, const std::string& what) {
     const std::string bytes = detail::hex_bytes(pending_, count);
     pending_count_ = 0;
-    throw text_error(detail::make_message("UTF-8: invalid byte sequence ", bytes, " at byte offset ", offset,
-                                          ": ", what));
+    throw text_error(
+        detail::make_message("UTF-8: invalid byte sequence ", bytes, " at byte offset ", offset, ": ", what));
   }
 
-  std::size_t offset_ = 0;          // stream offset of the first byte of the current chunk
-  unsigned char pending_[4] = {};   // bytes of the incomplete sequence
-  std::size_t pending_count_ = 0;   // how many of them we have
-  std::size_t expected_length_ = 0; // how many the sequence needs
-  std::size_t pending_offset_ = 0;  // stream offset of its lead byte
-  char32_t pending_value_ = 0;      // code point bits accumulated so far
+  std::size_t offset_ = 0;           // stream offset of the first byte of the current chunk
+  unsigned char pending_[4] = {};    // bytes of the incomplete sequence
+  std::size_t pending_count_ = 0;    // how many of them we have
+  std::size_t expected_length_ = 0;  // how many the sequence needs
+  std::size_t pending_offset_ = 0;   // stream offset of its lead byte
+  char32_t pending_value_ = 0;       // code point bits accumulated so far
   unsigned char second_min_ = 0x80, second_max_ = 0xBF;
 };
 
@@ -433,9 +373,8 @@ inline char32_t to_lower(char32_t c, LowerCase mode) {
   // Binary search for the last run starting at or before c.
   const auto* begin = std::begin(detail::lower_case_runs);
   const auto* end = std::end(detail::lower_case_runs);
-  const auto* after = std::upper_bound(begin, end, c, [](char32_t value, const detail::LowerCaseRun& run) {
-    return value < run.first;
-  });
+  const auto* after = std::upper_bound(
+      begin, end, c, [](char32_t value, const detail::LowerCaseRun& run) { return value < run.first; });
   if (after == begin) return c;
   const detail::LowerCaseRun& run = *(after - 1);
   if (c > run.last || (c - run.first) % static_cast<char32_t>(run.stride) != 0) return c;
@@ -484,7 +423,8 @@ inline LowerCase lower_case_from_name(std::string_view name) {
 inline std::string read_text_file(const std::string& path) {
   auto fail = [&path](const char* what) {
     const int code = errno;
-    throw file_error(detail::make_message("read_text_file: cannot ", what, " \"", path, "\": ", std::strerror(code)));
+    throw file_error(
+        detail::make_message("read_text_file: cannot ", what, " \"", path, "\": ", std::strerror(code)));
   };
   int fd = -1;
   do {

@@ -160,7 +160,8 @@ class WordTokenizer {
       throw value_error(detail::make_message("WordTokenizer: num_words must be >= 0 (0 = no limit), got ",
                                              options_.num_words));
     }
-    if (options_.oov_token && options_.oov_token->empty()) throw value_error("WordTokenizer: oov_token is empty");
+    if (options_.oov_token && options_.oov_token->empty())
+      throw value_error("WordTokenizer: oov_token is empty");
     utf8::validate(options_.filters);
     utf8::validate(options_.split);
     if (options_.oov_token) utf8::validate(*options_.oov_token);
@@ -311,7 +312,8 @@ class WordTokenizer {
         throw value_error("\"type\" is \"" + value.get_string("type") + "\", expected \"" + json_type + "\"");
       }
       if (value.get_int64("version") != 1) {
-        throw value_error(detail::make_message("unsupported version ", value.get_int64("version"), ", expected 1"));
+        throw value_error(
+            detail::make_message("unsupported version ", value.get_int64("version"), ", expected 1"));
       }
       WordTokenizerOptions options;
       options.filters = value.get_string("filters");
@@ -391,15 +393,16 @@ class WordTokenizer {
     for (std::size_t k : order) index_word_.push_back(word_counts_[k].first);
     word_index_.clear();
     word_index_.reserve(index_word_.size());
-    for (std::size_t id = 1; id < index_word_.size(); ++id) word_index_[index_word_[id]] = static_cast<TokenId>(id);
+    for (std::size_t id = 1; id < index_word_.size(); ++id)
+      word_index_[index_word_[id]] = static_cast<TokenId>(id);
   }
 
   WordTokenizerOptions options_;
   std::vector<std::pair<std::string, std::uint64_t>> word_counts_;  // first-seen order
   std::unordered_map<std::string, std::size_t> count_position_;     // word -> position in word_counts_
   std::uint64_t document_count_ = 0;
-  std::vector<std::string> index_word_;                             // id -> word, [0] = ""
-  std::unordered_map<std::string, TokenId> word_index_;             // word -> id
+  std::vector<std::string> index_word_;                  // id -> word, [0] = ""
+  std::unordered_map<std::string, TokenId> word_index_;  // word -> id
 };
 
 }  // namespace seqlm
