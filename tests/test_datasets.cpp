@@ -256,7 +256,8 @@ TEST_CASE("prefix expansion reproduces the tutorial's pre-padded n-gram sequence
   const std::vector<std::vector<TokenId>> x = {{0, 0, 5}, {0, 5, 8}, {5, 8, 2}, {0, 0, 3}};
   const std::vector<TokenId> y = {8, 2, 7, 9};
   for (Index b = 0; b < 4; ++b) {
-    for (Index t = 0; t < 3; ++t) CHECK(batch.input_view()(t, b) == x[static_cast<size_t>(b)][static_cast<size_t>(t)]);
+    for (Index t = 0; t < 3; ++t)
+      CHECK(batch.input_view()(t, b) == x[static_cast<size_t>(b)][static_cast<size_t>(t)]);
   }
   CHECK(batch.targets == y);
   CHECK(batch.target_steps == 1);
@@ -340,7 +341,8 @@ TEST_CASE("padding never changes which positions are counted") {
 
 TEST_CASE("length buckets cover every line once with little padding") {
   std::vector<std::vector<TokenId>> lines;
-  for (int l = 0; l < 50; ++l) lines.push_back(std::vector<TokenId>(static_cast<size_t>(2 + (l * 7) % 13), 1));
+  for (int l = 0; l < 50; ++l)
+    lines.push_back(std::vector<TokenId>(static_cast<size_t>(2 + (l * 7) % 13), 1));
   const LineSequences sequences{LineCorpus(lines)};
   Rng rng(4), same(4);
   const auto buckets = length_buckets(sequences, 8, rng);

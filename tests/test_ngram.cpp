@@ -1,5 +1,6 @@
 // Tests of the sampling helpers, the n-gram language model and the greetings tutorial.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +11,6 @@
 #include <seqlm/ngram.hpp>
 #include <seqlm/sampling.hpp>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 using namespace seqlm;
@@ -118,7 +118,8 @@ TEST_CASE("sample_from_probabilities draws in proportion and never a zero") {
   CHECK(counts[1] == 0);
   CHECK(std::abs(counts[0] / double(n) - 0.2) < 0.01);
   Rng a(5), b(5);
-  for (int k = 0; k < 20; ++k) CHECK(sample_from_probabilities({0.3, 0.3, 0.4}, a) == sample_from_probabilities({0.3, 0.3, 0.4}, b));
+  for (int k = 0; k < 20; ++k)
+    CHECK(sample_from_probabilities({0.3, 0.3, 0.4}, a) == sample_from_probabilities({0.3, 0.3, 0.4}, b));
   CHECK_THROWS_AS(sample_from_probabilities({}, rng), value_error);
   CHECK_THROWS_AS(sample_from_probabilities({0.0, 0.0}, rng), value_error);
   CHECK_THROWS_AS(sample_from_probabilities({std::nan(""), 1.0}, rng), value_error);
@@ -145,14 +146,15 @@ TEST_CASE("n-gram counts and maximum-likelihood probabilities, worked by hand") 
   CHECK(model.probability({2}, 3) == doctest::Approx(2.0 / 3.0));
   CHECK(model.probability({2}, 4) == doctest::Approx(1.0 / 3.0));
   CHECK(model.probability({1}, 2) == 1.0);
-  CHECK(model.probability({1, 2}, 3) == doctest::Approx(2.0 / 3.0));          // longer contexts are cut to n-1
-  CHECK(model.probability({3}, 1) == 0.0);                                 // unseen context
-  CHECK_FALSE(model.next_distribution({3}).has_value());                   // -> no continuation
+  CHECK(model.probability({1, 2}, 3) == doctest::Approx(2.0 / 3.0));  // longer contexts are cut to n-1
+  CHECK(model.probability({3}, 1) == 0.0);                            // unseen context
+  CHECK_FALSE(model.next_distribution({3}).has_value());              // -> no continuation
   check_close(*model.next_distribution({2}), {0, 0, 0, 2.0 / 3.0, 1.0 / 3.0});
   // Without a begin token the first token of a sequence is predicted from the empty context.
   check_close(*model.next_distribution({}), {0, 2.0 / 8, 3.0 / 8, 2.0 / 8, 1.0 / 8});
   CHECK_THROWS_AS(model.probability({2}, 5), value_error);
   CHECK_THROWS_AS(NGramModel(1, 5), value_error);
+  CHECK_THROWS_AS(NGramModel(NGramModel::max_order + 1, 5), value_error);
   CHECK_THROWS_AS(NGramModel(2, 0), value_error);
   NGramModel writable = hand_model();
   CHECK_THROWS_AS(writable.learn({1, 9}), value_error);
@@ -344,7 +346,8 @@ TEST_CASE("save and load round trip, and corrupt files are file_error") {
   CHECK(loaded.options().add_k == 0.25);
   CHECK(loaded.to_json() == model.to_json());
   CHECK(loaded.counts().size() == model.counts().size());
-  for (TokenId next = 0; next < 8; ++next) CHECK(loaded.probability({2, 3}, next) == model.probability({2, 3}, next));
+  for (TokenId next = 0; next < 8; ++next)
+    CHECK(loaded.probability({2, 3}, next) == model.probability({2, 3}, next));
   const std::string bytes = file.read();
   loaded.save(file.path);
   CHECK(file.read() == bytes);  // deterministic files
@@ -360,13 +363,14 @@ TEST_CASE("save and load round trip, and corrupt files are file_error") {
   corrupt("\"seqlm.ngram\"", "\"something.else\"");
   corrupt("\"order\":3", "\"order\":1");
   corrupt("\"vocabulary_size\":8", "\"vocabulary_size\":\"8\"");
-  corrupt("\"contexts\":[", "\"contexts\":[[[9],[2,1]],");        // token id outside the vocabulary
-  corrupt("\"contexts\":[", "\"contexts\":[[[2,3,4],[2,1]],");    // context longer than n - 1
-  corrupt("\"contexts\":[", "\"contexts\":[[[6],[2,0]],");        // zero count
-  corrupt("\"contexts\":[", "\"contexts\":[[[6],[3,1,2,1]],");    // next ids not increasing
-  corrupt("\"contexts\":[", "\"contexts\":[[[],[2,1]],");         // duplicate context
+  corrupt("\"contexts\":[", "\"contexts\":[[[9],[2,1]],");      // token id outside the vocabulary
+  corrupt("\"contexts\":[", "\"contexts\":[[[2,3,4],[2,1]],");  // context longer than n - 1
+  corrupt("\"contexts\":[", "\"contexts\":[[[6],[2,0]],");      // zero count
+  corrupt("\"contexts\":[", "\"contexts\":[[[6],[3,1,2,1]],");  // next ids not increasing
+  corrupt("\"contexts\":[", "\"contexts\":[[[],[2,1]],");       // duplicate context
   corrupt("\"end_token\":1", "\"end_token\":-1");
-  file.write(bytes.substr(0, bytes.size() / 2));  // truncated
+  corrupt("\"contexts\":[", "\"contexts\":[[[6],[2,9223372036854775807,3,9]],");  // total overflows
+  file.write(bytes.substr(0, bytes.size() / 2));                                  // truncated
   CHECK_THROWS_AS(NGramModel::load(file.path), file_error);
   file.write("not json at all");
   CHECK_THROWS_AS(NGramModel::load(file.path), file_error);
@@ -427,7 +431,8 @@ TEST_CASE("the greetings tutorial: whitespace vocabulary, bigram model, online l
   options.end_token = WhitespaceVocabulary::reserved_id;
   NGramModel model(2, vocabulary.size(), options);
   for (const auto& line : lines) model.learn(line);
-  CHECK(model.probability({*vocabulary.find("Olá!")}, *vocabulary.find("Como")) == doctest::Approx(2.0 / 3.0));
+  CHECK(model.probability({*vocabulary.find("Olá!")}, *vocabulary.find("Como")) ==
+        doctest::Approx(2.0 / 3.0));
 
   GenerationOptions greedy;
   greedy.temperature = 0.0;

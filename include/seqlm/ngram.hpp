@@ -105,13 +105,21 @@ class NGramModel {
   using Context = std::vector<TokenId>;
   using CountTable = std::unordered_map<Context, detail::NextTokenCounts, detail::ContextHash>;
 
-  // order n >= 2 (2 = bigram); token ids must be in [0, vocabulary_size).
+  // Orders above this are refused (they are useless for counting and would let a corrupt file
+  // request huge context buffers).
+  static constexpr Index max_order = 1000;
+
+  // order n in [2, max_order] (2 = bigram); token ids must be in [0, vocabulary_size).
   NGramModel(Index order, Index vocabulary_size, NGramOptions options = {})
       : order_(order), vocabulary_size_(vocabulary_size), options_(options) {
-    if (order < 2) throw value_error(detail::make_message("NGramModel: order must be >= 2, got ", order));
+    if (order < 2 || order > max_order) {
+      throw value_error(
+          detail::make_message("NGramModel: order must be in [2, ", max_order, "], got ", order));
+    }
     detail::check_positive("NGramModel", "vocabulary size", vocabulary_size);
     if (!(options.add_k >= 0.0) || !std::isfinite(options.add_k)) {
-      throw value_error(detail::make_message("NGramModel: add_k must be finite and >= 0, got ", options.add_k));
+      throw value_error(
+          detail::make_message("NGramModel: add_k must be finite and >= 0, got ", options.add_k));
     }
     if (options.begin_token) check_token("begin token", *options.begin_token);
     if (options.end_token) check_token("end token", *options.end_token);
@@ -184,7 +192,8 @@ class NGramModel {
     const detail::NextTokenCounts* seen = resolve(context);
     const double k = options_.add_k;
     if (!seen && k == 0.0) return std::nullopt;
-    const double total = (seen ? static_cast<double>(seen->total) : 0.0) + k * static_cast<double>(vocabulary_size_);
+    const double total =
+        (seen ? static_cast<double>(seen->total) : 0.0) + k * static_cast<double>(vocabulary_size_);
     std::vector<double> probabilities(static_cast<size_t>(vocabulary_size_), k / total);
     if (seen) {
       for (const auto& [token, c] : seen->counts) {
@@ -291,8 +300,12 @@ class NGramModel {
     }
     auto optional_id = [](const std::optional<TokenId>& id) { return id ? json::Value(*id) : json::Value(); };
     json::Value out = json::Value::object();
-    out.set("format", "seqlm.ngram").set("version", 1).set("order", order_).set("vocabulary_size", vocabulary_size_);
-    out.set("begin_token", optional_id(options_.begin_token)).set("end_token", optional_id(options_.end_token));
+    out.set("format", "seqlm.ngram")
+        .set("version", 1)
+        .set("order", order_)
+        .set("vocabulary_size", vocabulary_size_);
+    out.set("begin_token", optional_id(options_.begin_token))
+        .set("end_token", optional_id(options_.end_token));
     out.set("add_k", options_.add_k).set("backoff", options_.backoff).set("contexts", std::move(contexts));
     return out;
   }
@@ -300,10 +313,12 @@ class NGramModel {
   // Rebuilds a model from to_json()'s value; value_error describing the first problem.
   static NGramModel from_json(const json::Value& in) {
     if (in.get_string("format") != "seqlm.ngram") {
-      throw value_error("NGramModel: format is \"" + in.get_string("format") + "\", expected \"seqlm.ngram\"");
+      throw value_error("NGramModel: format is \"" + in.get_string("format") +
+                        "\", expected \"seqlm.ngram\"");
     }
     if (in.get_int64("version") != 1) {
-      throw value_error(detail::make_message("NGramModel: version ", in.get_int64("version"), ", expected 1"));
+      throw value_error(
+          detail::make_message("NGramModel: version ", in.get_int64("version"), ", expected 1"));
     }
     auto optional_id = [&](const char* key) -> std::optional<TokenId> {
       const json::Value& value = in.at(key);
@@ -320,7 +335,8 @@ class NGramModel {
     for (const json::Value& pair : in.get_array("contexts")) {
       if (pair.size() != 2) throw value_error("NGramModel: a context entry must be [context, next counts]");
       Context context;
-      for (const json::Value& id : pair.at(0).as_array()) context.push_back(model.checked_token(id, "context"));
+      for (const json::Value& id : pair.at(0).as_array())
+        context.push_back(model.checked_token(id, "context"));
       if (static_cast<Index>(context.size()) > model.context_length()) {
         throw value_error(detail::make_message("NGramModel: a context has ", context.size(),
                                                " tokens, the model's order allows ", model.context_length()));
@@ -334,6 +350,9 @@ class NGramModel {
         const TokenId token = model.checked_token(next[k], "next token");
         const std::int64_t c = next[k + 1].as_int64();
         if (c <= 0) throw value_error(detail::make_message("NGramModel: count ", c, " is not positive"));
+        if (c > std::numeric_limits<std::int64_t>::max() - counts.total) {
+          throw value_error("NGramModel: the counts of a context overflow a 64-bit total");
+        }
         if (!counts.counts.empty() && token <= counts.counts.back().first) {
           throw value_error("NGramModel: next tokens of a context must be strictly increasing");
         }
@@ -365,7 +384,8 @@ class NGramModel {
   void check_token(const char* what, TokenId id, size_t position = 0) const {
     if (id < 0 || id >= vocabulary_size_) {
       throw value_error(detail::make_message("NGramModel: ", what, " has token id ", id, " at position ",
-                                             position, ", outside the vocabulary [0, ", vocabulary_size_, ")"));
+                                             position, ", outside the vocabulary [0, ", vocabulary_size_,
+                                             ")"));
     }
   }
 

@@ -60,8 +60,8 @@ inline void check_distribution(const char* where, const std::vector<double>& pro
   for (size_t i = 0; i < probabilities.size(); ++i) {
     const double p = probabilities[i];
     if (!(p >= 0.0) || !std::isfinite(p)) {
-      throw value_error(make_message(where, ": probability of token ", i, " is ", p,
-                                     ", expected a finite value >= 0"));
+      throw value_error(
+          make_message(where, ": probability of token ", i, " is ", p, ", expected a finite value >= 0"));
     }
     total += p;
   }
@@ -88,7 +88,8 @@ inline std::vector<Index> rank_by_probability(const std::vector<double>& probabi
 // The most probable token, the lowest id on ties.
 inline TokenId argmax(const std::vector<double>& probabilities) {
   detail::check_distribution("argmax", probabilities);
-  return static_cast<TokenId>(std::max_element(probabilities.begin(), probabilities.end()) - probabilities.begin());
+  return static_cast<TokenId>(std::max_element(probabilities.begin(), probabilities.end()) -
+                              probabilities.begin());
 }
 
 // p_i <- exp(log p_i / T) / Z for T > 0 (computed as exp((log p_i - log p_max) / T) so that
@@ -96,8 +97,8 @@ inline TokenId argmax(const std::vector<double>& probabilities) {
 inline void apply_temperature(std::vector<double>& probabilities, double temperature) {
   detail::check_distribution("apply_temperature", probabilities);
   if (!(temperature >= 0.0) || !std::isfinite(temperature)) {
-    throw value_error(detail::make_message("apply_temperature: temperature must be finite and >= 0, got ",
-                                           temperature));
+    throw value_error(
+        detail::make_message("apply_temperature: temperature must be finite and >= 0, got ", temperature));
   }
   if (temperature == 0.0) {
     const TokenId best = argmax(probabilities);
@@ -119,7 +120,8 @@ inline void apply_top_k(std::vector<double>& probabilities, Index k) {
   if (k < 0) throw value_error(detail::make_message("apply_top_k: k must be >= 0, got ", k));
   if (k == 0 || k >= static_cast<Index>(probabilities.size())) return;
   const std::vector<Index> order = detail::rank_by_probability(probabilities);
-  for (size_t r = static_cast<size_t>(k); r < order.size(); ++r) probabilities[static_cast<size_t>(order[r])] = 0.0;
+  for (size_t r = static_cast<size_t>(k); r < order.size(); ++r)
+    probabilities[static_cast<size_t>(order[r])] = 0.0;
   detail::normalize(probabilities);
 }
 
@@ -167,7 +169,8 @@ inline void filter_distribution(std::vector<double>& probabilities, const Genera
 
 // The next token under `options`: argmax when temperature == 0 (the Rng is not used),
 // otherwise filter_distribution and sample. `probabilities` is used as scratch.
-inline TokenId choose_next_token(std::vector<double>& probabilities, const GenerationOptions& options, Rng& rng) {
+inline TokenId choose_next_token(std::vector<double>& probabilities, const GenerationOptions& options,
+                                 Rng& rng) {
   if (options.temperature == 0.0) return argmax(probabilities);
   filter_distribution(probabilities, options);
   return sample_from_probabilities(probabilities, rng);
@@ -179,10 +182,11 @@ inline void check_generation_options(const char* where, const GenerationOptions&
     throw value_error(detail::make_message(where, ": max_tokens must be >= 0, got ", options.max_tokens));
   }
   if (!(options.temperature >= 0.0) || !std::isfinite(options.temperature)) {
-    throw value_error(detail::make_message(where, ": temperature must be finite and >= 0, got ",
-                                           options.temperature));
+    throw value_error(
+        detail::make_message(where, ": temperature must be finite and >= 0, got ", options.temperature));
   }
-  if (options.top_k < 0) throw value_error(detail::make_message(where, ": top_k must be >= 0, got ", options.top_k));
+  if (options.top_k < 0)
+    throw value_error(detail::make_message(where, ": top_k must be >= 0, got ", options.top_k));
   if (!(options.top_p > 0.0 && options.top_p <= 1.0)) {
     throw value_error(detail::make_message(where, ": top_p must be in (0, 1], got ", options.top_p));
   }

@@ -33,7 +33,8 @@ struct IndexSpan {
 
   IndexSpan() = default;
   IndexSpan(const Index* data_, Index size_) : data(data_), size(size_) {}
-  IndexSpan(const std::vector<Index>& indices) : data(indices.data()), size(static_cast<Index>(indices.size())) {}
+  IndexSpan(const std::vector<Index>& indices)
+      : data(indices.data()), size(static_cast<Index>(indices.size())) {}
 
   Index operator[](Index k) const { return data[k]; }
   const Index* begin() const { return data; }
@@ -153,7 +154,8 @@ class BatchSchedule {
   // The example indices of batch k of the current epoch (valid until the next start_epoch).
   IndexSpan batch(Index k) const {
     if (k < 0 || k >= batch_count()) {
-      throw value_error(detail::make_message("BatchSchedule: batch ", k, " is outside [0, ", batch_count(), ")"));
+      throw value_error(
+          detail::make_message("BatchSchedule: batch ", k, " is outside [0, ", batch_count(), ")"));
     }
     const Index begin = k * batch_size_;
     const Index end = std::min(begin + batch_size_, example_count());

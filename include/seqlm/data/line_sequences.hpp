@@ -56,10 +56,11 @@ class LineCorpus {
   }
 
   // offsets: line_count + 1 non-decreasing positions, offsets[0] = 0, last = tokens.size().
-  LineCorpus(TokenStream tokens, std::vector<Index> offsets) : tokens_(std::move(tokens)), offsets_(std::move(offsets)) {
+  LineCorpus(TokenStream tokens, std::vector<Index> offsets)
+      : tokens_(std::move(tokens)), offsets_(std::move(offsets)) {
     if (offsets_.empty() || offsets_.front() != 0 || offsets_.back() != tokens_.size()) {
-      throw value_error(detail::make_message("LineCorpus: offsets must start at 0 and end at the stream size ",
-                                             tokens_.size()));
+      throw value_error(detail::make_message(
+          "LineCorpus: offsets must start at 0 and end at the stream size ", tokens_.size()));
     }
     for (size_t l = 1; l < offsets_.size(); ++l) {
       if (offsets_[l] < offsets_[l - 1]) {
@@ -71,7 +72,8 @@ class LineCorpus {
   Index line_count() const { return static_cast<Index>(offsets_.size()) - 1; }
   Index line_length(Index line) const {
     if (line < 0 || line >= line_count()) {
-      throw value_error(detail::make_message("LineCorpus: line ", line, " is outside [0, ", line_count(), ")"));
+      throw value_error(
+          detail::make_message("LineCorpus: line ", line, " is outside [0, ", line_count(), ")"));
     }
     return offsets_[static_cast<size_t>(line + 1)] - offsets_[static_cast<size_t>(line)];
   }
@@ -79,8 +81,8 @@ class LineCorpus {
   void read_line(Index line, Index begin, Index count, TokenId* out) const {
     const Index length = line_length(line);
     if (begin < 0 || count < 0 || begin + count > length) {
-      throw value_error(detail::make_message("LineCorpus: range [", begin, ", ", begin + count, ") is outside line ",
-                                             line, " of ", length, " tokens"));
+      throw value_error(detail::make_message("LineCorpus: range [", begin, ", ", begin + count,
+                                             ") is outside line ", line, " of ", length, " tokens"));
     }
     tokens_.read(offsets_[static_cast<size_t>(line)] + begin, count, out);
   }
@@ -105,7 +107,8 @@ class PrefixSequences {
     Index prefix_length;  // k: x = t[0..k) (pre-padded), y = t[k]
   };
 
-  explicit PrefixSequences(LineCorpus corpus, TokenId pad_id = 0) : corpus_(std::move(corpus)), pad_id_(pad_id) {
+  explicit PrefixSequences(LineCorpus corpus, TokenId pad_id = 0)
+      : corpus_(std::move(corpus)), pad_id_(pad_id) {
     first_example_.push_back(0);
     for (Index l = 0; l < corpus_.line_count(); ++l) {
       const Index n = corpus_.line_length(l);
@@ -125,7 +128,8 @@ class PrefixSequences {
   // Examples are numbered line by line, k = 1 .. n-1 within a line.
   Example example(Index i) const {
     if (i < 0 || i >= size()) {
-      throw value_error(detail::make_message("PrefixSequences: example ", i, " is outside [0, ", size(), ")"));
+      throw value_error(
+          detail::make_message("PrefixSequences: example ", i, " is outside [0, ", size(), ")"));
     }
     const auto after = std::upper_bound(first_example_.begin(), first_example_.end(), i);
     const Index line = static_cast<Index>(after - first_example_.begin()) - 1;
@@ -165,7 +169,8 @@ class PrefixSequences {
 
 class LineSequences {
  public:
-  explicit LineSequences(LineCorpus corpus, TokenId pad_id = 0) : corpus_(std::move(corpus)), pad_id_(pad_id) {
+  explicit LineSequences(LineCorpus corpus, TokenId pad_id = 0)
+      : corpus_(std::move(corpus)), pad_id_(pad_id) {
     for (Index l = 0; l < corpus_.line_count(); ++l) {
       if (corpus_.line_length(l) >= 2) lines_.push_back(l);
     }

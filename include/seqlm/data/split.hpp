@@ -78,8 +78,8 @@ struct TrainValidationSplit {
 // validation = [split_at, n).
 inline Index keras_split_point(Index count, double validation_fraction) {
   if (!(validation_fraction >= 0.0 && validation_fraction < 1.0)) {
-    throw value_error(detail::make_message("validation_split: fraction must be in [0, 1), got ",
-                                           validation_fraction));
+    throw value_error(
+        detail::make_message("validation_split: fraction must be in [0, 1), got ", validation_fraction));
   }
   return static_cast<Index>(std::floor(static_cast<double>(count) * (1.0 - validation_fraction)));
 }

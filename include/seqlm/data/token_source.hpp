@@ -45,7 +45,8 @@ class TokenSource {
 // A TokenSource over an in-memory vector, shared (not copied) with whoever else holds it.
 class VectorTokenSource final : public TokenSource {
  public:
-  explicit VectorTokenSource(std::shared_ptr<const std::vector<TokenId>> tokens) : tokens_(std::move(tokens)) {
+  explicit VectorTokenSource(std::shared_ptr<const std::vector<TokenId>> tokens)
+      : tokens_(std::move(tokens)) {
     if (!tokens_) throw value_error("VectorTokenSource: null token vector");
   }
 
@@ -70,7 +71,8 @@ class TokenStream {
 
   // Shares a vector that the caller may also keep.
   explicit TokenStream(std::shared_ptr<const std::vector<TokenId>> tokens)
-      : TokenStream(std::shared_ptr<const TokenSource>(std::make_shared<VectorTokenSource>(std::move(tokens)))) {}
+      : TokenStream(
+            std::shared_ptr<const TokenSource>(std::make_shared<VectorTokenSource>(std::move(tokens)))) {}
 
   // Any source, e.g. a file-backed one; the stream covers all of it.
   explicit TokenStream(std::shared_ptr<const TokenSource> source) : source_(std::move(source)) {

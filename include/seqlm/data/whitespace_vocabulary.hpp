@@ -86,7 +86,8 @@ class WhitespaceVocabulary {
   // The word of an id; value_error outside [1, size()).
   const std::string& word(TokenId id) const {
     if (id < 1 || id >= size()) {
-      throw value_error(detail::make_message("WhitespaceVocabulary: id ", id, " is not a word id [1, ", size(), ")"));
+      throw value_error(
+          detail::make_message("WhitespaceVocabulary: id ", id, " is not a word id [1, ", size(), ")"));
     }
     return words_[static_cast<size_t>(id - 1)];
   }
@@ -130,7 +131,8 @@ class WhitespaceVocabulary {
         if (split(word) != std::vector<std::string>{word}) {
           throw value_error(detail::make_message("word ", k, " is empty or contains whitespace"));
         }
-        if (vocabulary.find(word)) throw value_error(detail::make_message("word ", k, " \"", word, "\" repeats"));
+        if (vocabulary.find(word))
+          throw value_error(detail::make_message("word ", k, " \"", word, "\" repeats"));
         vocabulary.add(word);
       }
       return vocabulary;
