@@ -49,11 +49,11 @@ inline Matrix<double> random_matrix(Index rows, Index cols, Rng& rng, double sca
 }
 
 // Checks analytic vs numerical gradient of one tensor with a helpful failure message.
-#define SEQLM_CHECK_GRADIENT(name, analytic, numerical)                      \
-  do {                                                                       \
+#define SEQLM_CHECK_GRADIENT(name, analytic, numerical)                                     \
+  do {                                                                                      \
     const double seqlm_rel_err = ::seqlm::testing::relative_error((analytic), (numerical)); \
-    INFO("gradient of ", name, ": relative error ", seqlm_rel_err);         \
-    CHECK(seqlm_rel_err <= 1e-6);                                            \
+    INFO("gradient of ", name, ": relative error ", seqlm_rel_err);                         \
+    CHECK(seqlm_rel_err <= 1e-6);                                                           \
   } while (false)
 
 }  // namespace seqlm::testing

@@ -36,7 +36,8 @@ Conv1D<Scalar> make_layer(const ConvCase& c) {
 template <class Scalar>
 void randomize(Conv1D<Scalar>& layer, Rng& rng) {
   auto params = layer.parameters();
-  *params[0].value = random_matrix(params[0].value->rows(), params[0].value->cols(), rng).template cast<Scalar>();
+  *params[0].value =
+      random_matrix(params[0].value->rows(), params[0].value->cols(), rng).template cast<Scalar>();
   *params[1].value = random_matrix(params[1].value->rows(), 1, rng, 0.5).template cast<Scalar>();
 }
 
@@ -76,8 +77,13 @@ TEST_CASE_TEMPLATE("Conv1D forward matches torch conv1d with causal padding", Sc
     INFO("golden file ", file);
     const auto golden = seqlm::testing::read_golden(file);
     const Matrix<double>& config = seqlm::testing::get(golden, "config");
-    const ConvCase c{Index(config(0)), Index(config(1)), Index(config(2)), Index(config(3)),
-                     config(4) != 0 ? Activation::relu : Activation::none, Index(config(5)), Index(config(6))};
+    const ConvCase c{Index(config(0)),
+                     Index(config(1)),
+                     Index(config(2)),
+                     Index(config(3)),
+                     config(4) != 0 ? Activation::relu : Activation::none,
+                     Index(config(5)),
+                     Index(config(6))};
     auto layer = make_layer<Scalar>(c);
     auto params = layer.parameters();
     *params[0].value = seqlm::testing::get(golden, "kernel").cast<Scalar>();
@@ -95,9 +101,8 @@ TEST_CASE_TEMPLATE("Conv1D forward matches torch conv1d with causal padding", Sc
 
 TEST_CASE("Conv1D backward matches finite differences (input, kernel, bias)") {
   const std::vector<ConvCase> cases = {
-      {3, 4, 3, 1, Activation::none, 5, 2},  // ordinary
-      {3, 4, 3, 1, Activation::relu, 5, 2},
-      {2, 3, 2, 2, Activation::relu, 6, 3},  // dilation 2
+      {3, 4, 3, 1, Activation::none, 5, 2},                                        // ordinary
+      {3, 4, 3, 1, Activation::relu, 5, 2}, {2, 3, 2, 2, Activation::relu, 6, 3},  // dilation 2
       {2, 3, 3, 2, Activation::none, 3, 2},  // T = 3 < (k-1)*d + 1 = 5: tap 0 sees only padding
       {2, 3, 3, 2, Activation::relu, 2, 1},  // B = 1, short
       {4, 2, 3, 1, Activation::none, 1, 3},  // T = 1
@@ -108,8 +113,8 @@ TEST_CASE("Conv1D backward matches finite differences (input, kernel, bias)") {
     INFO("in=", c.in, " filters=", c.filters, " k=", c.kernel_size, " d=", c.dilation,
          " act=", activation_name(c.activation), " T=", c.steps, " B=", c.batch);
     auto layer = make_layer<double>(c);
-    auto linear_twin = make_layer<double>({c.in, c.filters, c.kernel_size, c.dilation, Activation::none,
-                                           c.steps, c.batch});
+    auto linear_twin =
+        make_layer<double>({c.in, c.filters, c.kernel_size, c.dilation, Activation::none, c.steps, c.batch});
     Matrix<double> x, weights_r;
     // For relu, pick a seed whose pre-activations all stay >= 1e-3 away from the kink, so
     // that +-1e-6 perturbations never cross it.
@@ -121,8 +126,8 @@ TEST_CASE("Conv1D backward matches finite differences (input, kernel, bias)") {
       weights_r = random_matrix(c.filters, c.steps * c.batch, rng);
       *linear_twin.parameters()[0].value = layer.kernel();
       *linear_twin.parameters()[1].value = layer.bias();
-      away_from_kink = c.activation == Activation::none ||
-                       linear_twin.forward(x, c.batch).cwiseAbs().minCoeff() >= 1e-3;
+      away_from_kink =
+          c.activation == Activation::none || linear_twin.forward(x, c.batch).cwiseAbs().minCoeff() >= 1e-3;
     }
     REQUIRE(away_from_kink);
 

@@ -26,12 +26,14 @@ struct TinyModel {
   TinyModel() {
     Index k = 0;
     for (Matrix<Scalar>* w : {&kernel, &bias, &embeddings}) {
-      for (Index i = 0; i < w->size(); ++i, ++k) w->data()[i] = static_cast<Scalar>(0.8 * std::sin(0.37 * k + 0.1));
+      for (Index i = 0; i < w->size(); ++i, ++k)
+        w->data()[i] = static_cast<Scalar>(0.8 * std::sin(0.37 * k + 0.1));
     }
   }
 
   ParameterList<Scalar> parameters() {
-    return {{"kernel", &kernel, &d_kernel}, {"bias", &bias, &d_bias}, {"embeddings", &embeddings, &d_embeddings}};
+    return {
+        {"kernel", &kernel, &d_kernel}, {"bias", &bias, &d_bias}, {"embeddings", &embeddings, &d_embeddings}};
   }
 
   // Gradients that change sign and size from step to step; one entry is exactly 0 on step 1.
@@ -258,7 +260,8 @@ TEST_CASE_TEMPLATE("Adam and AMSGrad match the reference", Scalar, float, double
   }
 }
 
-TEST_CASE_TEMPLATE("Nadam with the Keras 3 and legacy schedules matches the reference", Scalar, float, double) {
+TEST_CASE_TEMPLATE("Nadam with the Keras 3 and legacy schedules matches the reference", Scalar, float,
+                   double) {
   SUBCASE("Keras 3 schedule, Keras defaults") {
     Nadam<Scalar> nadam;
     check_against_reference(nadam, ReferenceNadam{});
@@ -565,7 +568,8 @@ void check_round_trip(const std::string& name, const std::map<std::string, doubl
 
 TEST_CASE_TEMPLATE("export, import and three more steps equal six uninterrupted steps, bit for bit", Scalar,
                    float, double) {
-  for (const auto& [name, hyperparameters] : all_configurations()) check_round_trip<Scalar>(name, hyperparameters);
+  for (const auto& [name, hyperparameters] : all_configurations())
+    check_round_trip<Scalar>(name, hyperparameters);
 }
 
 TEST_CASE("the state names its slots '<index>/<parameter>/<slot>' in Keras's slot names") {
@@ -588,7 +592,8 @@ TEST_CASE("the state names its slots '<index>/<parameter>/<slot>' in Keras's slo
   CHECK(state.hyperparameters.at("amsgrad") == 1.0);
   CHECK(state.hyperparameters.at("beta_2") == 0.999);
   // m after one step is (1 - beta_1) g, computed in float.
-  CHECK(state.slots[0].second(1, 2) == static_cast<float>(static_cast<float>(1 - 0.9) * model.d_kernel(1, 2)));
+  CHECK(state.slots[0].second(1, 2) ==
+        static_cast<float>(static_cast<float>(1 - 0.9) * model.d_kernel(1, 2)));
 }
 
 TEST_CASE("import_state validates the state and leaves the optimizer unchanged on error") {

@@ -93,8 +93,8 @@ void generate(const seqlm::LSTM<float>& lstm, const seqlm::Dense<float>& dense,
 
 int main(int argc, char** argv) try {
   const Settings settings = parse_arguments(argc, argv);
-  const std::string text = settings.data_path.empty() ? std::string(seqlm_demo::text)
-                                                      : seqlm::read_text_file(settings.data_path);
+  const std::string text =
+      settings.data_path.empty() ? std::string(seqlm_demo::text) : seqlm::read_text_file(settings.data_path);
 
   // 1. Characters to ids (sorted set of the text's characters, like Chollet's tutorial).
   const auto tokenizer = seqlm::CharTokenizer::build(text);
@@ -103,8 +103,8 @@ int main(int argc, char** argv) try {
   std::cout << "text: " << ids.size() << " characters, " << vocabulary << " distinct\n";
 
   // 2. Windows of 64 characters; the target at every position is the next character.
-  const seqlm::WindowDataset dataset(seqlm::TokenStream(std::move(ids)), settings.window, settings.window_step,
-                                     seqlm::WindowTargets::every_position);
+  const seqlm::WindowDataset dataset(seqlm::TokenStream(std::move(ids)), settings.window,
+                                     settings.window_step, seqlm::WindowTargets::every_position);
   seqlm::BatchOptions batch_options;
   batch_options.seed = settings.seed;
   seqlm::BatchSchedule schedule(dataset.size(), settings.batch_size, batch_options);

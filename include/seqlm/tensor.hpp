@@ -87,8 +87,8 @@ inline Index steps_of(const char* where, Index cols, Index batch) {
   check_positive(where, "batch size", batch);
   if (cols == 0) throw value_error(make_message(where, ": empty sequence (0 steps)"));
   if (cols % batch != 0) {
-    throw shape_error(make_message(where, ": input has ", cols, " columns, not a multiple of batch size ",
-                                   batch));
+    throw shape_error(
+        make_message(where, ": input has ", cols, " columns, not a multiple of batch size ", batch));
   }
   return cols / batch;
 }

@@ -35,7 +35,7 @@ enum class Activation { none, relu };
 
 // Conv1D options. (Declared outside the class so that `Options{}` can be a default argument.)
 struct Conv1DOptions {
-  Index dilation = 1;                       // d: spacing between taps, in steps
+  Index dilation = 1;                        // d: spacing between taps, in steps
   Activation activation = Activation::none;  // applied to b + sum_j W_j x[t - s_j]
 };
 
@@ -166,12 +166,12 @@ class Conv1D {
     const Index batch = state.batch;
     const Index history = receptive_history();
     const bool position_ok = state.position >= 0 && state.position < std::max<Index>(history, 1);
-    if (batch <= 0 || !position_ok || state.history.rows() != in_ || state.history.cols() != history * batch) {
-      throw shape_error(detail::make_message("Conv1D step: state has shape ", state.history.rows(), "x",
-                                             state.history.cols(), ", batch ", batch, ", position ",
-                                             state.position, "; expected ", in_, "x", history * batch,
-                                             " and position in [0, ", std::max<Index>(history, 1),
-                                             ") (use make_step_state)"));
+    if (batch <= 0 || !position_ok || state.history.rows() != in_ ||
+        state.history.cols() != history * batch) {
+      throw shape_error(detail::make_message(
+          "Conv1D step: state has shape ", state.history.rows(), "x", state.history.cols(), ", batch ", batch,
+          ", position ", state.position, "; expected ", in_, "x", history * batch, " and position in [0, ",
+          std::max<Index>(history, 1), ") (use make_step_state)"));
     }
     detail::check_shape("Conv1D step", "input", x, in_, batch);
     detail::check_shape("Conv1D step", "output", out, filters_, batch);
@@ -232,10 +232,10 @@ class Conv1D {
 
   // Cached by forward() for backward().
   Index batch_ = 0, steps_ = 0;
-  Matrix<Scalar> input_;     // X  (in x T*B)
-  Matrix<Scalar> output_;    // Y  (filters x T*B); for relu also the mask [pre > 0]
-  Matrix<Scalar> d_pre_;     // dPre (filters x T*B), relu only
-  Matrix<Scalar> d_input_;   // dX (in x T*B)
+  Matrix<Scalar> input_;    // X  (in x T*B)
+  Matrix<Scalar> output_;   // Y  (filters x T*B); for relu also the mask [pre > 0]
+  Matrix<Scalar> d_pre_;    // dPre (filters x T*B), relu only
+  Matrix<Scalar> d_input_;  // dX (in x T*B)
 };
 
 }  // namespace seqlm

@@ -64,7 +64,8 @@ class Adam final : public Optimizer<Scalar> {
 
   void begin_step(std::int64_t t) override {
     const double step = static_cast<double>(t);
-    step_size_ = this->learning_rate() * std::sqrt(1 - std::pow(beta_2_, step)) / (1 - std::pow(beta_1_, step));
+    step_size_ =
+        this->learning_rate() * std::sqrt(1 - std::pow(beta_2_, step)) / (1 - std::pow(beta_1_, step));
   }
 
   void update(Matrix<Scalar>& value, const Matrix<Scalar>& gradient,

@@ -62,8 +62,8 @@ class HyperparameterReader {
   void check_all_used() const {
     for (const auto& entry : values_) {
       if (used_.count(entry.first) == 0) {
-        throw value_error(make_message("make_optimizer: ", optimizer_, " has no hyperparameter '", entry.first,
-                                       "'"));
+        throw value_error(
+            make_message("make_optimizer: ", optimizer_, " has no hyperparameter '", entry.first, "'"));
       }
     }
   }
@@ -139,7 +139,8 @@ std::unique_ptr<Optimizer<Scalar>> make_optimizer(const std::string& name,
     read.check_all_used();
     optimizer = std::make_unique<Nadam<Scalar>>(options);
   } else {
-    throw value_error("make_optimizer: unknown optimizer '" + name + "', expected SGD, RMSprop, Adam or Nadam");
+    throw value_error("make_optimizer: unknown optimizer '" + name +
+                      "', expected SGD, RMSprop, Adam or Nadam");
   }
   return optimizer;
 }

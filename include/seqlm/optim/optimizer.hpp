@@ -114,7 +114,8 @@ class Optimizer {
     const std::vector<std::string> names = slot_names();
     for (size_t k = 0; k < slots_.size(); ++k) {
       for (size_t s = 0; s < names.size(); ++s) {
-        state.slots.emplace_back(slot_key(k, parameter_names_[k], names[s]), slots_[k][s].template cast<double>());
+        state.slots.emplace_back(slot_key(k, parameter_names_[k], names[s]),
+                                 slots_[k][s].template cast<double>());
       }
     }
     return state;
@@ -128,8 +129,8 @@ class Optimizer {
   void import_state(const OptimizerState& state) {
     const std::string where = name_ + ": import_state";
     if (state.name != name_) {
-      throw file_error(detail::make_message(where, ": state is for optimizer '", state.name, "', expected '",
-                                            name_, "'"));
+      throw file_error(
+          detail::make_message(where, ": state is for optimizer '", state.name, "', expected '", name_, "'"));
     }
     if (state.iterations < 0) {
       throw file_error(detail::make_message(where, ": negative iteration count ", state.iterations));
@@ -151,8 +152,9 @@ class Optimizer {
     std::vector<std::vector<Matrix<Scalar>>> slots;
     if (!names.empty()) {
       if (state.slots.size() % names.size() != 0) {
-        throw file_error(detail::make_message(where, ": ", state.slots.size(), " slots is not a multiple of the ",
-                                              names.size(), " slots per parameter"));
+        throw file_error(detail::make_message(where, ": ", state.slots.size(),
+                                              " slots is not a multiple of the ", names.size(),
+                                              " slots per parameter"));
       }
       const size_t parameter_count = state.slots.size() / names.size();
       for (size_t k = 0; k < parameter_count; ++k) {
@@ -176,8 +178,8 @@ class Optimizer {
         slots.push_back(std::move(parameter_slots));
       }
     } else if (!state.slots.empty()) {
-      throw file_error(detail::make_message(where, ": ", state.slots.size(), " slots given, this ", name_,
-                                            " has none"));
+      throw file_error(
+          detail::make_message(where, ": ", state.slots.size(), " slots given, this ", name_, " has none"));
     }
 
     // Everything validated: commit.
@@ -253,7 +255,8 @@ class Optimizer {
     return key.substr(prefix.size(), last - prefix.size());
   }
 
-  void check_hyperparameters_match(const std::string& where, const std::map<std::string, double>& saved) const {
+  void check_hyperparameters_match(const std::string& where,
+                                   const std::map<std::string, double>& saved) const {
     std::map<std::string, double> own = hyperparameters();
     own.erase("learning_rate");
     for (const auto& [key, value] : saved) {
@@ -264,14 +267,14 @@ class Optimizer {
                                               " that this optimizer does not have"));
       }
       if (it->second != value) {
-        throw file_error(detail::make_message(where, ": state has ", key, " = ", value, ", this optimizer has ",
-                                              it->second));
+        throw file_error(detail::make_message(where, ": state has ", key, " = ", value,
+                                              ", this optimizer has ", it->second));
       }
     }
     for (const auto& [key, value] : own) {
       if (saved.count(key) == 0) {
-        throw file_error(detail::make_message(where, ": state lacks hyperparameter '", key, "' (this optimizer has ",
-                                              value, ")"));
+        throw file_error(detail::make_message(where, ": state lacks hyperparameter '", key,
+                                              "' (this optimizer has ", value, ")"));
       }
     }
   }
@@ -285,7 +288,8 @@ class Optimizer {
       }
     }
     for (const auto& entry : own) {
-      if (saved.count(entry.first) == 0) throw file_error(where + ": scalar state '" + entry.first + "' missing");
+      if (saved.count(entry.first) == 0)
+        throw file_error(where + ": scalar state '" + entry.first + "' missing");
     }
   }
 
@@ -309,7 +313,8 @@ class Optimizer {
   void check_same_parameters(const ParameterList<Scalar>& parameters) const {
     if (parameters.size() != parameter_names_.size()) {
       throw value_error(detail::make_message(name_, ": step got ", parameters.size(),
-                                             " parameters, the optimizer state is for ", parameter_names_.size()));
+                                             " parameters, the optimizer state is for ",
+                                             parameter_names_.size()));
     }
     for (size_t k = 0; k < parameters.size(); ++k) {
       const Parameter<Scalar>& p = parameters[k];
