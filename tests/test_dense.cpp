@@ -7,6 +7,7 @@
 
 #include "golden.hpp"
 #include "gradcheck.hpp"
+#include "test_helpers.hpp"
 
 using namespace seqlm;
 using testing::random_matrix;
@@ -26,17 +27,7 @@ void set_parameter(Dense<S>& layer, const std::string& name, const Matrix<double
   FAIL("no parameter ", name);
 }
 
-// Runs f and checks that it throws E whose message contains `part`.
-template <class E, class F>
-void check_throws_with(F&& f, const std::string& part) {
-  try {
-    f();
-    FAIL("expected an exception mentioning '", part, "'");
-  } catch (const E& e) {
-    INFO("message: ", e.what());
-    CHECK(std::string(e.what()).find(part) != std::string::npos);
-  }
-}
+using seqlm::testing::check_throws_with;
 
 }  // namespace
 

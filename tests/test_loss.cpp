@@ -10,6 +10,7 @@
 
 #include "golden.hpp"
 #include "gradcheck.hpp"
+#include "test_helpers.hpp"
 
 using namespace seqlm;
 using testing::random_matrix;
@@ -22,16 +23,7 @@ std::vector<TokenId> to_ids(const Matrix<double>& column) {
   return ids;
 }
 
-template <class E, class F>
-void check_throws_with(F&& f, const std::string& part) {
-  try {
-    f();
-    FAIL("expected an exception mentioning '", part, "'");
-  } catch (const E& e) {
-    INFO("message: ", e.what());
-    CHECK(std::string(e.what()).find(part) != std::string::npos);
-  }
-}
+using seqlm::testing::check_throws_with;
 
 // Checks d loss / d logits of the weighted (or unweighted, when weights is empty) loss.
 void check_loss_gradient(Index vocabulary, Index positions, const Vector<double>& weights,

@@ -371,14 +371,7 @@ class NGramModel {
 
   // Reads a model written by save(); file_error naming the path for unreadable, malformed or
   // inconsistent files.
-  static NGramModel load(const std::string& path) {
-    const json::Value in = json::parse_file(path);
-    try {
-      return from_json(in);
-    } catch (const error& e) {
-      throw file_error("NGramModel file \"" + path + "\": " + e.what());
-    }
-  }
+  static NGramModel load(const std::string& path) { return json::load_file(path, "NGramModel", from_json); }
 
  private:
   void check_token(const char* what, TokenId id, size_t position = 0) const {

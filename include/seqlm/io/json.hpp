@@ -641,4 +641,17 @@ inline Value parse_file(const std::string& path, const ParseOptions& options = {
   }
 }
 
+// Reads a JSON file and converts it with `convert` (e.g. CharTokenizer::from_json). Any
+// failure, in the file or in the conversion, is a file_error naming `what` and the path:
+//   load_file(path, "CharTokenizer", CharTokenizer::from_json)
+template <class Convert>
+auto load_file(const std::string& path, const char* what, Convert&& convert) {
+  const Value value = parse_file(path);
+  try {
+    return convert(value);
+  } catch (const error& e) {
+    throw file_error(std::string(what) + " file \"" + path + "\": " + e.what());
+  }
+}
+
 }  // namespace seqlm::json

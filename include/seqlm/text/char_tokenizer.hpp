@@ -313,12 +313,7 @@ class CharTokenizer {
 
   // Loads and validates a saved tokenizer; any problem is a file_error naming the path.
   static CharTokenizer load(const std::string& path) {
-    const json::Value value = json::parse_file(path);
-    try {
-      return from_json(value);
-    } catch (const value_error& e) {
-      throw file_error("CharTokenizer file \"" + path + "\": " + e.what());
-    }
+    return json::load_file(path, "CharTokenizer", from_json);
   }
 
   static constexpr const char* json_type = "seqlm.CharTokenizer";

@@ -358,12 +358,7 @@ class WordTokenizer {
 
   // Loads and validates a saved tokenizer; any problem is a file_error naming the path.
   static WordTokenizer load(const std::string& path) {
-    const json::Value value = json::parse_file(path);
-    try {
-      return from_json(value);
-    } catch (const value_error& e) {
-      throw file_error("WordTokenizer file \"" + path + "\": " + e.what());
-    }
+    return json::load_file(path, "WordTokenizer", from_json);
   }
 
   static constexpr const char* json_type = "seqlm.WordTokenizer";
