@@ -21,7 +21,7 @@ namespace {
 
 struct Settings {
   std::string data_path;  // empty: the built-in text
-  int epochs = 12;
+  int epochs = 40;
   std::uint64_t seed = 1;
   double temperature = 0.5;
   int length = 400;
