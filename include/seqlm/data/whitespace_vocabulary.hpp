@@ -106,39 +106,41 @@ class WhitespaceVocabulary {
   // All words in id order (words()[i] has id i + 1).
   const std::vector<std::string>& words() const { return words_; }
 
-  // File: {"format": "seqlm.whitespace_vocabulary", "version": 1, "words": ["Olá!", ...]},
-  // written atomically.
-  void save(const std::string& path) const {
+  // {"format": "seqlm.whitespace_vocabulary", "version": 1, "words": ["Olá!", ...]}
+  json::Value to_json() const {
     json::Value words = json::Value::array();
     for (const std::string& word : words_) words.push_back(word);
     json::Value out = json::Value::object();
     out.set("format", "seqlm.whitespace_vocabulary").set("version", 1).set("words", std::move(words));
-    write_file_atomically(path, out.dump());
+    return out;
   }
 
-  // Reads a file written by save(); file_error naming the path when it is unreadable,
-  // malformed, or has an empty word, a word with whitespace, or a repeated word.
-  static WhitespaceVocabulary load(const std::string& path) {
-    const json::Value in = json::parse_file(path);
-    try {
-      if (in.get_string("format") != "seqlm.whitespace_vocabulary" || in.get_int64("version") != 1) {
-        throw value_error("not a version 1 seqlm.whitespace_vocabulary file");
-      }
-      WhitespaceVocabulary vocabulary;
-      const json::Value::Array& words = in.get_array("words");
-      for (size_t k = 0; k < words.size(); ++k) {
-        const std::string& word = words[k].as_string();
-        if (split(word) != std::vector<std::string>{word}) {
-          throw value_error(detail::make_message("word ", k, " is empty or contains whitespace"));
-        }
-        if (vocabulary.find(word))
-          throw value_error(detail::make_message("word ", k, " \"", word, "\" repeats"));
-        vocabulary.add(word);
-      }
-      return vocabulary;
-    } catch (const error& e) {
-      throw file_error("WhitespaceVocabulary file \"" + path + "\": " + e.what());
+  // Rebuilds a vocabulary from to_json()'s value; value_error when it is malformed, or has an
+  // empty word, a word with whitespace, or a repeated word.
+  static WhitespaceVocabulary from_json(const json::Value& in) {
+    if (in.get_string("format") != "seqlm.whitespace_vocabulary" || in.get_int64("version") != 1) {
+      throw value_error("not a version 1 seqlm.whitespace_vocabulary");
     }
+    WhitespaceVocabulary vocabulary;
+    const json::Value::Array& words = in.get_array("words");
+    for (size_t k = 0; k < words.size(); ++k) {
+      const std::string& word = words[k].as_string();
+      if (split(word) != std::vector<std::string>{word}) {
+        throw value_error(detail::make_message("word ", k, " is empty or contains whitespace"));
+      }
+      if (vocabulary.find(word))
+        throw value_error(detail::make_message("word ", k, " \"", word, "\" repeats"));
+      vocabulary.add(word);
+    }
+    return vocabulary;
+  }
+
+  // Writes to_json() atomically.
+  void save(const std::string& path) const { write_file_atomically(path, to_json().dump()); }
+
+  // Reads a file written by save(); file_error naming the path for any problem.
+  static WhitespaceVocabulary load(const std::string& path) {
+    return json::load_file(path, "WhitespaceVocabulary", from_json);
   }
 
  private:

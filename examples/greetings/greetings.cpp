@@ -1,0 +1,178 @@
+// greetings: the "super small language model" tutorial -- an n-gram model that answers short
+// Portuguese greetings and learns new sentences while it runs.
+//
+//   greetings train --data data/greetings/dataset.txt --out greetings.json
+//   greetings reply --model greetings.json Olá!
+//   greetings chat  --model greetings.json --data data/greetings/dataset.txt
+//
+// As in the tutorial: words are whitespace-separated tokens with ids in order of first
+// appearance; the model counts transitions between consecutive words (order 2, or longer
+// contexts with --order); a reply continues from the last word(s) of the message until a
+// training line would end; an unknown word gets "Desculpe, não entendi sua mensagem.".
+// Learning a sentence appends it to the dataset file (one fsync'ed write) and updates the
+// model online; the model file is rewritten atomically.
+#include <fstream>
+#include <iostream>
+#include <seqlm/seqlm.hpp>
+#include <string>
+#include <vector>
+
+#include "../common/cli.hpp"
+
+namespace {
+
+const char* const sorry = "Desculpe, não entendi sua mensagem.";
+
+// The vocabulary and the n-gram counts, saved together in one JSON file.
+struct GreetingsModel {
+  seqlm::WhitespaceVocabulary vocabulary;
+  seqlm::NGramModel ngram;
+
+  static seqlm::NGramModel empty_ngram(seqlm::Index order) {
+    seqlm::NGramOptions options;
+    options.end_token = seqlm::WhitespaceVocabulary::reserved_id;  // a training line ends here
+    options.backoff = true;  // longer orders fall back to shorter contexts
+    return seqlm::NGramModel(order, 1, options);
+  }
+
+  void learn(const std::string& line) {
+    const std::vector<seqlm::TokenId> ids = vocabulary.add(line);
+    if (ids.empty()) return;
+    ngram.grow_vocabulary(vocabulary.size());
+    ngram.learn(ids);
+  }
+
+  std::string reply(const std::string& message, const seqlm::GenerationOptions& options,
+                    seqlm::Rng& rng) const {
+    const std::vector<std::string> words = seqlm::WhitespaceVocabulary::split(message);
+    const size_t context_length = static_cast<size_t>(ngram.order() - 1);
+    std::vector<seqlm::TokenId> context;
+    for (size_t k = words.size() > context_length ? words.size() - context_length : 0; k < words.size();
+         ++k) {
+      const auto id = vocabulary.find(words[k]);
+      if (!id) {
+        context.clear();  // only the known words at the end of the message form the context
+        continue;
+      }
+      context.push_back(*id);
+    }
+    if (context.empty() || !vocabulary.find(words.back())) return sorry;
+    const seqlm::GenerationResult more = ngram.generate(context, options, rng);
+    if (more.reason == seqlm::StopReason::no_continuation && more.tokens.empty()) return sorry;
+    std::vector<seqlm::TokenId> response = {context.back()};
+    response.insert(response.end(), more.tokens.begin(), more.tokens.end());
+    return vocabulary.decode(response);
+  }
+
+  void save(const std::string& path) const {
+    seqlm::json::Value out = seqlm::json::Value::object();
+    out.set("format", "seqlm.greetings")
+        .set("version", 1)
+        .set("vocabulary", vocabulary.to_json())
+        .set("ngram", ngram.to_json());
+    seqlm::write_file_atomically(path, out.dump() + "\n");
+  }
+
+  static GreetingsModel load(const std::string& path) {
+    return seqlm::json::load_file(path, "greetings model", [](const seqlm::json::Value& in) {
+      if (in.get_string("format") != "seqlm.greetings" || in.get_int64("version") != 1) {
+        throw seqlm::value_error("not a version 1 seqlm.greetings model");
+      }
+      GreetingsModel model{seqlm::WhitespaceVocabulary::from_json(in.at("vocabulary")),
+                           seqlm::NGramModel::from_json(in.at("ngram"))};
+      if (model.ngram.vocabulary_size() != model.vocabulary.size()) {
+        throw seqlm::value_error("the n-gram model and the vocabulary disagree on the vocabulary size");
+      }
+      return model;
+    });
+  }
+};
+
+std::vector<std::string> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    throw seqlm::file_error("cannot read dataset \"" + path +
+                            "\" (scripts/fetch-data.sh writes data/greetings/dataset.txt)");
+  }
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    seqlm::utf8::validate(line);
+    if (!seqlm::WhitespaceVocabulary::split(line).empty()) lines.push_back(line);
+  }
+  if (lines.empty()) throw seqlm::file_error("dataset \"" + path + "\" has no lines");
+  return lines;
+}
+
+std::string join(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+  return out;
+}
+
+// Appends a sentence to the dataset file and to the model, then saves the model.
+void learn_sentence(GreetingsModel& model, const std::string& sentence, const std::string& data_path,
+                    const std::string& model_path) {
+  seqlm::utf8::validate(sentence);
+  if (seqlm::WhitespaceVocabulary::split(sentence).empty()) throw seqlm::value_error("nothing to learn");
+  if (!data_path.empty()) seqlm::append_line(data_path, sentence);
+  model.learn(sentence);
+  model.save(model_path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  examples::CommandLine cli("greetings", "an n-gram model that answers greetings and learns online");
+  cli.subcommand("train", "count the n-grams of --data and save the model to --out");
+  cli.subcommand("reply", "answer the message given as arguments (needs only --model)");
+  cli.subcommand("chat", "answer lines from standard input; '/learn SENTENCE' teaches a sentence");
+  cli.subcommand("learn", "append the sentence given as arguments to --data and to the model");
+  cli.option("data", "data/greetings/dataset.txt", "UTF-8 text, one sentence per line");
+  cli.option("out", "greetings.json", "where train saves the model");
+  cli.option("model", "greetings.json", "the model file to answer with");
+  cli.option("order", "2", "n of the n-gram model (2 = the tutorial's word bigrams)");
+  cli.option("temperature", "1", "sampling temperature; 0 = always the most frequent continuation");
+  cli.option("max-words", "30", "longest reply");
+  cli.option("seed", "0", "random seed of the sampler");
+  cli.parse(argc, argv);
+
+  seqlm::GenerationOptions options;
+  options.temperature = cli.real("temperature");
+  options.max_tokens = cli.integer("max-words");
+  seqlm::Rng rng(static_cast<std::uint64_t>(cli.integer("seed")));
+
+  if (cli.command() == "train") {
+    GreetingsModel model{seqlm::WhitespaceVocabulary(), GreetingsModel::empty_ngram(cli.integer("order"))};
+    const std::vector<std::string> lines = read_lines(cli.text("data"));
+    for (const std::string& line : lines) model.learn(line);
+    std::cout << "NGramModel(order " << model.ngram.order() << "): " << lines.size() << " lines, "
+              << model.vocabulary.word_count() << " distinct words\n";
+    model.save(cli.text("out"));
+    std::cout << "saved " << cli.text("out") << "\n";
+    return 0;
+  }
+
+  GreetingsModel model = GreetingsModel::load(cli.text("model"));
+  if (cli.command() == "reply") {
+    std::cout << model.reply(join(cli.positional()), options, rng) << "\n";
+  } else if (cli.command() == "learn") {
+    learn_sentence(model, join(cli.positional()), cli.text("data"), cli.text("model"));
+    std::cout << "learned; the model now knows " << model.vocabulary.word_count() << " words\n";
+  } else {  // chat
+    std::string line;
+    while (std::cout << "> " << std::flush, std::getline(std::cin, line)) {
+      if (line.rfind("/learn ", 0) == 0) {
+        learn_sentence(model, line.substr(7), cli.text("data"), cli.text("model"));
+        std::cout << "(learned)\n";
+      } else if (!seqlm::WhitespaceVocabulary::split(line).empty()) {
+        std::cout << model.reply(line, options, rng) << "\n";
+      }
+    }
+    std::cout << "\n";
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "greetings: " << e.what() << "\n";
+  return 1;
+}
