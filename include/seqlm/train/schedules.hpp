@@ -16,7 +16,8 @@
 //   LambdaSchedule(f)                            lr_e = f(e, lr_{e-1})
 //
 // A schedule with state (ReduceLROnPlateau) exports it with state() and takes it back with
-// restore_state(), so that a resumed run continues exactly (TrainingState::schedule_state).
+// restore_state(), so that a resumed run continues exactly (TrainingState::schedule_state);
+// reset() (called by fit() at the start of a fresh run) forgets it.
 #pragma once
 
 #include <cmath>
@@ -46,6 +47,10 @@ class LearningRateSchedule {
     (void)logs;
     return current;
   }
+
+  // Forgets what earlier runs taught a stateful schedule; fit() calls it when a fresh run
+  // starts (not when it resumes from a TrainingState), as Keras's callbacks do on_train_begin.
+  virtual void reset() {}
 
   // Mutable state for checkpoints (empty for the stateless schedules).
   virtual std::map<std::string, double> state() const { return {}; }
@@ -185,6 +190,12 @@ class ReduceLROnPlateau final : public LearningRateSchedule {
       }
     }
     return current_lr;
+  }
+
+  void reset() override {
+    best_ = monitor_.initial_best();
+    wait_ = 0;
+    cooldown_counter_ = 0;
   }
 
   std::map<std::string, double> state() const override {

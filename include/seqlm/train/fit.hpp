@@ -1,0 +1,292 @@
+// fit() and evaluate(): the training loop of a Sequential language model.
+//
+//   Adam<float> optimizer({.learning_rate = 0.01});
+//   FitOptions<float> options;
+//   options.epochs = 20;
+//   options.batch_size = 64;
+//   options.callbacks = {&early_stopping, &csv_logger};
+//   History history = fit(model, optimizer, train_windows, options, &validation_windows);
+//
+// One epoch (see docs/training.md):
+//
+//   lr <- schedule.on_epoch_begin(epoch, lr);  callbacks.on_epoch_begin(epoch)
+//   for k in batches of BatchSchedule(train.size(), batch_size, {shuffle, seed}) epoch `epoch`:
+//     train.fill(indices_k, batch)
+//     gradient of the batch's mean loss (data-parallel over `threads`, data_parallel.hpp)
+//     NaN/inf in the loss or a gradient -> numeric_error (NanPolicy::stop) or skip the batch
+//     optimizer.step(parameters)                     (clipping: the optimizer's ClipOptions)
+//     progress; callbacks.on_batch_end(k, logs)
+//   logs = training metrics + evaluate(model, validation) as val_* + lr, seconds, tokens_per_second
+//   lr <- schedule.on_epoch_end(epoch, logs, lr);  history.record(epoch, logs)
+//   progress summary; callbacks.on_epoch_end(epoch, logs); stop if a callback asked to
+//
+// Epoch logs: loss, accuracy, perplexity, bits_per_token (each also val_* with validation
+// data), lr (the rate used in the epoch), seconds, tokens_per_second (input tokens), and
+// skipped_batches with NanPolicy::skip_batch.
+//
+// Any dataset works that has `Index size() const` and `void fill(IndexSpan, Batch&) const`
+// (WindowDataset, PrefixSequences, LineSequences, ...).
+#pragma once
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "../data/batching.hpp"
+#include "../error.hpp"
+#include "../model/sequential.hpp"
+#include "../optim/optimizer.hpp"
+#include "callbacks.hpp"
+#include "data_parallel.hpp"
+#include "history.hpp"
+#include "metrics.hpp"
+#include "progress.hpp"
+#include "schedules.hpp"
+#include "state.hpp"
+
+namespace seqlm {
+
+// What to do when a batch's loss or gradient is NaN or infinite.
+enum class NanPolicy {
+  stop,        // throw numeric_error naming the epoch and batch (nothing is updated)
+  skip_batch,  // leave the weights and optimizer untouched, count it in "skipped_batches"
+};
+
+template <class Scalar>
+struct FitOptions {
+  Index epochs = 1;        // train until TrainingState::epoch reaches this
+  Index batch_size = 32;   // sequences per batch (the last one may be smaller)
+  bool shuffle = true;     // a new order every epoch, a function of (seed, epoch)
+  std::uint64_t seed = 0;  // shuffling, dropout and the callbacks' generator
+  Index threads = 1;       // data-parallel workers (>= 1)
+  Index truncate = 0;      // truncated BPTT: gradients flow back this many steps (0: all)
+  NanPolicy on_nan = NanPolicy::stop;
+  Verbosity verbosity = Verbosity::automatic;
+  std::ostream* output = nullptr;   // progress output; null: std::cout
+  Index validation_batch_size = 0;  // 0: batch_size
+  LearningRateSchedule* schedule = nullptr;
+  std::vector<Callback<Scalar>*> callbacks;  // run in this order
+};
+
+// The "no validation data" dataset type, the default of fit()'s ValidSet.
+struct NoValidation {
+  Index size() const { return 0; }
+  void fill(IndexSpan, Batch&) const {}
+};
+
+// Loss, accuracy, perplexity and bits per token of `model` on every example of `data`, in
+// order, batch_size examples at a time (inference: no dropout).
+template <class Scalar, class Dataset>
+EvaluationResult evaluate(Sequential<Scalar>& model, const Dataset& data, Index batch_size) {
+  detail::check_positive("evaluate", "batch size", batch_size);
+  if (data.size() <= 0) throw value_error("evaluate: the data set is empty");
+  const BatchSchedule schedule(data.size(), batch_size, BatchOptions{false, 0, false});
+  Batch batch;
+  MetricTotals totals;
+  for (Index k = 0; k < schedule.batch_count(); ++k) {
+    data.fill(schedule.batch(k), batch);
+    totals.add(model.evaluate_batch(batch));
+  }
+  return totals.result();
+}
+
+namespace detail {
+
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// "" when every gradient is finite, otherwise the name of the first parameter that is not.
+template <class Scalar>
+std::string first_non_finite_gradient(const ParameterList<Scalar>& parameters) {
+  for (const auto& p : parameters) {
+    if (!p.gradient->allFinite()) return p.name;
+  }
+  return "";
+}
+
+inline void check_fit_options(Index epochs, Index batch_size, Index threads, Index truncate,
+                              Index validation_batch_size) {
+  if (epochs < 0) throw value_error(make_message("fit: epochs must be >= 0, got ", epochs));
+  check_positive("fit", "batch_size", batch_size);
+  check_positive("fit", "threads", threads);
+  if (truncate < 0) throw value_error(make_message("fit: truncate must be >= 0, got ", truncate));
+  if (validation_batch_size < 0) {
+    throw value_error(make_message("fit: validation_batch_size must be >= 0, got ", validation_batch_size));
+  }
+}
+
+}  // namespace detail
+
+// Trains `model` with `optimizer` on `train` (see the top of this file) and returns the
+// history of all completed epochs (those in `state` included).
+//
+// state: null for a fresh run. Otherwise fit() starts from *state (epoch, next batch, callback
+// generator, schedule state, running epoch totals, history) and keeps it current after every
+// batch, so a copy taken in a callback, together with a copy of the model and
+// optimizer.export_state(), resumes bit-identically (a default TrainingState is a fresh run).
+template <class Scalar, class TrainSet, class ValidSet = NoValidation>
+History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const TrainSet& train,
+            const FitOptions<Scalar>& options, const ValidSet* validation = nullptr,
+            TrainingState* state = nullptr) {
+  detail::check_fit_options(options.epochs, options.batch_size, options.threads, options.truncate,
+                            options.validation_batch_size);
+  if (train.size() <= 0) throw value_error("fit: the training set is empty");
+  if (validation != nullptr && validation->size() <= 0) throw value_error("fit: the validation set is empty");
+  for (const Callback<Scalar>* callback : options.callbacks) {
+    if (callback == nullptr) throw value_error("fit: null callback in FitOptions::callbacks");
+  }
+
+  const BatchOptions batch_options{options.shuffle, options.seed, false};
+  BatchSchedule schedule(train.size(), options.batch_size, batch_options);
+  const Index batch_count = schedule.batch_count();
+
+  TrainingState fresh;
+  TrainingState& st = state != nullptr ? *state : fresh;
+  if (st.epoch < 0 || st.batch < 0 || st.batch > batch_count) {
+    throw value_error(detail::make_message("fit: cannot resume at epoch ", st.epoch, ", batch ", st.batch,
+                                           " (an epoch has ", batch_count, " batches)"));
+  }
+  if (!st.rng_started()) st.rng = Rng(detail::mix64(options.seed ^ 0x63616C6C6261636BULL)).snapshot();
+  Rng callback_rng;
+  callback_rng.restore(st.rng);
+  const bool fresh_run = st.epoch == 0 && st.batch == 0 && st.global_step == 0 && st.history.empty();
+  if (options.schedule != nullptr) {
+    if (fresh_run) options.schedule->reset();
+    if (!st.schedule_state.empty()) options.schedule->restore_state(st.schedule_state);
+    st.schedule_state = options.schedule->state();
+  }
+
+  DataParallelTrainer<Scalar> trainer(model, options.threads, options.seed);
+  ProgressOptions progress_options;
+  progress_options.verbosity = options.verbosity;
+  progress_options.output = options.output;
+  ProgressReporter progress(progress_options);
+  const Index validation_batch_size =
+      options.validation_batch_size > 0 ? options.validation_batch_size : options.batch_size;
+
+  TrainingContext<Scalar> context;
+  context.model = &model;
+  context.optimizer = &optimizer;
+  context.parameters = model.parameters();
+  context.state = &st;
+  context.rng = &callback_rng;
+  context.epochs = options.epochs;
+  context.batches_per_epoch = batch_count;
+  const auto for_each_callback = [&](const auto& call) {
+    for (Callback<Scalar>* callback : options.callbacks) {
+      call(*callback);
+      st.rng = callback_rng.snapshot();
+    }
+  };
+
+  for_each_callback([&](Callback<Scalar>& c) { c.on_train_begin(context); });
+  Logs last_logs;
+  Batch batch;
+  while (st.epoch < options.epochs && !context.stop_training) {
+    const Index epoch = st.epoch;
+    schedule.start_epoch(epoch);
+    if (st.batch == 0) {
+      st.epoch_totals = MetricTotals{};
+      st.epoch_tokens = 0;
+      st.skipped_batches = 0;
+      if (options.schedule != nullptr) {
+        optimizer.set_learning_rate(options.schedule->on_epoch_begin(epoch, optimizer.learning_rate()));
+        st.schedule_state = options.schedule->state();
+      }
+      for_each_callback([&](Callback<Scalar>& c) { c.on_epoch_begin(epoch, context); });
+    }
+
+    // Timing covers this run of the epoch (after a resume, only the batches run here).
+    const auto epoch_start = std::chrono::steady_clock::now();
+    ProgressSnapshot snapshot;
+    snapshot.epoch = epoch;
+    snapshot.epochs = options.epochs;
+    snapshot.batches = batch_count;
+    snapshot.batch = st.batch;
+    snapshot.loss = st.epoch_totals.loss();
+    snapshot.accuracy = st.epoch_totals.accuracy();
+    progress.begin_epoch(snapshot);
+
+    for (Index k = st.batch; k < batch_count && !context.stop_training; ++k) {
+      train.fill(schedule.batch(k), batch);
+      const CrossEntropyResult result = trainer.compute_gradients(batch, epoch, k, options.truncate);
+
+      std::string bad_parameter;
+      const bool finite_loss = std::isfinite(result.loss);
+      if (finite_loss) bad_parameter = detail::first_non_finite_gradient(context.parameters);
+      if (!finite_loss || !bad_parameter.empty()) {
+        const std::string what = !finite_loss ? std::string("the loss is ") + (std::isnan(result.loss) ? "NaN"
+                                                                               : result.loss > 0 ? "+inf"
+                                                                                                 : "-inf")
+                                              : "the gradient of '" + bad_parameter + "' is not finite";
+        if (options.on_nan == NanPolicy::stop) {
+          throw numeric_error(detail::make_message("fit: ", what, " in epoch ", epoch, ", batch ", k, " of ",
+                                                   batch_count,
+                                                   " (0-based); lower the learning rate, clip "
+                                                   "gradients, or set on_nan = NanPolicy::skip_batch"));
+        }
+        ++st.skipped_batches;
+      } else {
+        optimizer.step(context.parameters);
+        st.epoch_totals.add(result);
+      }
+      const Index tokens = batch.steps * batch.batch;
+      st.epoch_tokens += tokens;
+      st.batch = k + 1;
+      ++st.global_step;
+
+      snapshot.batch = k + 1;
+      snapshot.elapsed_seconds = detail::seconds_since(epoch_start);
+      snapshot.tokens += tokens;
+      ++snapshot.batches_timed;
+      snapshot.loss = st.epoch_totals.loss();
+      snapshot.accuracy = st.epoch_totals.accuracy();
+      progress.update(snapshot);
+
+      const Logs batch_logs{{"loss", snapshot.loss},
+                            {"accuracy", snapshot.accuracy},
+                            {"batch_loss", result.loss},
+                            {"batch_accuracy", result.accuracy()},
+                            {"lr", optimizer.learning_rate()}};
+      for_each_callback([&](Callback<Scalar>& c) { c.on_batch_end(k, batch_logs, context); });
+    }
+
+    // ---- end of the epoch ----
+    snapshot.elapsed_seconds = detail::seconds_since(epoch_start);
+    Logs logs = st.epoch_totals.result().to_logs();
+    if (validation != nullptr) {
+      if constexpr (!std::is_same_v<ValidSet, NoValidation>) {
+        const Logs val = evaluate(model, *validation, validation_batch_size).to_logs("val_");
+        logs.insert(val.begin(), val.end());
+      }
+    }
+    logs["lr"] = optimizer.learning_rate();
+    logs["seconds"] = snapshot.elapsed_seconds;
+    logs["tokens_per_second"] = tokens_per_second(snapshot.tokens, snapshot.elapsed_seconds);
+    if (options.on_nan == NanPolicy::skip_batch)
+      logs["skipped_batches"] = static_cast<double>(st.skipped_batches);
+
+    if (options.schedule != nullptr) {
+      optimizer.set_learning_rate(options.schedule->on_epoch_end(epoch, logs, optimizer.learning_rate()));
+    }
+    st.history.record(epoch, logs);
+    st.epoch = epoch + 1;
+    st.batch = 0;
+    st.epoch_totals = MetricTotals{};
+    st.epoch_tokens = 0;
+    st.skipped_batches = 0;
+    if (options.schedule != nullptr) st.schedule_state = options.schedule->state();
+    progress.end_epoch(snapshot, logs);
+    for_each_callback([&](Callback<Scalar>& c) { c.on_epoch_end(epoch, logs, context); });
+    last_logs = logs;
+  }
+  for_each_callback([&](Callback<Scalar>& c) { c.on_train_end(last_logs, context); });
+  return st.history;
+}
+
+}  // namespace seqlm
