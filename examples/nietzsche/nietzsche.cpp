@@ -1,0 +1,301 @@
+// nietzsche: Chollet's character-level LSTM ("Deep Learning with Python", section 8.1) that
+// learns to write like Nietzsche.
+//
+//   nietzsche train  --data data/nietzsche/nietzsche.txt --out nietzsche.safetensors
+//   nietzsche sample --model nietzsche.safetensors --prompt "the meaning of life is " --temperature 0.5
+//
+// The tutorial, step by step (the defaults), and what this program does differently:
+//
+//   text      nietzsche.txt lower-cased: 600,893 characters, 57 distinct; the sorted set of
+//             characters gives the ids 0..56.
+//   windows   maxlen 60, step 3 -> 200,278 windows; the target is the character after the window.
+//             The tutorial one-hot encodes them into a 200,278 x 60 x 57 array (685 MB as bytes).
+//             Here a batch reads its windows as ids straight from the text, and the LSTM's input
+//             projection W x_t of a one-hot x_t is a gather of one kernel column: the same maths
+//             without the one-hot array.
+//   model     LSTM(128) -> Dense(57), softmax cross-entropy
+//             (4 * (128 * 57 + 128 * 128 + 128) + 128 * 57 + 57 = 102,585 parameters).
+//   training  RMSprop lr 0.01, batch 128, 60 epochs (the tutorial calls fit one epoch at a time).
+//   samples   after every epoch: a random 60-character seed from the text, then 400 characters at
+//             temperatures 0.2, 0.5, 1.0 and 1.2 (p_i^(1/T), normalised, one draw). The tutorial
+//             re-runs the model over the last 60 characters for every new one (--windowed does
+//             that too); by default the LSTM state is primed once on the seed and every new
+//             character costs a single step.
+//
+// Options beyond the tutorial: --every-position puts a loss on all 60 positions of a window
+// (LSTM with return_sequences -> Dense at every step; same parameters, 60 times the targets per
+// forward pass), --threads trains data-parallel, --max-batches stops an epoch early (tests).
+// The model file (save_model) holds the weights, the tokenizer and a seed window, so `sample`
+// needs only the model.
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <seqlm/data/token_source.hpp>
+#include <seqlm/data/windows.hpp>
+#include <seqlm/io/model_file.hpp>
+#include <seqlm/model/generate.hpp>
+#include <seqlm/model/sequential.hpp>
+#include <seqlm/optim/rmsprop.hpp>
+#include <seqlm/text/char_tokenizer.hpp>
+#include <seqlm/train/fit.hpp>
+#include <string>
+#include <vector>
+
+#include "../common/cli.hpp"
+
+namespace {
+
+using seqlm::Index;
+using seqlm::TokenId;
+using Model = seqlm::Sequential<float>;
+
+// The lower-cased text as ids of its sorted character set.
+struct Corpus {
+  seqlm::CharTokenizer tokenizer;
+  std::vector<TokenId> ids;
+};
+
+Corpus read_corpus(const std::string& path) {
+  std::string text;
+  try {
+    text = seqlm::read_text_file(path);
+  } catch (const seqlm::file_error& e) {
+    throw seqlm::file_error(
+        std::string(e.what()) +
+        " (scripts/fetch-data.sh downloads data/nietzsche/nietzsche.txt; or pass --data FILE)");
+  }
+  seqlm::CharTokenizerOptions options;
+  options.order = seqlm::VocabularyOrder::sorted;  // Chollet: chars = sorted(list(set(text)))
+  options.lower = seqlm::LowerCase::unicode;       // text = open(path).read().lower()
+  Corpus corpus{seqlm::CharTokenizer::build(text, options), {}};
+  corpus.ids = corpus.tokenizer.encode(text);
+  return corpus;
+}
+
+// LSTM(units) -> Dense(V) on character ids. With every_position the LSTM returns its whole
+// sequence and Dense predicts at every step (the parameters are the same).
+Model build_model(Index vocabulary, Index units, bool every_position) {
+  Model model(seqlm::InputSpec::token_ids(vocabulary));
+  seqlm::LSTMOptions lstm;
+  lstm.return_sequences = every_position;
+  model.add(seqlm::layers::lstm<float>(vocabulary, units, lstm));
+  model.add(seqlm::layers::dense<float>(units, vocabulary));
+  return model;
+}
+
+// "0.2,0.5,1.0,1.2" -> {0.2, 0.5, 1.0, 1.2}.
+std::vector<double> parse_numbers(const std::string& option, const std::string& text) {
+  std::vector<double> numbers;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    const size_t end = std::min(text.find(',', begin), text.size());
+    const std::string item = text.substr(begin, end - begin);
+    char* stop = nullptr;
+    const double value = std::strtod(item.c_str(), &stop);
+    if (item.empty() || *stop != '\0' || !(value >= 0.0)) {
+      throw seqlm::value_error("--" + option + " expects numbers >= 0 separated by commas, got '" + text +
+                               "'");
+    }
+    numbers.push_back(value);
+    begin = end + 1;
+  }
+  return numbers;
+}
+
+Index positive(const examples::CommandLine& cli, const std::string& option) {
+  const long long value = cli.integer(option);
+  if (value <= 0) throw seqlm::value_error("--" + option + " must be positive, got " + std::to_string(value));
+  return static_cast<Index>(value);
+}
+
+// Writes `length` characters that continue `seed` to standard output as they are chosen.
+// window > 0: the tutorial's loop (a full forward over the last `window` characters per
+// character); window == 0: streaming (one LSTM step per character).
+void write_continuation(const Model& model, const seqlm::CharTokenizer& tokenizer,
+                        const std::vector<TokenId>& seed, double temperature, Index length, Index window,
+                        seqlm::Rng& rng) {
+  seqlm::GenerationOptions options;
+  options.temperature = temperature;
+  options.max_tokens = length;
+  const auto print = [&tokenizer](TokenId id) { std::cout << tokenizer.token_text(id) << std::flush; };
+  if (window > 0) {
+    seqlm::generate_windowed(model, seed, window, options, rng, print);
+  } else {
+    seqlm::generate(model, seed, options, rng, print);
+  }
+}
+
+// Chollet's end-of-epoch report: a random seed window, then one continuation per temperature.
+void print_samples(const Model& model, const Corpus& corpus, Index window,
+                   const std::vector<double>& temperatures, Index length, bool windowed, seqlm::Rng& rng) {
+  const Index start = static_cast<Index>(rng.below(corpus.ids.size() - static_cast<size_t>(window)));
+  const std::vector<TokenId> seed(corpus.ids.begin() + start, corpus.ids.begin() + start + window);
+  const std::string seed_text = corpus.tokenizer.decode(seed);
+  std::cout << "--- Generating with seed: \"" << seed_text << "\"\n";
+  for (const double temperature : temperatures) {
+    std::cout << "------ temperature: " << temperature << "\n" << seed_text;
+    write_continuation(model, corpus.tokenizer, seed, temperature, length, windowed ? window : 0, rng);
+    std::cout << "\n";
+  }
+}
+
+void save(const std::string& path, const Model& model, const Corpus& corpus, const seqlm::json::Value& config,
+          Index window) {
+  seqlm::ModelFileContents contents;
+  contents.tokenizer = corpus.tokenizer.to_json();
+  contents.training_config = config;
+  contents.metadata["example"] = "nietzsche";
+  contents.metadata["window"] = std::to_string(window);
+  // A seed for `sample` without --prompt: the first window of the text.
+  const std::vector<TokenId> seed(corpus.ids.begin(), corpus.ids.begin() + window);
+  contents.metadata["seed_text"] = corpus.tokenizer.decode(seed);
+  // Re-checked when the file is loaded: the logits of the first 8 characters.
+  const Index checked = std::min<Index>(8, window);
+  contents.test_vectors = seqlm::TestVectors::token_ids(
+      std::vector<TokenId>(corpus.ids.begin(), corpus.ids.begin() + checked), checked, 1);
+  seqlm::save_model(path, model, contents);
+}
+
+int train(const examples::CommandLine& cli) {
+  const Index window = positive(cli, "window");
+  const Index step = positive(cli, "step");
+  const Index units = positive(cli, "units");
+  const bool every_position = cli.has("every-position");
+  const std::vector<double> temperatures = parse_numbers("temperatures", cli.text("temperatures"));
+  const Index sample_length = static_cast<Index>(cli.integer("sample-length"));
+  const Index max_batches = static_cast<Index>(cli.integer("max-batches"));
+  const auto seed = static_cast<std::uint64_t>(cli.integer("seed"));
+
+  const Corpus corpus = read_corpus(cli.text("data"));
+  const Index vocabulary = corpus.tokenizer.vocabulary_size();
+  const seqlm::WindowDataset windows(
+      seqlm::TokenStream(corpus.ids), window, step,
+      every_position ? seqlm::WindowTargets::every_position : seqlm::WindowTargets::next_token_after_window);
+  std::cout << "corpus length: " << corpus.ids.size() << " characters, " << vocabulary << " distinct\n"
+            << "number of sequences: " << windows.size() << " (window " << window << ", step " << step
+            << ")\n";
+  if (windows.size() == 0) {
+    throw seqlm::value_error("the text has " + std::to_string(corpus.ids.size()) +
+                             " characters; it needs more than --window " + std::to_string(window));
+  }
+
+  Model model = build_model(vocabulary, units, every_position);
+  seqlm::Rng init_rng(seed);
+  model.initialize(init_rng);
+  std::cout << model.summary(window);
+
+  seqlm::RmspropOptions rmsprop;
+  rmsprop.learning_rate = cli.real("learning-rate");
+  seqlm::RMSprop<float> optimizer(rmsprop);
+
+  seqlm::FitOptions<float> options;
+  options.epochs = static_cast<Index>(cli.integer("epochs"));
+  options.batch_size = positive(cli, "batch-size");
+  options.threads = positive(cli, "threads");
+  options.seed = seed;
+
+  seqlm::json::Value config = seqlm::json::Value::object();
+  config.set("tutorial", "Chollet, Deep Learning with Python, 8.1 (nietzsche.txt)")
+      .set("data", cli.text("data"))
+      .set("window", window)
+      .set("step", step)
+      .set("targets", every_position ? "every_position" : "next_token_after_window")
+      .set("units", units)
+      .set("optimizer", "RMSprop")
+      .set("learning_rate", rmsprop.learning_rate)
+      .set("batch_size", options.batch_size)
+      .set("epochs", options.epochs)
+      .set("seed", static_cast<std::int64_t>(seed));
+
+  // After every epoch: save the model (an interrupted run keeps its latest epoch), then sample.
+  const std::string out = cli.text("out");
+  seqlm::LambdaCallback<float> after_epoch;
+  after_epoch.epoch_end = [&](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
+    save(out, *context.model, corpus, config, window);
+    if (sample_length > 0) {
+      print_samples(*context.model, corpus, window, temperatures, sample_length, cli.has("windowed"),
+                    *context.rng);
+    }
+  };
+  // --max-batches: end the run after that many batches (the epoch still finishes normally).
+  seqlm::LambdaCallback<float> batch_limit;
+  batch_limit.batch_end = [max_batches](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
+    if (max_batches > 0 && context.state->global_step >= max_batches) context.stop_training = true;
+  };
+  options.callbacks = {&batch_limit, &after_epoch};
+
+  const seqlm::History history = seqlm::fit(model, optimizer, windows, options);
+  if (!history.empty()) {
+    std::cout << "last epoch: loss " << history.last("loss") << ", accuracy " << history.last("accuracy")
+              << ", " << history.last("seconds") << " s\n";
+  }
+  save(out, model, corpus, config, window);
+  std::cout << "saved " << out << "\n";
+  return 0;
+}
+
+int sample(const examples::CommandLine& cli) {
+  const seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(cli.text("model"));
+  const seqlm::CharTokenizer tokenizer = seqlm::CharTokenizer::from_json(loaded.tokenizer);
+  if (tokenizer.vocabulary_size() != loaded.model.input_spec().size) {
+    throw seqlm::file_error("\"" + cli.text("model") + "\": the tokenizer has " +
+                            std::to_string(tokenizer.vocabulary_size()) + " characters, the model reads " +
+                            std::to_string(loaded.model.input_spec().size));
+  }
+  std::string prompt = cli.text("prompt");
+  if (prompt.empty()) {
+    const auto stored = loaded.metadata.find("seed_text");
+    if (stored == loaded.metadata.end())
+      throw seqlm::value_error("the model has no stored seed; give --prompt");
+    prompt = stored->second;
+  }
+  const std::vector<TokenId> ids = tokenizer.encode(prompt);  // lower-cases like the training text
+  Index window = 0;
+  if (cli.has("windowed")) {
+    const auto stored = loaded.metadata.find("window");
+    window = stored != loaded.metadata.end() ? std::stoll(stored->second) : 60;
+  }
+  const Index length = static_cast<Index>(cli.integer("length"));
+  if (length < 0) throw seqlm::value_error("--length must be >= 0");
+  seqlm::Rng rng(static_cast<std::uint64_t>(cli.integer("seed")));
+  const std::vector<double> temperatures = parse_numbers("temperature", cli.text("temperature"));
+  for (const double temperature : temperatures) {
+    if (temperatures.size() > 1) std::cout << "------ temperature: " << temperature << "\n";
+    std::cout << tokenizer.decode(ids);
+    write_continuation(loaded.model, tokenizer, ids, temperature, length, window, rng);
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  examples::CommandLine cli("nietzsche", "Chollet's character-level LSTM that writes like Nietzsche");
+  cli.subcommand("train", "train on --data, print samples after every epoch, save the model to --out");
+  cli.subcommand("sample", "continue --prompt with a model saved by train (needs only --model)");
+  cli.option("data", "data/nietzsche/nietzsche.txt", "the training text (UTF-8)");
+  cli.option("out", "nietzsche.safetensors", "train: where the model is saved (after every epoch)");
+  cli.option("model", "nietzsche.safetensors", "sample: the model file");
+  cli.option("epochs", "60", "train: epochs");
+  cli.option("batch-size", "128", "train: windows per batch");
+  cli.option("learning-rate", "0.01", "train: RMSprop learning rate");
+  cli.option("window", "60", "train: characters per window (Chollet's maxlen)");
+  cli.option("step", "3", "train: distance between window starts");
+  cli.option("units", "128", "train: LSTM units");
+  cli.option("threads", "1", "train: data-parallel threads");
+  cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
+  cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)");
+  cli.flag("every-position", "train: a loss at every position of a window, not only after it");
+  cli.option("temperatures", "0.2,0.5,1.0,1.2", "train: temperatures of the end-of-epoch samples");
+  cli.option("sample-length", "400", "train: characters per end-of-epoch sample (0 = no samples)");
+  cli.option("prompt", "", "sample: the text to continue (default: the seed stored in the model)");
+  cli.option("temperature", "0.5", "sample: temperature, or several separated by commas; 0 = greedy");
+  cli.option("length", "400", "sample: characters to generate");
+  cli.flag("windowed", "re-run the model over the last --window characters per character (the tutorial)");
+  cli.parse(argc, argv);
+  return cli.command() == "train" ? train(cli) : sample(cli);
+} catch (const std::exception& e) {
+  std::cerr << "nietzsche: " << e.what() << "\n";
+  return 1;
+}
