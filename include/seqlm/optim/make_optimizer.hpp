@@ -10,14 +10,13 @@
 // "clip_norm" and "global_clip_norm".
 #pragma once
 
-#include <algorithm>
-#include <cctype>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 
+#include "../text/utf8.hpp"
 #include "adam.hpp"
 #include "nadam.hpp"
 #include "optimizer.hpp"
@@ -81,12 +80,6 @@ class HyperparameterReader {
   std::set<std::string> used_;
 };
 
-inline std::string lower_case(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return text;
-}
-
 }  // namespace detail
 
 // A new optimizer (no slots, iterations 0). Throws value_error for an unknown name, an
@@ -94,7 +87,7 @@ inline std::string lower_case(std::string text) {
 template <class Scalar>
 std::unique_ptr<Optimizer<Scalar>> make_optimizer(const std::string& name,
                                                   const std::map<std::string, double>& hyperparameters = {}) {
-  const std::string kind = detail::lower_case(name);
+  const std::string kind = to_lower(name, LowerCase::ascii);
   std::unique_ptr<Optimizer<Scalar>> optimizer;
   if (kind == "sgd") {
     detail::HyperparameterReader read("SGD", hyperparameters);
