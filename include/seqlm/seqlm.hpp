@@ -33,9 +33,11 @@
 #include "optim/rmsprop.hpp"
 #include "optim/sgd.hpp"
 
-// Text
+// Text and files
 #include "io/atomic_file.hpp"
+#include "io/checksum.hpp"
 #include "io/json.hpp"
+#include "io/safetensors.hpp"
 #include "text/char_tokenizer.hpp"
 #include "text/csv.hpp"
 #include "text/utf8.hpp"
@@ -50,3 +52,21 @@
 #include "data/windows.hpp"
 #include "ngram.hpp"
 #include "sampling.hpp"
+
+// Models, generation, model files
+#include "io/model_file.hpp"
+#include "model/generate.hpp"
+#include "model/layer.hpp"
+#include "model/sequential.hpp"
+
+// Training
+#include "train/callbacks.hpp"
+#include "train/data_parallel.hpp"
+#include "train/fit.hpp"
+#include "train/history.hpp"
+#include "train/metrics.hpp"
+#include "train/monitor.hpp"
+#include "train/progress.hpp"
+#include "train/schedules.hpp"
+#include "train/state.hpp"
+#include "train/worker_pool.hpp"
