@@ -30,6 +30,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <seqlm/data/token_source.hpp>
 #include <seqlm/data/windows.hpp>
 #include <seqlm/io/model_file.hpp>
@@ -100,6 +101,19 @@ std::vector<double> parse_numbers(const std::string& option, const std::string& 
     begin = end + 1;
   }
   return numbers;
+}
+
+// The training window stored in a model file's metadata ("window"), or 60 when absent.
+Index stored_window(const std::map<std::string, std::string>& metadata, const std::string& path) {
+  const auto stored = metadata.find("window");
+  if (stored == metadata.end()) return 60;
+  char* end = nullptr;
+  const long long window = std::strtoll(stored->second.c_str(), &end, 10);
+  if (stored->second.empty() || *end != '\0' || window <= 0 || window > 1000000) {
+    throw seqlm::file_error("\"" + path + "\": metadata 'window' is '" + stored->second +
+                            "', expected a positive number of characters");
+  }
+  return static_cast<Index>(window);
 }
 
 Index positive(const examples::CommandLine& cli, const std::string& option) {
@@ -252,8 +266,7 @@ int sample(const examples::CommandLine& cli) {
   const std::vector<TokenId> ids = tokenizer.encode(prompt);  // lower-cases like the training text
   Index window = 0;
   if (cli.has("windowed")) {
-    const auto stored = loaded.metadata.find("window");
-    window = stored != loaded.metadata.end() ? std::stoll(stored->second) : 60;
+    window = stored_window(loaded.metadata, cli.text("model"));
   }
   const Index length = static_cast<Index>(cli.integer("length"));
   if (length < 0) throw seqlm::value_error("--length must be >= 0");

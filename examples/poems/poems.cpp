@@ -42,6 +42,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <seqlm/data/split.hpp>
 #include <seqlm/data/token_source.hpp>
@@ -155,6 +156,19 @@ std::vector<double> parse_numbers(const std::string& option, const std::string& 
     begin = end + 1;
   }
   return numbers;
+}
+
+// The training window stored in a model file's metadata ("window"), or 60 when absent.
+Index stored_window(const std::map<std::string, std::string>& metadata, const std::string& path) {
+  const auto stored = metadata.find("window");
+  if (stored == metadata.end()) return 60;
+  char* end = nullptr;
+  const long long window = std::strtoll(stored->second.c_str(), &end, 10);
+  if (stored->second.empty() || *end != '\0' || window <= 0 || window > 1000000) {
+    throw seqlm::file_error("\"" + path + "\": metadata 'window' is '" + stored->second +
+                            "', expected a positive number of characters");
+  }
+  return static_cast<Index>(window);
 }
 
 Index positive(const examples::CommandLine& cli, const std::string& option) {
@@ -331,8 +345,7 @@ int sample(const examples::CommandLine& cli) {
                             " characters, the model reads " +
                             std::to_string(sampler.model.input_spec().size));
   }
-  const auto stored_window = loaded.metadata.find("window");
-  if (stored_window != loaded.metadata.end()) sampler.window = std::stoll(stored_window->second);
+  sampler.window = stored_window(loaded.metadata, cli.text("model"));
   const auto stored_seed = loaded.metadata.find("seed_text");
   const std::string seed_text = stored_seed != loaded.metadata.end() ? stored_seed->second : "";
 
