@@ -68,6 +68,9 @@ struct TestVectors {
   Index steps = 0;
   Index batch = 0;
 
+  // No test vectors (the default).
+  bool empty() const { return ids.empty() && features.size() == 0; }
+
   static TestVectors token_ids(std::vector<TokenId> ids, Index steps, Index batch) {
     TestVectors vectors;
     vectors.ids = std::move(ids);
@@ -89,7 +92,7 @@ struct ModelFileContents {
   json::Value tokenizer;                        // any JSON (e.g. CharTokenizer::to_json()); null when absent
   json::Value training_config;                  // any JSON: optimizer, epochs, data, ...
   std::map<std::string, std::string> metadata;  // free-form, stored as "user.<key>"
-  std::optional<TestVectors> test_vectors;
+  TestVectors test_vectors;                     // optional: empty() means none
 };
 
 struct ModelLoadOptions {
@@ -193,8 +196,8 @@ safetensors::File make_model_file(Sequential<Scalar>& model, const ModelFileCont
   file.metadata["tokenizer"] = contents.tokenizer.dump();
   file.metadata["training_config"] = contents.training_config.dump();
 
-  if (contents.test_vectors) {
-    const TestVectors& vectors = *contents.test_vectors;
+  if (!contents.test_vectors.empty()) {
+    const TestVectors& vectors = contents.test_vectors;
     const char* where = "save_model: test vectors";
     check_positive(where, "batch", vectors.batch);
     check_positive(where, "steps", vectors.steps);
