@@ -500,3 +500,24 @@ TEST_CASE("WorkerPool runs every task once per call and rethrows the lowest fail
   CHECK(after == 3);
   CHECK_THROWS_AS(detail::WorkerPool(0), value_error);
 }
+
+TEST_CASE("ProgressReporter: an epoch stopped early reports the batches actually run") {
+  ProgressSnapshot s;
+  s.epochs = 1;
+  s.batches = 50;
+  s.batch = 7;  // a callback stopped the epoch after 7 of 50 batches
+  s.batches_timed = 7;
+  s.elapsed_seconds = 0.5;
+
+  std::ostringstream lines_out;
+  ProgressReporter lines({Verbosity::lines, &lines_out});
+  lines.begin_epoch(s);
+  lines.end_epoch(s, {{"loss", 0.5}});
+  CHECK(lines_out.str().find("epoch 1/1 - 7 batches - ") != std::string::npos);
+
+  std::ostringstream bar_out;
+  ProgressReporter bar({Verbosity::progress_bar, &bar_out});
+  bar.begin_epoch(s);
+  bar.end_epoch(s, {{"loss", 0.5}});
+  CHECK(bar_out.str().find("7/50 ") != std::string::npos);
+}

@@ -218,12 +218,12 @@ class ProgressReporter {
 
   void end_epoch(const ProgressSnapshot& s, const Logs& logs) {
     if (style_ == Verbosity::progress_bar) {
-      std::string total = std::to_string(s.batches);
-      draw(total + "/" + total + " " + format_bar(s.batches, s.batches, options_.bar_width) + " - " +
-           format_epoch_summary(s, logs));
+      // s.batch < s.batches when a callback stopped the epoch early.
+      draw(std::to_string(s.batch) + "/" + std::to_string(s.batches) + " " +
+           format_bar(s.batch, s.batches, options_.bar_width) + " - " + format_epoch_summary(s, logs));
       out() << "\n" << std::flush;
     } else if (style_ == Verbosity::lines) {
-      out() << "epoch " << s.epoch + 1 << "/" << s.epochs << " - " << s.batches << " batches - "
+      out() << "epoch " << s.epoch + 1 << "/" << s.epochs << " - " << s.batch << " batches - "
             << format_epoch_summary(s, logs) << "\n"
             << std::flush;
     }
