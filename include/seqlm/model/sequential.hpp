@@ -30,6 +30,7 @@
 #include "../parameter.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
+#include "../text/utf8.hpp"
 #include "layer.hpp"
 
 namespace seqlm {
@@ -56,12 +57,7 @@ inline std::string with_thousands_separators(Index value) {
 }
 
 // Keras's name of a layer type: "Conv1D" -> "conv1d".
-inline std::string lower_case(std::string text) {
-  for (char& c : text) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return text;
-}
+inline std::string keras_layer_name(const std::string& type) { return to_lower(type, LowerCase::ascii); }
 
 inline std::string pad_right(std::string text, size_t width) {
   if (text.size() < width) text.append(width - text.size(), ' ');
@@ -120,7 +116,7 @@ class Sequential {
                         " needs a time axis, but the previous recurrent layer dropped it"
                         " (set return_sequences on it)");
     }
-    names_.push_back(unique_name(detail::lower_case(layer->type())));
+    names_.push_back(unique_name(detail::keras_layer_name(layer->type())));
     append_parameters(*layer, names_.back());
     layers_.push_back(std::move(layer));
     return *this;
@@ -348,7 +344,7 @@ class Sequential {
   std::string unique_name(const std::string& base) const {
     Index count = 0;
     for (const auto& layer : layers_) {
-      if (detail::lower_case(layer->type()) == base) ++count;
+      if (detail::keras_layer_name(layer->type()) == base) ++count;
     }
     std::string name = count == 0 ? base : base + "_" + std::to_string(count);
     while (has_name(name)) name = base + "_" + std::to_string(++count);
