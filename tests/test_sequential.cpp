@@ -584,6 +584,20 @@ TEST_CASE("from_architecture() rejects structural problems") {
                       R"({"format":"seqlm.sequential","input":{"kind":"token_ids","size":5},"layers":[7]})")),
                   file_error);
   CHECK_THROWS_AS(make_layer<float>("Dense", json::parse(R"({"input_size":3})")), file_error);
+
+  // A model-wide parameter cap, checked layer by layer while building.
+  const json::Value two_dense =
+      json::parse(R"({"format":"seqlm.sequential","input":{"kind":"features","size":10},"layers":[)"
+                  R"({"type":"Dense","config":{"input_size":10,"units":10}},)"
+                  R"({"type":"Dense","config":{"input_size":10,"units":10}}]})");
+  CHECK(Sequential<float>::from_architecture(two_dense, 220).parameter_count() == 220);
+  try {
+    Sequential<float>::from_architecture(two_dense, 219);
+    FAIL("expected a file_error");
+  } catch (const file_error& e) {
+    CHECK(std::string(e.what()).find("layer 1: the model would have more than 219 parameters") !=
+          std::string::npos);
+  }
 }
 
 // ---- copies --------------------------------------------------------------------------------------------

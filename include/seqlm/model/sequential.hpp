@@ -320,9 +320,11 @@ class Sequential {
   // Rebuilds an (uninitialised) model from architecture(). Anything invalid -- wrong format,
   // unknown layer type, missing or bad field, sizes that do not chain, duplicate names -- is a
   // file_error, since architectures come from model files.
-  static Sequential from_architecture(const json::Value& architecture) {
+  // Refuses (file_error) a model of more than `max_parameters` parameters before building it all.
+  static Sequential from_architecture(const json::Value& architecture,
+                                      Index max_parameters = max_architecture_parameters) {
     try {
-      return build_from_architecture(architecture);
+      return build_from_architecture(architecture, max_parameters);
     } catch (const file_error&) {
       throw;
     } catch (const error& e) {
@@ -331,6 +333,8 @@ class Sequential {
   }
 
   static constexpr const char* architecture_format = "seqlm.sequential";
+  // The largest model from_architecture() builds: 2^29 parameters (2 GiB of floats).
+  static constexpr Index max_architecture_parameters = Index{1} << 29;
 
  private:
   Index checked(Index i) const {
@@ -431,7 +435,7 @@ class Sequential {
     for (Index k = 0; k < n; ++k) weights_[k] = static_cast<Scalar>(batch.weights[static_cast<size_t>(k)]);
   }
 
-  static Sequential build_from_architecture(const json::Value& architecture) {
+  static Sequential build_from_architecture(const json::Value& architecture, Index max_parameters) {
     if (!architecture.is_object()) throw file_error("model architecture: expected a JSON object");
     if (!architecture.contains("format") || !architecture.at("format").is_string() ||
         architecture.get_string("format") != architecture_format) {
@@ -459,6 +463,12 @@ class Sequential {
       const std::string where = detail::make_message("model architecture: layer ", i);
       if (!entry.is_object()) throw file_error(where + ": expected a JSON object");
       model.add(make_layer<Scalar>(entry.get_string("type"), entry.get_object("config")));
+      // make_layer caps each layer at 2^28 weights; cap the whole model too, so that a file
+      // stacking many huge layers cannot exhaust memory while it is being loaded.
+      if (model.parameter_count() > max_parameters) {
+        throw file_error(
+            detail::make_message(where, ": the model would have more than ", max_parameters, " parameters"));
+      }
       if (entry.contains("name")) {
         const std::string& name = entry.get_string("name");
         model.names_.pop_back();
