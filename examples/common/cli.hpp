@@ -7,10 +7,12 @@
 // generated usage text.
 #pragma once
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <map>
 #include <seqlm/error.hpp>
+#include <seqlm/tensor.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -94,6 +96,35 @@ class CommandLine {
     const double parsed = std::strtod(v.c_str(), &end);
     if (v.empty() || *end != '\0')
       throw seqlm::value_error(std::string() + "--" + name + " expects a number, got '" + v + "'");
+    return parsed;
+  }
+
+  // An integer option that must be > 0.
+  seqlm::Index positive(const std::string& name) const {
+    const long long parsed = integer(name);
+    if (parsed <= 0) {
+      throw seqlm::value_error("--" + name + " must be positive, got " + std::to_string(parsed));
+    }
+    return static_cast<seqlm::Index>(parsed);
+  }
+
+  // A comma-separated list of numbers >= 0: "0.2,0.5,1.0,1.2" -> {0.2, 0.5, 1.0, 1.2}.
+  std::vector<double> numbers(const std::string& name) const {
+    const std::string& text = value(name);
+    std::vector<double> parsed;
+    size_t begin = 0;
+    while (begin <= text.size()) {
+      const size_t end = std::min(text.find(',', begin), text.size());
+      const std::string item = text.substr(begin, end - begin);
+      char* stop = nullptr;
+      const double number = std::strtod(item.c_str(), &stop);
+      if (item.empty() || *stop != '\0' || !(number >= 0.0)) {
+        throw seqlm::value_error("--" + name + " expects numbers >= 0 separated by commas, got '" + text +
+                                 "'");
+      }
+      parsed.push_back(number);
+      begin = end + 1;
+    }
     return parsed;
   }
 

@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "../common/cli.hpp"
+#include "../common/model_metadata.hpp"
 
 namespace {
 
@@ -82,44 +83,6 @@ Model build_model(Index vocabulary, Index units, bool every_position) {
   model.add(seqlm::layers::lstm<float>(vocabulary, units, lstm));
   model.add(seqlm::layers::dense<float>(units, vocabulary));
   return model;
-}
-
-// "0.2,0.5,1.0,1.2" -> {0.2, 0.5, 1.0, 1.2}.
-std::vector<double> parse_numbers(const std::string& option, const std::string& text) {
-  std::vector<double> numbers;
-  size_t begin = 0;
-  while (begin <= text.size()) {
-    const size_t end = std::min(text.find(',', begin), text.size());
-    const std::string item = text.substr(begin, end - begin);
-    char* stop = nullptr;
-    const double value = std::strtod(item.c_str(), &stop);
-    if (item.empty() || *stop != '\0' || !(value >= 0.0)) {
-      throw seqlm::value_error("--" + option + " expects numbers >= 0 separated by commas, got '" + text +
-                               "'");
-    }
-    numbers.push_back(value);
-    begin = end + 1;
-  }
-  return numbers;
-}
-
-// The training window stored in a model file's metadata ("window"), or 60 when absent.
-Index stored_window(const std::map<std::string, std::string>& metadata, const std::string& path) {
-  const auto stored = metadata.find("window");
-  if (stored == metadata.end()) return 60;
-  char* end = nullptr;
-  const long long window = std::strtoll(stored->second.c_str(), &end, 10);
-  if (stored->second.empty() || *end != '\0' || window <= 0 || window > 1000000) {
-    throw seqlm::file_error("\"" + path + "\": metadata 'window' is '" + stored->second +
-                            "', expected a positive number of characters");
-  }
-  return static_cast<Index>(window);
-}
-
-Index positive(const examples::CommandLine& cli, const std::string& option) {
-  const long long value = cli.integer(option);
-  if (value <= 0) throw seqlm::value_error("--" + option + " must be positive, got " + std::to_string(value));
-  return static_cast<Index>(value);
 }
 
 // Writes `length` characters that continue `seed` to standard output as they are chosen.
@@ -171,11 +134,11 @@ void save(const std::string& path, const Model& model, const Corpus& corpus, con
 }
 
 int train(const examples::CommandLine& cli) {
-  const Index window = positive(cli, "window");
-  const Index step = positive(cli, "step");
-  const Index units = positive(cli, "units");
+  const Index window = cli.positive("window");
+  const Index step = cli.positive("step");
+  const Index units = cli.positive("units");
   const bool every_position = cli.has("every-position");
-  const std::vector<double> temperatures = parse_numbers("temperatures", cli.text("temperatures"));
+  const std::vector<double> temperatures = cli.numbers("temperatures");
   const Index sample_length = static_cast<Index>(cli.integer("sample-length"));
   const Index max_batches = static_cast<Index>(cli.integer("max-batches"));
   const auto seed = static_cast<std::uint64_t>(cli.integer("seed"));
@@ -204,8 +167,8 @@ int train(const examples::CommandLine& cli) {
 
   seqlm::FitOptions<float> options;
   options.epochs = static_cast<Index>(cli.integer("epochs"));
-  options.batch_size = positive(cli, "batch-size");
-  options.threads = positive(cli, "threads");
+  options.batch_size = cli.positive("batch-size");
+  options.threads = cli.positive("threads");
   options.seed = seed;
 
   seqlm::json::Value config = seqlm::json::Value::object();
@@ -266,12 +229,12 @@ int sample(const examples::CommandLine& cli) {
   const std::vector<TokenId> ids = tokenizer.encode(prompt);  // lower-cases like the training text
   Index window = 0;
   if (cli.has("windowed")) {
-    window = stored_window(loaded.metadata, cli.text("model"));
+    window = examples::stored_window(loaded.metadata, cli.text("model"));
   }
   const Index length = static_cast<Index>(cli.integer("length"));
   if (length < 0) throw seqlm::value_error("--length must be >= 0");
   seqlm::Rng rng(static_cast<std::uint64_t>(cli.integer("seed")));
-  const std::vector<double> temperatures = parse_numbers("temperature", cli.text("temperature"));
+  const std::vector<double> temperatures = cli.numbers("temperature");
   for (const double temperature : temperatures) {
     if (temperatures.size() > 1) std::cout << "------ temperature: " << temperature << "\n";
     std::cout << tokenizer.decode(ids);

@@ -57,6 +57,7 @@
 #include <vector>
 
 #include "../common/cli.hpp"
+#include "../common/model_metadata.hpp"
 
 namespace {
 
@@ -139,44 +140,6 @@ struct WindowRange {
   }
 };
 
-// "0.3,0.6,0.9" -> {0.3, 0.6, 0.9}.
-std::vector<double> parse_numbers(const std::string& option, const std::string& text) {
-  std::vector<double> numbers;
-  size_t begin = 0;
-  while (begin <= text.size()) {
-    const size_t end = std::min(text.find(',', begin), text.size());
-    const std::string item = text.substr(begin, end - begin);
-    char* stop = nullptr;
-    const double value = std::strtod(item.c_str(), &stop);
-    if (item.empty() || *stop != '\0' || !(value >= 0.0)) {
-      throw seqlm::value_error("--" + option + " expects numbers >= 0 separated by commas, got '" + text +
-                               "'");
-    }
-    numbers.push_back(value);
-    begin = end + 1;
-  }
-  return numbers;
-}
-
-// The training window stored in a model file's metadata ("window"), or 60 when absent.
-Index stored_window(const std::map<std::string, std::string>& metadata, const std::string& path) {
-  const auto stored = metadata.find("window");
-  if (stored == metadata.end()) return 60;
-  char* end = nullptr;
-  const long long window = std::strtoll(stored->second.c_str(), &end, 10);
-  if (stored->second.empty() || *end != '\0' || window <= 0 || window > 1000000) {
-    throw seqlm::file_error("\"" + path + "\": metadata 'window' is '" + stored->second +
-                            "', expected a positive number of characters");
-  }
-  return static_cast<Index>(window);
-}
-
-Index positive(const examples::CommandLine& cli, const std::string& option) {
-  const long long value = cli.integer(option);
-  if (value <= 0) throw seqlm::value_error("--" + option + " must be positive, got " + std::to_string(value));
-  return static_cast<Index>(value);
-}
-
 void save(const std::string& path, const Model& model, const Corpus& corpus, const seqlm::json::Value& config,
           Index window) {
   seqlm::ModelFileContents contents;
@@ -193,9 +156,9 @@ void save(const std::string& path, const Model& model, const Corpus& corpus, con
 }
 
 int train(const examples::CommandLine& cli) {
-  const Index window = positive(cli, "window");
-  const Index step = positive(cli, "step");
-  const Index units = positive(cli, "units");
+  const Index window = cli.positive("window");
+  const Index step = cli.positive("step");
+  const Index units = cli.positive("units");
   const bool every_position = cli.has("every-position");
   const bool keep_terminator = cli.has("keep-terminator");
   const double validation_fraction = cli.real("validation-split");
@@ -240,8 +203,8 @@ int train(const examples::CommandLine& cli) {
 
   seqlm::FitOptions<float> options;
   options.epochs = static_cast<Index>(cli.integer("epochs"));
-  options.batch_size = positive(cli, "batch-size");
-  options.threads = positive(cli, "threads");
+  options.batch_size = cli.positive("batch-size");
+  options.threads = cli.positive("threads");
   options.seed = seed;
 
   const std::string monitor = validation_windows.size() > 0 ? "val_loss" : "loss";
@@ -345,11 +308,11 @@ int sample(const examples::CommandLine& cli) {
                             " characters, the model reads " +
                             std::to_string(sampler.model.input_spec().size));
   }
-  sampler.window = stored_window(loaded.metadata, cli.text("model"));
+  sampler.window = examples::stored_window(loaded.metadata, cli.text("model"));
   const auto stored_seed = loaded.metadata.find("seed_text");
   const std::string seed_text = stored_seed != loaded.metadata.end() ? stored_seed->second : "";
 
-  const std::vector<double> temperatures = parse_numbers("temperature", cli.text("temperature"));
+  const std::vector<double> temperatures = cli.numbers("temperature");
   const Index length = static_cast<Index>(cli.integer("length"));  // 0: the mode's default
   if (length < 0) throw seqlm::value_error("--length must be >= 0");
   seqlm::Rng rng(static_cast<std::uint64_t>(cli.integer("seed")));
