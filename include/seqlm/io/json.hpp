@@ -641,6 +641,19 @@ inline Value parse_file(const std::string& path, const ParseOptions& options = {
   }
 }
 
+// Checks the header every serialised seqlm object starts with: an object whose "type" is
+// `type` and whose "version" is `version` (value_error saying which is wrong otherwise).
+inline void check_type_and_version(const Value& value, const std::string& type, std::int64_t version) {
+  if (!value.is_object()) throw value_error(std::string("expected an object, got ") + value.type_name());
+  if (value.get_string("type") != type) {
+    throw value_error("\"type\" is \"" + value.get_string("type") + "\", expected \"" + type + "\"");
+  }
+  if (value.get_int64("version") != version) {
+    throw value_error("unsupported version " + std::to_string(value.get_int64("version")) + ", expected " +
+                      std::to_string(version));
+  }
+}
+
 // Reads a JSON file and converts it with `convert` (e.g. CharTokenizer::from_json). Any
 // failure, in the file or in the conversion, is a file_error naming `what` and the path:
 //   load_file(path, "CharTokenizer", CharTokenizer::from_json)

@@ -275,14 +275,7 @@ class CharTokenizer {
   // what is wrong).
   static CharTokenizer from_json(const json::Value& value) {
     try {
-      if (!value.is_object()) throw value_error(std::string("expected an object, got ") + value.type_name());
-      if (value.get_string("type") != json_type) {
-        throw value_error("\"type\" is \"" + value.get_string("type") + "\", expected \"" + json_type + "\"");
-      }
-      if (value.get_int64("version") != 1) {
-        throw value_error(
-            detail::make_message("unsupported version ", value.get_int64("version"), ", expected 1"));
-      }
+      json::check_type_and_version(value, json_type, 1);
       CharTokenizerOptions options;
       options.order = detail::order_from_name(value.get_string("order"));
       options.lower = lower_case_from_name(value.get_string("lower"));

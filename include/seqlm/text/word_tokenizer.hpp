@@ -307,14 +307,7 @@ class WordTokenizer {
   // Rebuilds a tokenizer from to_json()'s form, validating every field (value_error).
   static WordTokenizer from_json(const json::Value& value) {
     try {
-      if (!value.is_object()) throw value_error(std::string("expected an object, got ") + value.type_name());
-      if (value.get_string("type") != json_type) {
-        throw value_error("\"type\" is \"" + value.get_string("type") + "\", expected \"" + json_type + "\"");
-      }
-      if (value.get_int64("version") != 1) {
-        throw value_error(
-            detail::make_message("unsupported version ", value.get_int64("version"), ", expected 1"));
-      }
+      json::check_type_and_version(value, json_type, 1);
       WordTokenizerOptions options;
       options.filters = value.get_string("filters");
       options.lower = value.get_bool("lower");
