@@ -3,6 +3,7 @@
 //
 //   nietzsche train  --data data/nietzsche/nietzsche.txt --out nietzsche.safetensors
 //   nietzsche sample --model nietzsche.safetensors --prompt "the meaning of life is " --temperature 0.5
+//   nietzsche baseline --data data/nietzsche/nietzsche.txt --validation-split 0.1
 //
 // The tutorial, step by step (the defaults), and what this program does differently:
 //
@@ -24,13 +25,23 @@
 //
 // Options beyond the tutorial: --every-position puts a loss on all 60 positions of a window
 // (LSTM with return_sequences -> Dense at every step; same parameters, 60 times the targets per
-// forward pass), --threads trains data-parallel, --max-batches stops an epoch early (tests).
+// forward pass), --threads trains data-parallel, --max-batches stops an epoch early (tests),
+// --validation-split F holds out the last fraction F of the windows (Keras's validation_split;
+// fit reports val_loss, val_accuracy, ...), --log-csv FILE writes every epoch's metrics.
+//
+// `baseline` reads the text and cuts the windows and the split exactly as `train` does, then
+// fits an n-gram model (--order, default 5 characters; examples/common/ngram_baseline.hpp) on
+// the training windows' text only and scores the same targets as the LSTM: the character after
+// each window (or every position with --every-position), from the window's last order-1
+// characters. It prints loss (nats), accuracy, perplexity and bits per character for both splits.
 // The model file (save_model) holds the weights, the tokenizer and a seed window, so `sample`
 // needs only the model.
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <optional>
+#include <seqlm/data/split.hpp>
 #include <seqlm/data/token_source.hpp>
 #include <seqlm/data/windows.hpp>
 #include <seqlm/io/model_file.hpp>
@@ -43,7 +54,9 @@
 #include <vector>
 
 #include "../common/cli.hpp"
+#include "../common/example_range.hpp"
 #include "../common/model_metadata.hpp"
+#include "../common/ngram_baseline.hpp"
 
 namespace {
 
@@ -72,6 +85,44 @@ Corpus read_corpus(const std::string& path) {
   Corpus corpus{seqlm::CharTokenizer::build(text, options), {}};
   corpus.ids = corpus.tokenizer.encode(text);
   return corpus;
+}
+
+// The windows of `train` and `baseline` (--window, --step, --every-position) and Keras's
+// validation split of them (--validation-split): windows [0, split_at) train, the rest validate.
+struct Windows {
+  seqlm::WindowDataset all;
+  Index split_at = 0;
+
+  Index validation_size() const { return all.size() - split_at; }
+};
+
+Windows cut_windows(const Corpus& corpus, const examples::CommandLine& cli) {
+  const Index window = cli.positive("window");
+  const Index step = cli.positive("step");
+  const bool every_position = cli.has("every-position");
+  const double validation_fraction = cli.real("validation-split");
+  Windows windows{seqlm::WindowDataset(seqlm::TokenStream(corpus.ids), window, step,
+                                       every_position ? seqlm::WindowTargets::every_position
+                                                      : seqlm::WindowTargets::next_token_after_window),
+                  0};
+  windows.split_at = seqlm::keras_split_point(windows.all.size(), validation_fraction);
+  std::cout << "corpus length: " << corpus.ids.size() << " characters, " << corpus.tokenizer.vocabulary_size()
+            << " distinct\n"
+            << "number of sequences: " << windows.all.size() << " (window " << window << ", step " << step
+            << ")\n";
+  if (validation_fraction > 0) {
+    std::cout << "validation split " << validation_fraction << ": " << windows.split_at << " for training, "
+              << windows.validation_size() << " for validation\n";
+  }
+  if (windows.split_at == 0) {
+    throw seqlm::value_error("the text has " + std::to_string(corpus.ids.size()) +
+                             " characters; it needs more than --window " + std::to_string(window) +
+                             " for one training window");
+  }
+  if (validation_fraction > 0 && windows.validation_size() == 0) {
+    throw seqlm::value_error("--validation-split leaves no validation window");
+  }
+  return windows;
 }
 
 // LSTM(units) -> Dense(V) on character ids. With every_position the LSTM returns its whole
@@ -145,16 +196,10 @@ int train(const examples::CommandLine& cli) {
 
   const Corpus corpus = read_corpus(cli.text("data"));
   const Index vocabulary = corpus.tokenizer.vocabulary_size();
-  const seqlm::WindowDataset windows(
-      seqlm::TokenStream(corpus.ids), window, step,
-      every_position ? seqlm::WindowTargets::every_position : seqlm::WindowTargets::next_token_after_window);
-  std::cout << "corpus length: " << corpus.ids.size() << " characters, " << vocabulary << " distinct\n"
-            << "number of sequences: " << windows.size() << " (window " << window << ", step " << step
-            << ")\n";
-  if (windows.size() == 0) {
-    throw seqlm::value_error("the text has " + std::to_string(corpus.ids.size()) +
-                             " characters; it needs more than --window " + std::to_string(window));
-  }
+  const Windows windows = cut_windows(corpus, cli);
+  const examples::ExampleRange<seqlm::WindowDataset> train_windows{&windows.all, 0, windows.split_at, {}};
+  const examples::ExampleRange<seqlm::WindowDataset> validation_windows{
+      &windows.all, windows.split_at, windows.validation_size(), {}};
 
   Model model = build_model(vocabulary, units, every_position);
   seqlm::Rng init_rng(seed);
@@ -177,6 +222,7 @@ int train(const examples::CommandLine& cli) {
       .set("window", window)
       .set("step", step)
       .set("targets", every_position ? "every_position" : "next_token_after_window")
+      .set("validation_split", cli.real("validation-split"))
       .set("units", units)
       .set("optimizer", "RMSprop")
       .set("learning_rate", rmsprop.learning_rate)
@@ -199,15 +245,45 @@ int train(const examples::CommandLine& cli) {
   batch_limit.batch_end = [max_batches](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
     if (max_batches > 0 && context.state->global_step >= max_batches) context.stop_training = true;
   };
-  options.callbacks = {&batch_limit, &after_epoch};
+  std::vector<seqlm::Callback<float>*> callbacks = {&batch_limit, &after_epoch};
+  std::optional<seqlm::CsvLogger<float>> csv;  // --log-csv: one row of metrics per epoch
+  if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
+  options.callbacks = callbacks;
 
-  const seqlm::History history = seqlm::fit(model, optimizer, windows, options);
+  const seqlm::History history =
+      validation_windows.size() > 0
+          ? seqlm::fit(model, optimizer, train_windows, options, &validation_windows)
+          : seqlm::fit(model, optimizer, train_windows, options);
   if (!history.empty()) {
-    std::cout << "last epoch: loss " << history.last("loss") << ", accuracy " << history.last("accuracy")
-              << ", " << history.last("seconds") << " s\n";
+    std::cout << "last epoch: loss " << history.last("loss") << ", accuracy " << history.last("accuracy");
+    if (validation_windows.size() > 0) {
+      std::cout << ", val_loss " << history.last("val_loss") << ", val_accuracy "
+                << history.last("val_accuracy");
+    }
+    std::cout << ", " << history.last("seconds") << " s\n";
   }
   save(out, model, corpus, config, window);
   std::cout << "saved " << out << "\n";
+  return 0;
+}
+
+// The n-gram baseline on the windows and split of `train` (see the top of this file).
+int baseline(const examples::CommandLine& cli) {
+  const Corpus corpus = read_corpus(cli.text("data"));
+  const Windows windows = cut_windows(corpus, cli);
+  examples::NGramBaselineOptions options;
+  options.order = cli.positive("order");
+  options.add_k = cli.real("add-k");
+  // Counted: the text the training windows read. Scored: the windows' targets in the whole text.
+  const std::vector<std::vector<TokenId>> training = {
+      examples::window_tokens(windows.all, 0, windows.split_at)};
+  const examples::ScoredSplit train{
+      corpus.ids, examples::window_targets(windows.all, 0, windows.split_at, options.order)};
+  const examples::ScoredSplit validation{
+      corpus.ids,
+      examples::window_targets(windows.all, windows.split_at, windows.validation_size(), options.order)};
+  examples::run_ngram_baseline(training, corpus.tokenizer.vocabulary_size(), options, train, validation,
+                               std::cout);
   return 0;
 }
 
@@ -250,19 +326,26 @@ int main(int argc, char** argv) try {
   examples::CommandLine cli("nietzsche", "Chollet's character-level LSTM that writes like Nietzsche");
   cli.subcommand("train", "train on --data, print samples after every epoch, save the model to --out");
   cli.subcommand("sample", "continue --prompt with a model saved by train (needs only --model)");
+  cli.subcommand("baseline", "an n-gram model's loss and accuracy on the windows and split of train");
   cli.option("data", "data/nietzsche/nietzsche.txt", "the training text (UTF-8)");
   cli.option("out", "nietzsche.safetensors", "train: where the model is saved (after every epoch)");
   cli.option("model", "nietzsche.safetensors", "sample: the model file");
   cli.option("epochs", "60", "train: epochs");
   cli.option("batch-size", "128", "train: windows per batch");
   cli.option("learning-rate", "0.01", "train: RMSprop learning rate");
-  cli.option("window", "60", "train: characters per window (Chollet's maxlen)");
-  cli.option("step", "3", "train: distance between window starts");
+  cli.option("window", "60", "train, baseline: characters per window (Chollet's maxlen)");
+  cli.option("step", "3", "train, baseline: distance between window starts");
+  cli.option("validation-split", "0",
+             "train, baseline: last fraction of the windows held out for validation");
   cli.option("units", "128", "train: LSTM units");
   cli.option("threads", "1", "train: data-parallel threads");
   cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
   cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)");
-  cli.flag("every-position", "train: a loss at every position of a window, not only after it");
+  cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
+  cli.flag("every-position", "train, baseline: a loss at every position of a window, not only after it");
+  cli.option("order", "5", "baseline: n of the n-gram model (contexts of n-1 characters)");
+  cli.option("add-k", "0",
+             "baseline: add-k smoothing after backoff (0 = choose k on held-out training text)");
   cli.option("temperatures", "0.2,0.5,1.0,1.2", "train: temperatures of the end-of-epoch samples");
   cli.option("sample-length", "400", "train: characters per end-of-epoch sample (0 = no samples)");
   cli.option("prompt", "", "sample: the text to continue (default: the seed stored in the model)");
@@ -270,7 +353,9 @@ int main(int argc, char** argv) try {
   cli.option("length", "400", "sample: characters to generate");
   cli.flag("windowed", "re-run the model over the last --window characters per character (the tutorial)");
   cli.parse(argc, argv);
-  return cli.command() == "train" ? train(cli) : sample(cli);
+  if (cli.command() == "train") return train(cli);
+  if (cli.command() == "baseline") return baseline(cli);
+  return sample(cli);
 } catch (const std::exception& e) {
   std::cerr << "nietzsche: " << e.what() << "\n";
   return 1;

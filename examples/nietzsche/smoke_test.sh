@@ -21,6 +21,31 @@ grep -q -- "--- Generating with seed:" "$scratch/train.log"
 grep -q -- "------ temperature: 1.2" "$scratch/train.log"
 [ -s "$scratch/model.safetensors" ] || { echo "no model file"; exit 1; }
 
+# A held-out last 10% of the windows: train reports val_* metrics and logs them per epoch; the
+# n-gram baseline scores the same 1,056 training and 118 validation windows.
+"$program" train --data "$scratch/text.txt" --out "$scratch/split.safetensors" --epochs 1 --units 8 \
+  --window 20 --batch-size 64 --sample-length 0 --validation-split 0.1 --log-csv "$scratch/log.csv" \
+  >"$scratch/split.log"
+grep -q "validation split 0.1: 1056 for training, 118 for validation" "$scratch/split.log"
+grep -q "val_loss" "$scratch/split.log"
+[ "$(wc -l <"$scratch/log.csv")" -eq 2 ] || { echo "expected a CSV header and one epoch"; exit 1; }
+head -1 "$scratch/log.csv" | grep -q "val_accuracy" || { echo "no val_accuracy column"; exit 1; }
+"$program" baseline --data "$scratch/text.txt" --window 20 --validation-split 0.1 >"$scratch/baseline.log"
+grep -q "validation split 0.1: 1056 for training, 118 for validation" "$scratch/baseline.log"
+grep -q "^train .*loss [0-9.]* .*targets 1,056$" "$scratch/baseline.log"
+grep -q "^validation .*val_loss [0-9.]* .*val_accuracy [0-9.]* .*targets 118$" "$scratch/baseline.log"
+# Without a split only the training windows are scored; --every-position scores 20 per window.
+"$program" baseline --data "$scratch/text.txt" --window 20 --order 3 --add-k 0.5 >"$scratch/baseline.log"
+grep -q "add-k 0.5$" "$scratch/baseline.log"
+grep -q "targets 1,174$" "$scratch/baseline.log"
+if grep -q "^validation" "$scratch/baseline.log"; then echo "no validation split was asked for"; exit 1; fi
+"$program" baseline --data "$scratch/text.txt" --window 20 --every-position | grep -q "targets 23,480$"
+if "$program" baseline --data "$scratch/text.txt" --add-k -1 >/dev/null 2>"$scratch/err"; then
+  echo "a negative add-k must fail"
+  exit 1
+fi
+grep -q "add-k" "$scratch/err"
+
 # Sampling needs only the model file; the same seed gives the same text.
 first=$("$program" sample --model "$scratch/model.safetensors" --prompt "Truth is " --length 30 --seed 7)
 second=$("$program" sample --model "$scratch/model.safetensors" --prompt "Truth is " --length 30 --seed 7)
