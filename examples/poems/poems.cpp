@@ -5,6 +5,7 @@
 //   poems sample --model poems.safetensors --prompt "a lua " --temperature 0.35
 //   poems sample --model poems.safetensors --stream --temperature 0.6     (until Ctrl-C)
 //   poems sample --model poems.safetensors --poem                         (one whole poem)
+//   poems baseline --data data/poems/poemas-10k-llama3.1.txt --validation-split 0.1
 //
 // The tutorial's training code (src/poema_top/treina, the defaults here):
 //
@@ -39,6 +40,13 @@
 //
 // Better than the tutorial, as options: --every-position (a loss at all 60 positions of a window:
 // the second GRU returns sequences, same parameters), --threads (data-parallel training).
+//
+// `baseline` reads the text and cuts the windows and the split exactly as `train` does (same
+// "@\n" removal or --keep-terminator, --window, --step, --validation-split), fits an n-gram model
+// (--order, default 5 characters; examples/common/ngram_baseline.hpp) on the training windows'
+// text only, and scores the same targets as the GRUs: the character after each window (every
+// position with --every-position) from its last order-1 characters. It prints loss (nats),
+// accuracy, perplexity and bits per character for the training and validation windows.
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
@@ -57,7 +65,9 @@
 #include <vector>
 
 #include "../common/cli.hpp"
+#include "../common/example_range.hpp"
 #include "../common/model_metadata.hpp"
+#include "../common/ngram_baseline.hpp"
 
 namespace {
 
@@ -118,28 +128,6 @@ Model build_model(Index vocabulary, Index units, bool every_position) {
   return model;
 }
 
-// Windows [begin, begin + count) of a WindowDataset, renumbered from 0: the two parts of
-// Keras's validation_split (the last fraction of the windows validates).
-struct WindowRange {
-  const seqlm::WindowDataset* windows = nullptr;
-  Index begin = 0;
-  Index count = 0;
-  mutable std::vector<Index> shifted;  // reused from batch to batch
-
-  Index size() const { return count; }
-  void fill(seqlm::IndexSpan indices, seqlm::Batch& batch) const {
-    shifted.resize(static_cast<size_t>(indices.size));
-    for (Index k = 0; k < indices.size; ++k) {
-      if (indices[k] < 0 || indices[k] >= count) {
-        throw seqlm::value_error("WindowRange: window " + std::to_string(indices[k]) + " is outside [0, " +
-                                 std::to_string(count) + ")");
-      }
-      shifted[static_cast<size_t>(k)] = begin + indices[k];
-    }
-    windows->fill(seqlm::IndexSpan(shifted), batch);
-  }
-};
-
 void save(const std::string& path, const Model& model, const Corpus& corpus, const seqlm::json::Value& config,
           Index window) {
   seqlm::ModelFileContents contents;
@@ -155,6 +143,46 @@ void save(const std::string& path, const Model& model, const Corpus& corpus, con
   seqlm::save_model(path, model, contents);
 }
 
+// The windows of `train` and `baseline` (--window, --step, --every-position) and Keras's
+// validation split of them (--validation-split): windows [0, split_at) train, the rest validate.
+struct Windows {
+  seqlm::WindowDataset all;
+  Index split_at = 0;
+
+  Index validation_size() const { return all.size() - split_at; }
+};
+
+Windows cut_windows(const Corpus& corpus, const examples::CommandLine& cli) {
+  const Index window = cli.positive("window");
+  const Index step = cli.positive("step");
+  const bool every_position = cli.has("every-position");
+  const double validation_fraction = cli.real("validation-split");
+  const Index vocabulary = corpus.tokenizer.vocabulary_size();
+  Windows windows{seqlm::WindowDataset(seqlm::TokenStream(corpus.ids), window, step,
+                                       every_position ? seqlm::WindowTargets::every_position
+                                                      : seqlm::WindowTargets::next_token_after_window),
+                  0};
+  windows.split_at = seqlm::keras_split_point(windows.all.size(), validation_fraction);
+  std::string characters;  // the vocabulary in id order, "\n" written as \n
+  for (Index v = 0; v < vocabulary; ++v) {
+    const std::string text = corpus.tokenizer.token_text(static_cast<TokenId>(v));
+    characters += text == "\n" ? "\\n" : text;
+  }
+  std::cout << "text: " << corpus.ids.size() << " characters, vocabulary " << vocabulary << " \""
+            << characters << "\"\nwindows: " << windows.all.size() << " (window " << window << ", step "
+            << step << "), " << windows.split_at << " for training, " << windows.validation_size()
+            << " for validation\n";
+  if (windows.split_at == 0) {
+    throw seqlm::value_error("the text has " + std::to_string(corpus.ids.size()) +
+                             " characters: too few for one training window of --window " +
+                             std::to_string(window));
+  }
+  if (validation_fraction > 0 && windows.validation_size() == 0) {
+    throw seqlm::value_error("--validation-split leaves no validation window");
+  }
+  return windows;
+}
+
 int train(const examples::CommandLine& cli) {
   const Index window = cli.positive("window");
   const Index step = cli.positive("step");
@@ -168,29 +196,10 @@ int train(const examples::CommandLine& cli) {
 
   const Corpus corpus = read_corpus(cli.text("data"), keep_terminator);
   const Index vocabulary = corpus.tokenizer.vocabulary_size();
-  const seqlm::WindowDataset windows(
-      seqlm::TokenStream(corpus.ids), window, step,
-      every_position ? seqlm::WindowTargets::every_position : seqlm::WindowTargets::next_token_after_window);
-  const Index split_at = seqlm::keras_split_point(windows.size(), validation_fraction);
-  const WindowRange train_windows{&windows, 0, split_at, {}};
-  const WindowRange validation_windows{&windows, split_at, windows.size() - split_at, {}};
-  std::string characters;  // the vocabulary in id order, "\n" written as \n
-  for (Index v = 0; v < vocabulary; ++v) {
-    const std::string text = corpus.tokenizer.token_text(static_cast<TokenId>(v));
-    characters += text == "\n" ? "\\n" : text;
-  }
-  std::cout << "text: " << corpus.ids.size() << " characters, vocabulary " << vocabulary << " \""
-            << characters << "\"\nwindows: " << windows.size() << " (window " << window << ", step " << step
-            << "), " << train_windows.size() << " for training, " << validation_windows.size()
-            << " for validation\n";
-  if (train_windows.size() == 0) {
-    throw seqlm::value_error("the text has " + std::to_string(corpus.ids.size()) +
-                             " characters: too few for one training window of --window " +
-                             std::to_string(window));
-  }
-  if (validation_fraction > 0 && validation_windows.size() == 0) {
-    throw seqlm::value_error("--validation-split leaves no validation window");
-  }
+  const Windows windows = cut_windows(corpus, cli);
+  const examples::ExampleRange<seqlm::WindowDataset> train_windows{&windows.all, 0, windows.split_at, {}};
+  const examples::ExampleRange<seqlm::WindowDataset> validation_windows{
+      &windows.all, windows.split_at, windows.validation_size(), {}};
 
   Model model = build_model(vocabulary, units, every_position);
   seqlm::Rng init_rng(seed);
@@ -257,6 +266,26 @@ int train(const examples::CommandLine& cli) {
     std::cout << "epochs run: " << history.size() << ", best " << monitor << " " << early_stopping.best()
               << " in epoch " << early_stopping.best_epoch() + 1 << " (saved in " << out << ")\n";
   }
+  return 0;
+}
+
+// The n-gram baseline on the windows and split of `train` (see the top of this file).
+int baseline(const examples::CommandLine& cli) {
+  const Corpus corpus = read_corpus(cli.text("data"), cli.has("keep-terminator"));
+  const Windows windows = cut_windows(corpus, cli);
+  examples::NGramBaselineOptions options;
+  options.order = cli.positive("order");
+  options.add_k = cli.real("add-k");
+  // Counted: the text the training windows read. Scored: the windows' targets in the whole text.
+  const std::vector<std::vector<TokenId>> training = {
+      examples::window_tokens(windows.all, 0, windows.split_at)};
+  const examples::ScoredSplit train{
+      corpus.ids, examples::window_targets(windows.all, 0, windows.split_at, options.order)};
+  const examples::ScoredSplit validation{
+      corpus.ids,
+      examples::window_targets(windows.all, windows.split_at, windows.validation_size(), options.order)};
+  examples::run_ngram_baseline(training, corpus.tokenizer.vocabulary_size(), options, train, validation,
+                               std::cout);
   return 0;
 }
 
@@ -371,24 +400,29 @@ int main(int argc, char** argv) try {
                             "a character-level 2-layer GRU that writes Portuguese poems (poema.top)");
   cli.subcommand("train", "train on --data with early stopping; the best model is saved to --out");
   cli.subcommand("sample", "write text with a model saved by train (needs only --model)");
+  cli.subcommand("baseline", "an n-gram model's loss and accuracy on the windows and split of train");
   cli.option("data", "data/poems/poemas-10k-llama3.1.txt", "poems separated by lines holding only '@'");
   cli.option("out", "poems.safetensors", "train: where the best model is saved");
   cli.option("model", "poems.safetensors", "sample: the model file");
   cli.option("epochs", "9999", "train: most epochs (the tutorial relies on early stopping)");
   cli.option("batch-size", "128", "train: windows per batch");
   cli.option("learning-rate", "0.001", "train: RMSprop learning rate");
-  cli.option("window", "60", "train: characters per window");
-  cli.option("step", "3", "train: distance between window starts");
+  cli.option("window", "60", "train, baseline: characters per window");
+  cli.option("step", "3", "train, baseline: distance between window starts");
   cli.option("units", "128", "train: units of each GRU");
   cli.option("patience", "50", "train: epochs without improvement before early stopping");
   cli.option("validation-split", "0",
-             "train: last fraction of the windows held out; monitors val_loss if > 0");
+             "train, baseline: last fraction of the windows held out; train monitors val_loss if > 0");
   cli.option("threads", "1", "train: data-parallel threads");
   cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
   cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)");
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
-  cli.flag("keep-terminator", "train: keep the '@' poem terminator, so the model learns where poems end");
-  cli.flag("every-position", "train: a loss at every position of a window, not only after it");
+  cli.flag("keep-terminator",
+           "train, baseline: keep the '@' poem terminator, so the model learns where poems end");
+  cli.flag("every-position", "train, baseline: a loss at every position of a window, not only after it");
+  cli.option("order", "5", "baseline: n of the n-gram model (contexts of n-1 characters)");
+  cli.option("add-k", "0",
+             "baseline: add-k smoothing after backoff (0 = choose k on held-out training text)");
   cli.option("prompt", "", "sample: the text to continue (default: the seed stored in the model)");
   cli.option("temperature", "0.3,0.6,0.9",
              "sample: temperatures separated by commas (--stream uses the first)");
@@ -398,7 +432,9 @@ int main(int argc, char** argv) try {
   cli.flag("stream", "sample: write characters continuously, like the poema.top websocket feed");
   cli.flag("windowed", "sample: re-run the model over the last 60 characters per character (the tutorial)");
   cli.parse(argc, argv);
-  return cli.command() == "train" ? train(cli) : sample(cli);
+  if (cli.command() == "train") return train(cli);
+  if (cli.command() == "baseline") return baseline(cli);
+  return sample(cli);
 } catch (const std::exception& e) {
   std::cerr << "poems: " << e.what() << "\n";
   return 1;

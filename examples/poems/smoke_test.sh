@@ -40,6 +40,16 @@ grep -q "val_loss" "$scratch/train.log"
 poem=$("$program" sample --model "$scratch/ended.safetensors" --poem --temperature 1 --length 400 --seed 2)
 [ "$(printf '%s' "$poem" | grep -c '@')" -eq 0 ] || { echo "the terminator must not be printed: $poem"; exit 1; }
 
+# The n-gram baseline on the same windows and split as train: 1,020 characters without "@\n"
+# (-> 336 windows of 12, step 3), the last 20% validating.
+"$program" baseline --data "$scratch/poems.txt" --window 12 --validation-split 0.2 >"$scratch/baseline.log"
+grep -q "windows: 336 (window 12, step 3), 268 for training, 68 for validation" "$scratch/baseline.log"
+grep -q "^train .*loss [0-9.]* .*accuracy [0-9.]* .*targets 268$" "$scratch/baseline.log"
+grep -q "^validation .*val_loss [0-9.]* .*val_bits_per_token [0-9.]* .*targets 68$" "$scratch/baseline.log"
+"$program" baseline --data "$scratch/poems.txt" --window 12 --keep-terminator --order 3 >"$scratch/baseline.log"
+grep -q "vocabulary 24 " "$scratch/baseline.log"
+if grep -q "^validation" "$scratch/baseline.log"; then echo "no validation split was asked for"; exit 1; fi
+
 if "$program" sample --model "$scratch/missing.safetensors" 2>/dev/null; then
   echo "a missing model file must fail"
   exit 1
