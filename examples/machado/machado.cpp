@@ -3,6 +3,7 @@
 //
 //   machado train  --data data/machado/machado.txt --out machado.safetensors
 //   machado sample --model machado.safetensors --prompt "A menina estava " --length 200
+//   machado baseline --data data/machado/machado.txt
 //
 // The defaults are the tutorial's (see /work/shared/SEEDS.md, section 2):
 //   text      machado.txt lower-cased; one token per character, vocabulary in Keras
@@ -26,8 +27,17 @@
 //     one step of each layer (the Conv1D keeps its last 2 inputs, the GRU its state).
 //     --windowed reproduces the tutorial's loop, which re-runs the whole text through the
 //     model for every new character (O(length) work per character).
+// --log-csv FILE writes every epoch's metrics (loss, accuracy, val_loss, val_accuracy, ...).
+//
+// `baseline` reads the text, the vocabulary and the --train-size/--valid-size splits exactly as
+// `train` does, fits an n-gram model (--order, default 5 characters;
+// examples/common/ngram_baseline.hpp) on the training split only, and scores the same targets
+// as the network: every position of every window of each split, predicted from the characters
+// of its own window before it (the last order-1 of them). It prints loss (nats), accuracy,
+// perplexity and bits per character for both splits.
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <seqlm/data/split.hpp>
 #include <seqlm/data/windows.hpp>
 #include <seqlm/io/model_file.hpp>
@@ -42,6 +52,7 @@
 #include <vector>
 
 #include "../common/cli.hpp"
+#include "../common/ngram_baseline.hpp"
 
 namespace {
 
@@ -114,16 +125,26 @@ void extend_text(const Model& model, const seqlm::CharTokenizer& tokenizer, cons
   std::cout << "\n";
 }
 
-int train(const examples::CommandLine& cli) {
+// The lower-cased corpus, its vocabulary, and the windows of the training and validation splits
+// (train = the first --train-size characters, validation = the next --valid-size, test = the rest).
+struct Corpus {
+  seqlm::CharTokenizer tokenizer;
+  std::vector<TokenId> encoded;
+  seqlm::StreamSplit split;
+  seqlm::WindowDataset train_windows;
+  seqlm::WindowDataset valid_windows;
+};
+
+Corpus read_corpus(const examples::CommandLine& cli) {
   const std::string text = read_text(cli.text("data"));
-  const seqlm::CharTokenizer tokenizer = build_tokenizer(text);
-  const std::vector<TokenId> encoded = tokenizer.encode(text);
+  seqlm::CharTokenizer tokenizer = build_tokenizer(text);
+  std::vector<TokenId> encoded = tokenizer.encode(text);
   const Index n = static_cast<Index>(encoded.size());
   std::cout << cli.text("data") << ": " << n << " characters, " << tokenizer.vocabulary_size()
             << " distinct after lower-casing (the tutorial's input.txt: 1782290 and 86)\n";
 
   // Splits: train = [0, 1,000,000), validation = the next 60,000, test = the rest.
-  const Index window = cli.integer("window");
+  const Index window = cli.positive("window");
   const Index train_size = cli.integer("train-size");
   const Index valid_size = cli.integer("valid-size");
   if (train_size <= window || valid_size <= window || train_size + valid_size > n) {
@@ -133,11 +154,25 @@ int train(const examples::CommandLine& cli) {
   }
   const seqlm::StreamSplit split =
       seqlm::split_by_counts(seqlm::TokenStream(encoded), train_size, valid_size);
-  const seqlm::WindowDataset train_windows(split.train, window, 1, seqlm::WindowTargets::every_position);
-  const seqlm::WindowDataset valid_windows(split.validation, window, 1, seqlm::WindowTargets::every_position);
-  std::cout << "windows of " << window << "+1: " << train_windows.size() << " for training, "
-            << valid_windows.size() << " for validation, test split of " << split.test.size()
+  Corpus corpus{std::move(tokenizer), std::move(encoded), split,
+                seqlm::WindowDataset(split.train, window, 1, seqlm::WindowTargets::every_position),
+                seqlm::WindowDataset(split.validation, window, 1, seqlm::WindowTargets::every_position)};
+  std::cout << "windows of " << window << "+1: " << corpus.train_windows.size() << " for training, "
+            << corpus.valid_windows.size() << " for validation, test split of " << split.test.size()
             << " characters not used\n";
+  return corpus;
+}
+
+int train(const examples::CommandLine& cli) {
+  const Corpus corpus = read_corpus(cli);
+  const seqlm::CharTokenizer& tokenizer = corpus.tokenizer;
+  const std::vector<TokenId>& encoded = corpus.encoded;
+  const Index n = static_cast<Index>(encoded.size());
+  const seqlm::WindowDataset& train_windows = corpus.train_windows;
+  const seqlm::WindowDataset& valid_windows = corpus.valid_windows;
+  const Index window = train_windows.length();
+  const Index train_size = corpus.split.train.size();
+  const Index valid_size = corpus.split.validation.size();
 
   Architecture architecture;
   architecture.vocabulary = tokenizer.vocabulary_size();
@@ -205,13 +240,35 @@ int train(const examples::CommandLine& cli) {
   limit.batch_end = [&](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
     if (max_batches > 0 && context.state->global_step >= max_batches) context.stop_training = true;
   };
-  options.callbacks = {&limit, &sampler, &checkpoint};
+  std::vector<seqlm::Callback<float>*> callbacks = {&limit, &sampler, &checkpoint};
+  std::optional<seqlm::CsvLogger<float>> csv;  // --log-csv: one row of metrics per epoch
+  if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
+  options.callbacks = callbacks;
 
   const seqlm::History history = seqlm::fit(model, optimizer, train_windows, options, &valid_windows);
   if (checkpoint.saves() == 0) seqlm::save_model(out, model, contents);  // e.g. NaN validation metrics
   std::cout << "trained " << history.size() << " epoch(s): loss " << history.last("loss") << ", accuracy "
             << history.last("accuracy") << ", val_loss " << history.last("val_loss") << ", val_accuracy "
             << history.last("val_accuracy") << "; best model in " << out << "\n";
+  return 0;
+}
+
+// The n-gram baseline on the splits and windows of `train` (see the top of this file).
+int baseline(const examples::CommandLine& cli) {
+  const Corpus corpus = read_corpus(cli);
+  examples::NGramBaselineOptions options;
+  options.order = cli.positive("order");
+  options.add_k = cli.real("add-k");
+  // Counted: the training split. Scored: every position of every window of each split.
+  const std::vector<TokenId> train_tokens = corpus.split.train.to_vector();
+  const examples::ScoredSplit train{
+      train_tokens,
+      examples::window_targets(corpus.train_windows, 0, corpus.train_windows.size(), options.order)};
+  const examples::ScoredSplit validation{
+      corpus.split.validation.to_vector(),
+      examples::window_targets(corpus.valid_windows, 0, corpus.valid_windows.size(), options.order)};
+  examples::run_ngram_baseline({train_tokens}, corpus.tokenizer.vocabulary_size(), options, train, validation,
+                               std::cout);
   return 0;
 }
 
@@ -233,6 +290,7 @@ int main(int argc, char** argv) try {
   examples::CommandLine cli("machado", "a character-level Conv1D + GRU language model of Machado de Assis");
   cli.subcommand("train", "train on --data and save the best model (val_accuracy) to --out");
   cli.subcommand("sample", "continue --prompt with a model saved by train (needs only --model)");
+  cli.subcommand("baseline", "an n-gram model's loss and accuracy on the splits and windows of train");
   cli.option("data", "data/machado/machado.txt", "UTF-8 text to learn");
   cli.option("out", "machado.safetensors", "where train saves the model");
   cli.option("model", "machado.safetensors", "the model file sample reads");
@@ -250,12 +308,18 @@ int main(int argc, char** argv) try {
   cli.option("sample-every", "1000", "print a sample every N batches (0: never)");
   cli.option("sample-prompt", "A menina estava ", "the prompt of the samples printed while training");
   cli.option("max-batches", "0", "stop training after N batches (0: no limit)");
+  cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
+  cli.option("order", "5", "baseline: n of the n-gram model (contexts of n-1 characters)");
+  cli.option("add-k", "0",
+             "baseline: add-k smoothing after backoff (0 = choose k on held-out training text)");
   cli.option("prompt", "A menina estava ", "text to continue (sample)");
   cli.option("length", "50", "characters to generate (sample)");
   cli.option("temperature", "1", "sampling temperature; 0 = always the most probable character");
   cli.flag("windowed", "re-run the whole text for every character, as the tutorial (sample)");
   cli.parse(argc, argv);
-  return cli.command() == "train" ? train(cli) : sample(cli);
+  if (cli.command() == "train") return train(cli);
+  if (cli.command() == "baseline") return baseline(cli);
+  return sample(cli);
 } catch (const std::exception& e) {
   std::cerr << "machado: " << e.what() << "\n";
   return 1;
