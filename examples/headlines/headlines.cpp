@@ -4,6 +4,7 @@
 //   headlines train  --data data/headlines/ArticlesMarch2018.csv --out headlines.safetensors
 //   headlines sample --model headlines.safetensors                       (the tutorial's prompts)
 //   headlines sample --model headlines.safetensors --prompt "new york" --words 9
+//   headlines baseline --data data/headlines/ArticlesMarch2018.csv --validation-split 0.1
 //
 // The defaults are the tutorial's (see /work/shared/SEEDS.md, section 1):
 //   data      column `headline` of ArticlesMarch2018.csv without the "Unknown" rows (1,250),
@@ -25,12 +26,27 @@
 // the leading padding -- for O(n) instead of O(n^2) steps per headline. The LSTM then returns
 // every step (return_sequences); the parameter count is unchanged (442,002). Such a model
 // samples by streaming: the prompt is read once, then one step per word.
+//
+// --validation-split F holds out the last fraction F of the HEADLINES (split_at = floor(n (1-F)),
+// Keras's rule, applied to headlines so that no headline is cut in two): their prefix examples
+// (or their sequences with --prefix-sharing) validate, padded to the same 17 steps as training;
+// fit then reports val_loss, val_accuracy, ... The tokenizer is still fitted on all headlines, as
+// the tutorial does. --log-csv FILE writes every epoch's metrics.
+//
+// `baseline` reads, cleans, tokenizes and splits the headlines exactly as `train` does, fits a
+// word n-gram model (--order, default 3; examples/common/ngram_baseline.hpp) on the training
+// headlines only, and scores what the tutorial's expansion predicts: every word of a headline
+// after the first, from the words before it in its headline (the last order-1 of them,
+// left-padded with the padding id 0 like the tutorial's pre-padding). It prints loss (nats),
+// accuracy, perplexity and bits per word for the training and the validation headlines.
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <seqlm/data/line_sequences.hpp>
+#include <seqlm/data/split.hpp>
 #include <seqlm/io/model_file.hpp>
 #include <seqlm/model/generate.hpp>
 #include <seqlm/model/sequential.hpp>
@@ -44,6 +60,8 @@
 #include <vector>
 
 #include "../common/cli.hpp"
+#include "../common/example_range.hpp"
+#include "../common/ngram_baseline.hpp"
 
 namespace {
 
@@ -125,26 +143,85 @@ std::string continue_headline(const Model& model, const seqlm::WordTokenizer& to
   return title_case(continuation.empty() ? prompt : prompt + " " + continuation);
 }
 
-int train(const examples::CommandLine& cli) {
-  const std::vector<std::string> headlines = read_headlines(cli.text("data"), cli.text("column"));
+// The cleaned headlines as word ids (the tokenizer fitted on all of them, as the tutorial does)
+// and the split of --validation-split: headlines [0, split_at) train, the rest validate.
+struct Headlines {
   seqlm::WordTokenizer tokenizer;  // Keras's Tokenizer() defaults
-  tokenizer.fit_on_texts(headlines);
-  const Index vocabulary = tokenizer.vocabulary_size();
-  std::cout << cli.text("data") << ": " << headlines.size() << " headlines, " << vocabulary - 1
+  std::vector<std::vector<TokenId>> lines;
+  seqlm::LineCorpus corpus;
+  Index split_at = 0;
+
+  Index validation_size() const { return corpus.line_count() - split_at; }
+};
+
+Headlines read_and_split(const examples::CommandLine& cli) {
+  const std::vector<std::string> texts = read_headlines(cli.text("data"), cli.text("column"));
+  Headlines headlines;
+  headlines.tokenizer.fit_on_texts(texts);
+  const Index vocabulary = headlines.tokenizer.vocabulary_size();
+  std::cout << cli.text("data") << ": " << texts.size() << " headlines, " << vocabulary - 1
             << " distinct words, vocabulary " << vocabulary << " with the padding id 0 (the tutorial: 1250, "
             << "3581, 3582)\n";
-  const seqlm::LineCorpus corpus(tokenizer.texts_to_sequences(headlines));
+  headlines.lines = headlines.tokenizer.texts_to_sequences(texts);
+  headlines.corpus = seqlm::LineCorpus(headlines.lines);
+  const double validation_fraction = cli.real("validation-split");
+  headlines.split_at = seqlm::keras_split_point(headlines.corpus.line_count(), validation_fraction);
+  if (validation_fraction > 0) {
+    std::cout << "validation split " << validation_fraction << ": " << headlines.split_at
+              << " headlines for training, " << headlines.validation_size() << " for validation\n";
+  }
+  return headlines;
+}
+
+// Prefix examples are numbered headline by headline, n-1 for a headline of n words: the examples
+// of headlines [0, line) are [0, first_prefix_example(line)).
+Index first_prefix_example(const seqlm::LineCorpus& corpus, Index line) {
+  Index examples = 0;
+  for (Index l = 0; l < line; ++l) examples += std::max<Index>(corpus.line_length(l) - 1, 0);
+  return examples;
+}
+
+// The headlines [first, first + count) as a corpus of their own (--prefix-sharing's datasets).
+seqlm::LineCorpus some_lines(const Headlines& headlines, Index first, Index count) {
+  return seqlm::LineCorpus(std::vector<std::vector<TokenId>>(headlines.lines.begin() + first,
+                                                             headlines.lines.begin() + first + count));
+}
+
+int train(const examples::CommandLine& cli) {
+  const Headlines headlines = read_and_split(cli);
+  const seqlm::WordTokenizer& tokenizer = headlines.tokenizer;
+  const Index vocabulary = tokenizer.vocabulary_size();
+  const seqlm::LineCorpus& corpus = headlines.corpus;
 
   const bool sharing = cli.has("prefix-sharing");
   const std::string mode = sharing ? prefix_sharing_mode : prefix_mode;
+  // Prefix examples of all headlines (so that every example is padded to the same length, as the
+  // tutorial pads before any split), then the examples of the training and validation headlines.
   const seqlm::PrefixSequences prefixes(corpus);
-  const seqlm::LineSequences lines(corpus);
+  const Index prefix_split = first_prefix_example(corpus, headlines.split_at);
+  const examples::ExampleRange<seqlm::PrefixSequences> train_prefixes{&prefixes, 0, prefix_split, {}};
+  const examples::ExampleRange<seqlm::PrefixSequences> validation_prefixes{
+      &prefixes, prefix_split, prefixes.size() - prefix_split, {}};
+  const seqlm::LineSequences train_lines(some_lines(headlines, 0, headlines.split_at));
+  const seqlm::LineSequences validation_lines(
+      some_lines(headlines, headlines.split_at, headlines.validation_size()));
   std::cout << prefixes.size() << " prefix examples of " << prefixes.input_steps()
             << " steps (longest headline " << prefixes.sequence_length() << " words)";
-  if (sharing)
-    std::cout << "; training instead on " << lines.size() << " headlines, a loss at every position";
+  if (headlines.validation_size() > 0) {
+    std::cout << ", " << train_prefixes.size() << " for training and " << validation_prefixes.size()
+              << " for validation";
+  }
+  if (sharing) {
+    std::cout << "; training instead on " << train_lines.size() << " headlines, a loss at every position";
+  }
   std::cout << "\n";
-  if (prefixes.size() == 0) throw seqlm::value_error("headlines: no headline has two words or more");
+  if (train_prefixes.size() == 0)
+    throw seqlm::value_error("headlines: no training headline has two words or more");
+  const bool validate = cli.real("validation-split") > 0;
+  if (validate && validation_prefixes.size() == 0) {
+    throw seqlm::value_error(
+        "headlines: --validation-split leaves no validation headline of two words or more");
+  }
 
   Model model =
       build_model(vocabulary, cli.integer("embedding"), cli.integer("units"), cli.real("dropout"), sharing);
@@ -166,12 +243,26 @@ int train(const examples::CommandLine& cli) {
   limit.batch_end = [&](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
     if (max_batches > 0 && context.state->global_step >= max_batches) context.stop_training = true;
   };
-  options.callbacks = {&limit};
+  std::vector<seqlm::Callback<float>*> callbacks = {&limit};
+  std::optional<seqlm::CsvLogger<float>> csv;  // --log-csv: one row of metrics per epoch
+  if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
+  options.callbacks = callbacks;
 
-  const seqlm::History history = sharing ? seqlm::fit(model, optimizer, lines, options)
-                                         : seqlm::fit(model, optimizer, prefixes, options);
+  seqlm::History history;
+  if (sharing) {
+    history = validate ? seqlm::fit(model, optimizer, train_lines, options, &validation_lines)
+                       : seqlm::fit(model, optimizer, train_lines, options);
+  } else {
+    history = validate ? seqlm::fit(model, optimizer, train_prefixes, options, &validation_prefixes)
+                       : seqlm::fit(model, optimizer, train_prefixes, options);
+  }
   std::cout << "trained " << history.size() << " epoch(s): loss " << history.last("loss") << ", accuracy "
-            << history.last("accuracy") << "\n";
+            << history.last("accuracy");
+  if (validate) {
+    std::cout << ", val_loss " << history.last("val_loss") << ", val_accuracy "
+              << history.last("val_accuracy");
+  }
+  std::cout << "\n";
 
   // The model file: tokenizer, how it was trained, and test vectors (the first headline).
   seqlm::ModelFileContents contents;
@@ -183,6 +274,7 @@ int train(const examples::CommandLine& cli) {
                                  .set("learning_rate", adam.learning_rate)
                                  .set("epochs", options.epochs)
                                  .set("batch_size", options.batch_size)
+                                 .set("validation_split", cli.real("validation-split"))
                                  .set("seed", cli.integer("seed"));
   contents.metadata["dataset"] = cli.text("data");
   contents.metadata["mode"] = mode;
@@ -193,6 +285,32 @@ int train(const examples::CommandLine& cli) {
   }
   seqlm::save_model(cli.text("out"), model, contents);
   std::cout << "saved " << cli.text("out") << "\n";
+  return 0;
+}
+
+// The n-gram baseline on the headlines and split of `train` (see the top of this file). The
+// targets are the same in both training modes.
+int baseline(const examples::CommandLine& cli) {
+  const Headlines headlines = read_and_split(cli);
+  examples::NGramBaselineOptions options;
+  options.order = cli.positive("order");
+  options.add_k = cli.real("add-k");
+  options.begin_token = seqlm::WordTokenizer::padding_id;  // the tutorial pre-pads with 0
+  // Counted: the training headlines. Scored: every word after the first of each headline.
+  const std::vector<std::vector<TokenId>> training(headlines.lines.begin(),
+                                                   headlines.lines.begin() + headlines.split_at);
+  const std::vector<TokenId> tokens = headlines.corpus.tokens().to_vector();
+  const examples::ScoredSplit train{tokens, examples::line_targets(headlines.corpus, 0, headlines.split_at)};
+  const examples::ScoredSplit validation{
+      tokens, examples::line_targets(headlines.corpus, headlines.split_at, headlines.validation_size())};
+  if (train.targets.empty())
+    throw seqlm::value_error("headlines: no training headline has two words or more");
+  if (cli.real("validation-split") > 0 && validation.targets.empty()) {
+    throw seqlm::value_error(
+        "headlines: --validation-split leaves no validation headline of two words or more");
+  }
+  examples::run_ngram_baseline(training, headlines.tokenizer.vocabulary_size(), options, train, validation,
+                               std::cout);
   return 0;
 }
 
@@ -236,6 +354,7 @@ int main(int argc, char** argv) try {
   examples::CommandLine cli("headlines", "a word-level LSTM that continues New York Times headlines");
   cli.subcommand("train", "train on the headlines of --data and save the model to --out");
   cli.subcommand("sample", "continue headlines greedily with a model saved by train (needs only --model)");
+  cli.subcommand("baseline", "a word n-gram model's loss and accuracy on the headlines and split of train");
   cli.option("data", "data/headlines/ArticlesMarch2018.csv", "CSV file of NYT articles");
   cli.option("column", "headline", "the CSV column holding the headlines");
   cli.option("out", "headlines.safetensors", "where train saves the model");
@@ -249,12 +368,20 @@ int main(int argc, char** argv) try {
   cli.option("dropout", "0.1", "dropout rate after the LSTM");
   cli.option("learning-rate", "0.001", "Adam learning rate");
   cli.option("max-batches", "0", "stop training after N batches (0: no limit)");
+  cli.option("validation-split", "0",
+             "train, baseline: last fraction of the headlines held out for validation");
+  cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
+  cli.option("order", "3", "baseline: n of the n-gram model (contexts of n-1 words)");
+  cli.option("add-k", "0",
+             "baseline: add-k smoothing after backoff (0 = choose k on held-out training headlines)");
   cli.flag("prefix-sharing",
            "one sequence per headline, a loss at every position (the efficient equivalent)");
   cli.option("prompt", "", "the start of a headline (default: the tutorial's three prompts)");
   cli.option("words", "10", "words to add to --prompt");
   cli.parse(argc, argv);
-  return cli.command() == "train" ? train(cli) : sample(cli);
+  if (cli.command() == "train") return train(cli);
+  if (cli.command() == "baseline") return baseline(cli);
+  return sample(cli);
 } catch (const std::exception& e) {
   std::cerr << "headlines: " << e.what() << "\n";
   return 1;
