@@ -15,10 +15,12 @@
 //   h_t = z .* h_{t-1} + (1 - z) .* n
 //
 // Speed structure: the input projection of all steps is one GEMM before the time loop (a
-// gather of kernel columns for token ids); each step is one recurrent GEMM (two for
-// reset_after = false, which needs r before U_h can be applied) followed by one fused xsimd
-// pass over the gates. Backward stores the pre-activation gradients of every step, does
-// only the dh_{t-1} GEMM(s) inside the loop and the weight gradients as GEMMs after it.
+// gather of kernel columns for token ids); each step is one recurrent product (two for
+// reset_after = false, which needs r before U_h can be applied) on the recurrent kernel,
+// packed once per pass (math/gemm.hpp), followed by one fused xsimd pass over the gates.
+// Backward stores the pre-activation gradients of every step, does only the dh_{t-1}
+// product(s) (on the packed U^T) and the bias gradient inside the loop, and the weight
+// gradients as GEMMs after it. Nothing is allocated inside the time loops.
 #pragma once
 
 #include <utility>
@@ -26,6 +28,7 @@
 
 #include "../error.hpp"
 #include "../init.hpp"
+#include "../math/gemm.hpp"
 #include "../math/simd.hpp"
 #include "../parameter.hpp"
 #include "../random.hpp"
@@ -113,8 +116,8 @@ class GRU {
     prepare_forward(steps, batch);
     inputs_are_ids_ = false;
     inputs_ = x;  // kept for the kernel gradient dW = dZx X^T
-    projection_.noalias() = kernel_ * x;
-    projection_.colwise() += input_bias();
+    projection_ = input_bias().replicate(1, steps * batch);
+    projection_.noalias() += kernel_ * inputs_;  // W x + b_x for all steps at once
     run_forward(initial);
     return output_;
   }
@@ -160,6 +163,7 @@ class GRU {
     } else {
       d_hidden_.setZero();
     }
+    pack_recurrent_kernel(gemm::Op::transpose);
     for (Index t = T - 1; t >= 0; --t) {
       // d_hidden_ = dL/dh_t: from step t+1 (or d_final) plus the output at step t.
       if (options_.return_sequences) {
@@ -191,10 +195,8 @@ class GRU {
       kernel_gradient_.noalias() += d_projection_ * inputs_.transpose();
       input_gradient_.noalias() = kernel_.transpose() * d_projection_;
     }
-    bias_gradient_.col(0) += d_projection_.rowwise().sum();
     if (options_.reset_after) {
       recurrent_kernel_gradient_.noalias() += d_recurrent_projection_ * previous_states.transpose();
-      bias_gradient_.col(1) += d_recurrent_projection_.rowwise().sum();
     } else {
       // The pre-activations are x- plus h-projections, so dZh = dZx; U_h acts on r .* h_{t-1}.
       recurrent_kernel_gradient_.topRows(2 * H).noalias() +=
@@ -306,24 +308,25 @@ class GRU {
     } else {
       states_.leftCols(B).setZero();
     }
+    pack_recurrent_kernel(gemm::Op::none);
     for (Index t = 0; t < T; ++t) {
       const auto h_previous = states_.middleCols(t * B, B);
       if (options_.reset_after) {
-        step_recurrent_.noalias() = recurrent_kernel_ * h_previous;  // 3H x B
+        gemm_.multiply(packed_kernel_, h_previous, step_recurrent_, gemm::Update::overwrite);  // U h: 3H x B
         for (Index b = 0; b < B; ++b) {
           const Index k = t * B + b;
           gates_reset_after(H, &projection_(0, k), &step_recurrent_(0, b), &bias_(0, 1), &states_(0, k),
                             &gates_(0, k), &recurrent_candidate_(0, k), &states_(0, k + B));
         }
       } else {
-        step_recurrent_.topRows(2 * H).noalias() = recurrent_kernel_.topRows(2 * H) * h_previous;
+        gemm_.multiply(packed_kernel_, h_previous, step_recurrent_.topRows(2 * H), gemm::Update::overwrite);
         for (Index b = 0; b < B; ++b) {
           const Index k = t * B + b;
           update_reset_gates(H, &projection_(0, k), &step_recurrent_(0, b), &states_(0, k), &gates_(0, k),
                              &reset_hidden_(0, k));
         }
-        step_recurrent_.bottomRows(H).noalias() =
-            recurrent_kernel_.bottomRows(H) * reset_hidden_.middleCols(t * B, B);
+        gemm_.multiply(packed_candidate_kernel_, reset_hidden_.middleCols(t * B, B),
+                       step_recurrent_.bottomRows(H), gemm::Update::overwrite);
         for (Index b = 0; b < B; ++b) {
           const Index k = t * B + b;
           candidate_and_output(H, &projection_(0, k), &step_recurrent_(0, b), &states_(0, k), &gates_(0, k),
@@ -468,10 +471,12 @@ class GRU {
         simd::store(d_rec + 2 * H + j, da_n * r);
         simd::store(d_h_previous + j, dh * z);
       });
+      bias_gradient_.col(0) += d_projection_.col(k);  // db_x, db_h += the step's gradients
+      bias_gradient_.col(1) += d_recurrent_projection_.col(k);
     }
-    if (!cut_here) {
-      d_hidden_previous_.noalias() +=
-          recurrent_kernel_.transpose() * d_recurrent_projection_.middleCols(t * B, B);
+    if (!cut_here) {  // dh_{t-1} += U^T dZh_t
+      gemm_.multiply(packed_kernel_, d_recurrent_projection_.middleCols(t * B, B), d_hidden_previous_,
+                     gemm::Update::accumulate);
     }
   }
 
@@ -499,8 +504,8 @@ class GRU {
         simd::store(d_h_previous + j, dh * z);
       });
     }
-    d_reset_hidden_.noalias() =
-        recurrent_kernel_.bottomRows(H).transpose() * d_projection_.block(2 * H, t * B, H, B);
+    gemm_.multiply(packed_candidate_kernel_, d_projection_.block(2 * H, t * B, H, B), d_reset_hidden_,
+                   gemm::Update::overwrite);  // d(r h) = U_h^T da_n
     for (Index b = 0; b < B; ++b) {
       const Index k = t * B + b;
       const Scalar* d_reset_hidden = &d_reset_hidden_(0, b);
@@ -517,10 +522,23 @@ class GRU {
         simd::store(d_x + H + j, d_rh * hp * r * (one - r));
         simd::store(d_h_previous + j, simd::load<V>(d_h_previous + j) + d_rh * r);
       });
+      bias_gradient_.col(0) += d_projection_.col(k);  // db += the step's gradients
     }
-    if (!cut_here) {
-      d_hidden_previous_.noalias() +=
-          recurrent_kernel_.topRows(2 * H).transpose() * d_projection_.block(0, t * B, 2 * H, B);
+    if (!cut_here) {  // dh_{t-1} += U_zr^T [da_z; da_r]
+      gemm_.multiply(packed_kernel_, d_projection_.block(0, t * B, 2 * H, B), d_hidden_previous_,
+                     gemm::Update::accumulate);
+    }
+  }
+
+  // Packs the recurrent kernel for the time loop: op(U) (reset_after), or op(U_zr) and op(U_h)
+  // (reset_after = false, whose two products per step use the two row blocks separately).
+  void pack_recurrent_kernel(gemm::Op op) {
+    const Index H = units_;
+    if (options_.reset_after) {
+      packed_kernel_.pack(recurrent_kernel_, op);
+    } else {
+      packed_kernel_.pack(recurrent_kernel_.topRows(2 * H), op);
+      packed_candidate_kernel_.pack(recurrent_kernel_.bottomRows(H), op);
     }
   }
 
@@ -544,6 +562,11 @@ class GRU {
   Matrix<Scalar> step_recurrent_;       // 3H x B: U h_{t-1} of the current step
   Matrix<Scalar> output_;
   State final_state_;
+
+  // The recurrent products: U (or U_zr) and U_h packed by forward, their transposes by
+  // backward (math/gemm.hpp).
+  gemm::PackedMatrix<Scalar> packed_kernel_, packed_candidate_kernel_;
+  gemm::Multiplier<Scalar> gemm_;
 
   // backward() work and results.
   Matrix<Scalar> d_projection_;            // 3H x N: dL/d(W x + b_x), "dZx"

@@ -16,17 +16,20 @@
 //
 // How it is computed (docs/layers/lstm.md derives the backward pass):
 //   forward:  Z = W X + b for all steps at once (one GEMM, or a gather of W's columns for
-//             token ids); per step one GEMM Z_t += U h_{t-1} and one fused SIMD pass that
-//             applies the gates and updates c and h.
-//   backward: BPTT with one fused SIMD pass per step giving dZ_t and one GEMM
-//             dh_{t-1} = U^T dZ_t; then the weight gradients as three big products over all
-//             steps: dW += dZ X^T, dU += dZ Hprev^T, db += rowsum(dZ).
+//             token ids); U is packed once (math/gemm.hpp), then per step one product
+//             Z_t += U h_{t-1} on the packed U and one fused SIMD pass that applies the gates
+//             and updates c and h.
+//   backward: U^T is packed once; BPTT with one fused SIMD pass per step giving dZ_t (and
+//             db += rowsum(dZ_t)) and one product dh_{t-1} = U^T dZ_t; then the weight
+//             gradients as two big products over all steps: dW += dZ X^T, dU += dZ Hprev^T.
+// Nothing is allocated inside the time loops: the packed weights live in the layer.
 #pragma once
 
 #include <vector>
 
 #include "../error.hpp"
 #include "../init.hpp"
+#include "../math/gemm.hpp"
 #include "../math/simd.hpp"
 #include "../parameter.hpp"
 #include "../random.hpp"
@@ -166,8 +169,8 @@ class LSTM {
 
     start_forward(steps, batch, initial, InputKind::dense);
     inputs_ = x;
-    gates_.noalias() = kernel_ * inputs_;  // Z = W X for all steps at once
-    gates_.colwise() += bias_.col(0);
+    gates_ = bias_.col(0).replicate(1, steps * batch);
+    gates_.noalias() += kernel_ * inputs_;  // Z = W X + b for all steps at once
     run_recurrence();
     return output_;
   }
@@ -221,6 +224,7 @@ class LSTM {
     }
     if (!options_.return_sequences) dh_ += d_output;
 
+    packed_recurrent_kernel_.pack(recurrent_kernel_, gemm::Op::transpose);  // U^T, for every step
     for (Index t = T - 1; t >= 0; --t) {
       if (options_.return_sequences) dh_ += d_output.middleCols(t * B, B);
       for (Index b = 0; b < B; ++b) {
@@ -228,13 +232,14 @@ class LSTM {
         detail::lstm_cell_backward(H, gates_.col(col).data(), cell_.col(col).data(),
                                    tanh_cell_.col(col).data(), dh_.col(b).data(), dc_.col(b).data(),
                                    d_gates_.col(col).data());
+        bias_gradient_.col(0) += d_gates_.col(col);  // db += dz while it is in cache
       }
       const bool cut_here = truncate > 0 && t > 0 && t % truncate == 0;
       if (cut_here) {
         dh_.setZero();
         dc_.setZero();
-      } else {
-        dh_.noalias() = recurrent_kernel_.transpose() * d_gates_.middleCols(t * B, B);  // dh_{t-1} = U^T dZ_t
+      } else {  // dh_{t-1} = U^T dZ_t
+        gemm_.multiply(packed_recurrent_kernel_, d_gates_.middleCols(t * B, B), dh_, gemm::Update::overwrite);
       }
     }
     initial_state_gradient_.h = dh_;
@@ -242,7 +247,6 @@ class LSTM {
 
     // Weight gradients over all steps at once. Hprev = [h_{-1}, h_0, ..., h_{T-2}].
     recurrent_kernel_gradient_.noalias() += d_gates_ * hidden_.leftCols(T * B).transpose();
-    bias_gradient_.col(0) += d_gates_.rowwise().sum();
     if (input_kind_ == InputKind::dense) {
       kernel_gradient_.noalias() += d_gates_ * inputs_.transpose();
       input_gradient_.noalias() = kernel_.transpose() * d_gates_;
@@ -354,9 +358,11 @@ class LSTM {
   // The time loop; gates_ holds W x_t + b for every step on entry.
   void run_recurrence() {
     const Index H = units_, B = batch_, T = steps_;
+    packed_recurrent_kernel_.pack(recurrent_kernel_);  // U, for every step
     for (Index t = 0; t < T; ++t) {
-      // Z_t += U h_{t-1}: one GEMM on the B contiguous columns of step t.
-      gates_.middleCols(t * B, B).noalias() += recurrent_kernel_ * hidden_.middleCols(t * B, B);
+      // Z_t += U h_{t-1}: one product on the B contiguous columns of step t.
+      gemm_.multiply(packed_recurrent_kernel_, hidden_.middleCols(t * B, B), gates_.middleCols(t * B, B),
+                     gemm::Update::accumulate);
       for (Index b = 0; b < B; ++b) {
         const Index col = t * B + b;
         detail::lstm_cell_forward(H, gates_.col(col).data(), cell_.col(col).data(), cell_.col(col + B).data(),
@@ -408,6 +414,10 @@ class LSTM {
   Matrix<Scalar> tanh_cell_;        // H x T*B: tanh(c_t)
   Matrix<Scalar> output_;
   RecurrentState<Scalar> final_state_;
+
+  // The recurrent products: U packed by forward, U^T by backward (math/gemm.hpp).
+  gemm::PackedMatrix<Scalar> packed_recurrent_kernel_;
+  gemm::Multiplier<Scalar> gemm_;
 
   // Backward buffers.
   Matrix<Scalar> d_gates_;  // 4H x T*B: dL/dz_t for every step

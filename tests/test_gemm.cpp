@@ -1,0 +1,187 @@
+// Tests of seqlm's matrix multiplication (include/seqlm/math/gemm.hpp): every transpose and
+// update mode against Eigen's product, on shapes that hit every tile and block edge, the
+// packed left operand, views with column strides, bad shapes, and no allocation on repeats.
+
+// Eigen's runtime allocation guard, with failures counted instead of asserted (so that it
+// also works in Release builds), as in test_lstm.cpp and test_gru.cpp.
+#define EIGEN_RUNTIME_NO_MALLOC
+inline int eigen_assertion_failures = 0;
+#define eigen_assert(condition)                   \
+  do {                                            \
+    if (!(condition)) ++eigen_assertion_failures; \
+  } while (false)
+
+#include <doctest/doctest.h>
+
+#include <seqlm/math/gemm.hpp>
+#include <seqlm/random.hpp>
+
+using namespace seqlm;
+
+namespace {
+
+template <class S>
+Matrix<S> random_of(Index rows, Index cols, Rng& rng) {
+  Matrix<S> m(rows, cols);
+  for (Index k = 0; k < m.size(); ++k) m.data()[k] = static_cast<S>(rng.uniform(-1.0, 1.0));
+  return m;
+}
+
+template <class S>
+Matrix<S> apply(const Matrix<S>& x, gemm::Op op) {
+  return op == gemm::Op::transpose ? Matrix<S>(x.transpose()) : x;
+}
+
+// Largest |difference| allowed for sums of `depth` products of numbers in [-1, 1].
+template <class S>
+double tolerance(Index depth) {
+  return (sizeof(S) == 4 ? 2e-6 : 1e-14) * static_cast<double>(depth + 1);
+}
+
+// C (m x n) = or += op(A) op(B) by Multiplier (and, for a plain B, by a PackedMatrix) vs Eigen.
+template <class S>
+void check_product(Index m, Index n, Index k, gemm::Op op_a, gemm::Op op_b, gemm::Update update, Rng& rng) {
+  CAPTURE(m);
+  CAPTURE(n);
+  CAPTURE(k);
+  CAPTURE(op_a == gemm::Op::transpose);
+  CAPTURE(op_b == gemm::Op::transpose);
+  CAPTURE(update == gemm::Update::accumulate);
+  const bool ta = op_a == gemm::Op::transpose, tb = op_b == gemm::Op::transpose;
+  const Matrix<S> a = ta ? random_of<S>(k, m, rng) : random_of<S>(m, k, rng);
+  const Matrix<S> b = tb ? random_of<S>(n, k, rng) : random_of<S>(k, n, rng);
+  const Matrix<S> c0 = random_of<S>(m, n, rng);
+  Matrix<S> expected = apply(a, op_a) * apply(b, op_b);
+  if (update == gemm::Update::accumulate) expected += c0;
+
+  gemm::Multiplier<S> multiplier;
+  Matrix<S> c = c0;
+  multiplier.multiply(a, op_a, b, op_b, c, update);
+  CHECK((c - expected).cwiseAbs().maxCoeff() <= tolerance<S>(k));
+
+  if (!tb) {
+    gemm::PackedMatrix<S> packed;
+    packed.pack(a, op_a);
+    CHECK(packed.rows() == m);
+    CHECK(packed.depth() == k);
+    c = c0;
+    multiplier.multiply(packed, b, c, update);
+    CHECK((c - expected).cwiseAbs().maxCoeff() <= tolerance<S>(k));
+  }
+}
+
+template <class S>
+void check_all_modes(Index m, Index n, Index k, Rng& rng) {
+  for (const auto op_a : {gemm::Op::none, gemm::Op::transpose}) {
+    for (const auto op_b : {gemm::Op::none, gemm::Op::transpose}) {
+      for (const auto update : {gemm::Update::overwrite, gemm::Update::accumulate}) {
+        check_product<S>(m, n, k, op_a, op_b, update, rng);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("gemm matches Eigen's product for every transpose and update, float and double") {
+  Rng rng(3);
+  const Index mr = gemm::tile_rows<float>, nr = gemm::tile_cols;
+  // Tile edges (rows around MR, columns around NR), one row / column / step, and sizes past
+  // one depth block (KC = 256) and one row block (MC = 128).
+  const Index shapes[][3] = {
+      {1, 1, 1},     {mr, nr, 7},  {mr - 1, nr + 1, 3}, {mr + 1, nr - 1, 1}, {2 * mr + 3, 13, 5}, {5, 2, 300},
+      {37, 11, 257}, {130, 9, 64}, {24, 4, 20},         {129, 2 * nr, 513},  {3, 1, 2},           {1, 7, 9}};
+  for (const auto& shape : shapes) {
+    check_all_modes<float>(shape[0], shape[1], shape[2], rng);
+    check_all_modes<double>(shape[0], shape[1], shape[2], rng);
+  }
+}
+
+TEST_CASE("gemm splits wide products into column blocks") {
+  Rng rng(5);
+  const Index n = gemm::column_block + 7;  // two column blocks, the second narrow
+  check_product<float>(17, n, 9, gemm::Op::none, gemm::Op::none, gemm::Update::accumulate, rng);
+  check_product<float>(17, n, 9, gemm::Op::transpose, gemm::Op::transpose, gemm::Update::overwrite, rng);
+}
+
+TEST_CASE("gemm with an empty depth gives zeros or leaves C alone") {
+  gemm::Multiplier<double> multiplier;
+  const Matrix<double> a(3, 0), b(0, 4);
+  Matrix<double> c = Matrix<double>::Ones(3, 4);
+  multiplier.multiply(a, gemm::Op::none, b, gemm::Op::none, c, gemm::Update::accumulate);
+  CHECK(c == Matrix<double>::Ones(3, 4));
+  multiplier.multiply(a, gemm::Op::none, b, gemm::Op::none, c, gemm::Update::overwrite);
+  CHECK(c == Matrix<double>::Zero(3, 4));
+}
+
+TEST_CASE("gemm reads and writes column blocks of larger matrices in place") {
+  // The recurrent layers multiply the B columns of one step: blocks with a column stride.
+  Rng rng(7);
+  const Matrix<float> u = random_of<float>(40, 10, rng);
+  const Matrix<float> states = random_of<float>(14, 30, rng);  // rows 2..12 used, 10 rows
+  Matrix<float> z = random_of<float>(45, 30, rng);
+  const Matrix<float> z0 = z;
+  gemm::PackedMatrix<float> packed;
+  packed.pack(u);
+  gemm::Multiplier<float> multiplier;
+  multiplier.multiply(packed, states.block(2, 6, 10, 3), z.block(1, 6, 40, 3), gemm::Update::accumulate);
+  Matrix<float> expected = z0;
+  expected.block(1, 6, 40, 3) += u * states.block(2, 6, 10, 3);
+  CHECK((z - expected).cwiseAbs().maxCoeff() <= tolerance<float>(10));
+}
+
+TEST_CASE("gemm gives a column the same bits however many columns are multiplied with it") {
+  // Each element is summed in the same order whatever tile or block its column falls in.
+  Rng rng(9);
+  const Matrix<float> u = random_of<float>(64, 300, rng);
+  const Matrix<float> h = random_of<float>(300, 13, rng);
+  gemm::PackedMatrix<float> packed;
+  packed.pack(u);
+  gemm::Multiplier<float> multiplier;
+  Matrix<float> all(64, 13), one(64, 1);
+  multiplier.multiply(packed, h, all, gemm::Update::overwrite);
+  for (Index j = 0; j < 13; ++j) {
+    multiplier.multiply(packed, h.col(j), one, gemm::Update::overwrite);
+    CHECK(one.col(0) == all.col(j));
+  }
+}
+
+TEST_CASE("gemm rejects mismatched shapes") {
+  gemm::Multiplier<float> multiplier;
+  const Matrix<float> a(3, 4), b(5, 2);
+  Matrix<float> c(3, 2);
+  CHECK_THROWS_AS(multiplier.multiply(a, gemm::Op::none, b, gemm::Op::none, c, gemm::Update::overwrite),
+                  shape_error);
+  const Matrix<float> b_ok(4, 2);
+  Matrix<float> c_wrong(2, 2);
+  CHECK_THROWS_AS(
+      multiplier.multiply(a, gemm::Op::none, b_ok, gemm::Op::none, c_wrong, gemm::Update::overwrite),
+      shape_error);
+  gemm::PackedMatrix<float> packed;
+  packed.pack(a, gemm::Op::transpose);  // 4 x 3
+  CHECK_THROWS_AS(multiplier.multiply(packed, b_ok, c, gemm::Update::overwrite), shape_error);
+}
+
+TEST_CASE("gemm allocates nothing on a second call with the same shapes") {
+  Rng rng(11);
+  // Big enough for every buffer (a depth block, a transposed B block) and for Eigen's own
+  // product to use heap memory.
+  const Matrix<float> a = random_of<float>(300, 400, rng), b = random_of<float>(200, 400, rng);
+  Matrix<float> c(300, 200), d(300, 400), f(400, 400);
+  const Matrix<float> e = random_of<float>(400, 400, rng);
+  gemm::Multiplier<float> multiplier;
+  gemm::PackedMatrix<float> packed;
+  auto run = [&] {
+    multiplier.multiply(a, gemm::Op::none, b, gemm::Op::transpose, c, gemm::Update::overwrite);
+    packed.pack(a);
+    multiplier.multiply(packed, e, d, gemm::Update::accumulate);
+    packed.pack(e, gemm::Op::transpose);
+    multiplier.multiply(packed, e, f, gemm::Update::overwrite);
+  };
+  run();
+  eigen_assertion_failures = 0;
+  Eigen::internal::set_is_malloc_allowed(false);
+  run();
+  Eigen::internal::set_is_malloc_allowed(true);
+  CHECK(eigen_assertion_failures == 0);
+}
