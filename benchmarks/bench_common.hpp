@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <seqlm/random.hpp>
 #include <seqlm/tensor.hpp>
 #include <vector>
@@ -39,6 +40,23 @@ class LoopClock {
 
  private:
   std::chrono::steady_clock::time_point start_;
+};
+
+// The CPU time of the whole process (every thread) since construction: on a machine shared with
+// other jobs, CPU time per iteration shows the work a row did, while its wall-clock time also
+// counts the time it waited for a core.
+class ProcessCpuClock {
+ public:
+  ProcessCpuClock() : start_(now()) {}
+  double seconds() const { return now() - start_; }
+
+ private:
+  static double now() {
+    timespec time{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time);
+    return static_cast<double>(time.tv_sec) + 1e-9 * static_cast<double>(time.tv_nsec);
+  }
+  double start_;
 };
 
 // Adds the GFLOP and %peak counters for a benchmark that does `flops_per_iteration` floating-point
@@ -72,5 +90,6 @@ inline std::vector<TokenId> random_ids(Index count, Index vocabulary_size, Rng& 
 void register_peak_benchmarks();       // bench_main.cpp
 void register_recurrent_benchmarks();  // bench_recurrent.cpp
 void register_kernel_benchmarks();     // bench_kernels.cpp
+void register_model_benchmarks();      // bench_models.cpp
 
 }  // namespace seqlm::bench

@@ -98,11 +98,14 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("seqlm_peak_source", source);
   benchmark::AddCustomContext("seqlm_simd", std::string(seqlm::simd::Batch<float>::arch_type::name()) + ", " +
                                                 std::to_string(seqlm::simd::width<float>) + " floats");
-  benchmark::AddCustomContext("seqlm_threads", "1 (seqlm kernels are single-threaded)");
+  benchmark::AddCustomContext("seqlm_threads",
+                              "kernel rows: 1 (single-threaded kernels); train_step and headline_epoch rows: "
+                              "the threads:N in the name (data-parallel)");
 
   register_peak_benchmarks();
   register_recurrent_benchmarks();
   register_kernel_benchmarks();
+  register_model_benchmarks();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;
