@@ -364,7 +364,6 @@ def summarise_model_row(case, torch_models, seqlm_runs, torch_runs):
             seqlm["cpu_chars_per_second"] = seqlm["chars_per_second"] * seqlm_seconds / seqlm["cpu_seconds"]
     else:
         seqlm["loss"] = statistics.median(run["row"]["loss"] for run in seqlm_runs)
-        seqlm["sequences_per_second"] = counters.get("sequences")
         if torch_side is not None:
             torch_side["loss"] = statistics.median(run["loss"] for run in torch_runs)
             torch_side["examples"] = torch_runs[0]["examples"]
@@ -461,6 +460,45 @@ def measure_memory(binary, torch, arguments, batches):
     return results
 
 
+def measure_headline_convergence(binary, torch, torch_models, arguments, epochs):
+    """The headline model trained `epochs` epochs both ways on 1 thread, seqlm (seqlm_headline_loss)
+    and PyTorch: seconds per epoch and, after each epoch, the inference loss over all (context,
+    next word) pairs -- the "at equal final loss" part of the headline target."""
+    csv_path = os.path.join(arguments.data_dir, "headlines", "ArticlesMarch2018.csv")
+    if not os.path.exists(csv_path):
+        print(f"headline convergence skipped: {csv_path} is absent", file=sys.stderr)
+        return None
+    result = {"epochs": epochs, "threads": 1, "seqlm": {}, "torch": {}}
+    program = os.path.join(os.path.dirname(binary), "seqlm_headline_loss")
+    if os.path.exists(program):
+        completed = subprocess.run([program, "--epochs", str(epochs), "--json", "--data", csv_path],
+                                   capture_output=True, text=True, check=True)
+        for run in json.loads(completed.stdout.strip().splitlines()[-1])["runs"]:
+            result["seqlm"][run["mode"]] = {
+                "seconds": [epoch["seconds"] for epoch in run["epochs"]],
+                "loss": [epoch["loss"] for epoch in run["epochs"]],
+            }
+    else:
+        print(f"{program} not found: seqlm side of the headline convergence skipped", file=sys.stderr)
+    if torch is not None:
+        sequences, vocabulary = torch_models.read_headline_data(csv_path)
+        torch.set_num_threads(1)
+        for mode in ("tutorial", "prefix_sharing"):
+            run = torch_models.make_headline_epoch(torch, sequences, vocabulary, mode == "prefix_sharing")
+            seconds, losses = [], []
+            for _ in range(epochs):
+                start = time.perf_counter()
+                run()
+                seconds.append(time.perf_counter() - start)
+                losses.append(run.evaluate())
+            result["torch"][mode] = {"seconds": seconds, "loss": losses}
+    for side in ("seqlm", "torch"):
+        for mode, figures in result[side].items():
+            print(f"headlines {side} {mode}: {sum(figures['seconds']):.1f} s for {epochs} epochs, "
+                  f"loss over all pairs {figures['loss'][-1]:.3f}", file=sys.stderr)
+    return result
+
+
 def measure_compile_time():
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compile_time.sh")
     completed = subprocess.run([script, "--json"], capture_output=True, text=True, check=True)
@@ -473,7 +511,7 @@ def find_row(rows, name):
     return next((row for row in rows if row["name"] == name), None)
 
 
-def evaluate_targets(model_rows, memory, compile_time):
+def evaluate_targets(model_rows, memory, compile_time, convergence=None):
     """The issue's targets with the measured figures (None where a figure was not measured)."""
     targets = []
 
@@ -501,6 +539,10 @@ def evaluate_targets(model_rows, memory, compile_time):
         comparison = (f"PyTorch tutorial expansion {tutorial['torch']['seconds']:.2f} s/epoch (loss "
                       f"{tutorial['torch']['loss']:.3f}); seqlm prefix sharing loss {row['seqlm']['loss']:.3f} "
                       "(first epoch; the losses are over the same (context, next word) pairs)")
+    if convergence and convergence["seqlm"].get("prefix_sharing") and convergence["torch"].get("tutorial"):
+        sharing, tutorial = convergence["seqlm"]["prefix_sharing"], convergence["torch"]["tutorial"]
+        comparison += (f"; after {convergence['epochs']} epochs, loss over all pairs: seqlm prefix sharing "
+                       f"{sharing['loss'][-1]:.3f}, PyTorch tutorial {tutorial['loss'][-1]:.3f}")
     add("headlines, one epoch with prefix sharing: <= 0.5 s", value, "s", value is not None and value <= 0.5, comparison)
     value = memory.get("seqlm_threads_1", {}).get("peak_rss_mib") if memory else None
     add("Nietzsche training peak RSS: <= 60 MiB", value, "MiB", value is not None and value <= 60, "")
@@ -643,6 +685,16 @@ def model_markdown(results):
                 f"| {'seqlm' if key.startswith('seqlm') else 'PyTorch'} | {value['threads']} | {value['batches']} | "
                 f"{value['peak_rss_mib']:.1f} | {value['peak_rss_mib_text']:.1f} |"
             )
+    convergence = results.get("headline_convergence")
+    if convergence:
+        lines += ["", f"### Headlines trained {convergence['epochs']} epochs both ways (1 thread)", "",
+                  "Loss: inference cross-entropy over all (context, next word) pairs of the data after the last epoch.", "",
+                  "| side | mode | s/epoch (mean) | total s | final loss |", "|---|---|---:|---:|---:|"]
+        for side in ("seqlm", "torch"):
+            for mode, figures in convergence[side].items():
+                total = sum(figures["seconds"])
+                lines.append(f"| {side} | {mode} | {total / len(figures['seconds']):.3f} | {total:.1f} | "
+                             f"{figures['loss'][-1]:.3f} |")
     compile_time = results.get("compile_time")
     if compile_time:
         lines += ["", "### Compile time", "",
@@ -698,6 +750,9 @@ def parse_arguments():
     add("--data-dir", default=default_data_dir(), help="tutorial data (default $SEQLM_DATA_DIR or ../shared/data)")
     add("--rss-batches", type=int, default=50, help="batches trained for the peak-RSS figures (0: skip)")
     add("--compile-time", action="store_true", help="also time benchmarks/compile_time.sh (about a minute)")
+    add("--headline-epochs", type=int, default=0,
+        help="also train the headline model this many epochs both ways on both sides and compare the "
+        "losses over all pairs (0: skip; 20 epochs take a few minutes)")
     add("--omp-wait-policy", choices=["default", "passive", "active"], default="default",
         help="OMP_WAIT_POLICY for PyTorch's OpenMP threads (default: as installed). On a machine shared with "
         "other jobs, spinning OpenMP threads lose their core and multi-threaded PyTorch slows down by up to 10x; "
@@ -869,8 +924,13 @@ def main():
         results["models"] = model_rows
         results["memory"] = measure_memory(binary, torch, arguments, arguments.rss_batches) if arguments.rss_batches else {}
         results["compile_time"] = measure_compile_time() if arguments.compile_time else None
-        results["targets"] = evaluate_targets(model_rows, results["memory"], results["compile_time"])
-    if not results["rows"] and not results.get("models"):
+        results["headline_convergence"] = (
+            measure_headline_convergence(binary, torch, torch_models, arguments, arguments.headline_epochs)
+            if arguments.headline_epochs > 0 else None
+        )
+        results["targets"] = evaluate_targets(model_rows, results["memory"], results["compile_time"],
+                                              results["headline_convergence"])
+    if not results["rows"] and not results.get("models") and not results.get("headline_convergence"):
         sys.exit(f"no case matches --filter {arguments.filter!r}")
     results["load_average_at_end"] = list(os.getloadavg())
 

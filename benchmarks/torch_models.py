@@ -226,7 +226,8 @@ def read_headline_data(path):
 
 def make_headline_epoch(torch, sequences, vocabulary, prefix_sharing, seed=0, batch_size=32):
     """A function run(max_batches=None) -> mean training loss that trains one epoch (or its first
-    max_batches batches) of the headline model with Adam, batch 32, in a fresh random order.
+    max_batches batches) of the headline model with Adam, batch 32, in a fresh random order;
+    run.evaluate() -> the inference loss over all (context, next word) pairs.
 
     tutorial:       every prefix t[0..k] (k >= 1) of every headline, pre-padded with 0 to the
                     longest headline; x = all but the last id (17 steps), y = the last id
@@ -276,7 +277,23 @@ def make_headline_epoch(torch, sequences, vocabulary, prefix_sharing, seed=0, ba
             batches += 1
         return total / max(batches, 1)
 
+    def evaluate():
+        """Inference loss (no dropout) over every (context, next word) pair of the data: the mean
+        cross-entropy over all prefix examples, or over all real positions of all headlines."""
+        model.eval()
+        total, pairs = 0.0, 0
+        with torch.no_grad():
+            for start in range(0, count, 256):
+                x, y = batch(torch.arange(start, min(start + 256, count)))
+                logits = model(x)
+                total += float(torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100, reduction="sum"))
+                pairs += int((y != -100).sum())
+        model.train()
+        return total / pairs
+
     run.examples = count
+    run.evaluate = evaluate
     return run
 
 
