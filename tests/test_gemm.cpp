@@ -13,8 +13,13 @@ inline int eigen_assertion_failures = 0;
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <seqlm/layers/gru.hpp>
+#include <seqlm/layers/lstm.hpp>
+#include <seqlm/math/batch_blocks.hpp>
 #include <seqlm/math/gemm.hpp>
 #include <seqlm/random.hpp>
+#include <vector>
 
 using namespace seqlm;
 
@@ -65,7 +70,7 @@ void check_product(Index m, Index n, Index k, gemm::Op op_a, gemm::Op op_b, gemm
     CHECK(packed.rows() == m);
     CHECK(packed.depth() == k);
     c = c0;
-    multiplier.multiply(packed, b, c, update);
+    packed.multiply(b, c, update);
     CHECK((c - expected).cwiseAbs().maxCoeff() <= tolerance<S>(k));
   }
 }
@@ -123,8 +128,7 @@ TEST_CASE("gemm reads and writes column blocks of larger matrices in place") {
   const Matrix<float> z0 = z;
   gemm::PackedMatrix<float> packed;
   packed.pack(u);
-  gemm::Multiplier<float> multiplier;
-  multiplier.multiply(packed, states.block(2, 6, 10, 3), z.block(1, 6, 40, 3), gemm::Update::accumulate);
+  packed.multiply(states.block(2, 6, 10, 3), z.block(1, 6, 40, 3), gemm::Update::accumulate);
   Matrix<float> expected = z0;
   expected.block(1, 6, 40, 3) += u * states.block(2, 6, 10, 3);
   CHECK((z - expected).cwiseAbs().maxCoeff() <= tolerance<float>(10));
@@ -137,13 +141,14 @@ TEST_CASE("gemm gives a column the same bits however many columns are multiplied
   const Matrix<float> h = random_of<float>(300, 13, rng);
   gemm::PackedMatrix<float> packed;
   packed.pack(u);
-  gemm::Multiplier<float> multiplier;
-  Matrix<float> all(64, 13), one(64, 1);
-  multiplier.multiply(packed, h, all, gemm::Update::overwrite);
+  Matrix<float> all(64, 13), one(64, 1), some(64, 5);
+  packed.multiply(h, all, gemm::Update::overwrite);
   for (Index j = 0; j < 13; ++j) {
-    multiplier.multiply(packed, h.col(j), one, gemm::Update::overwrite);
+    packed.multiply(h.col(j), one, gemm::Update::overwrite);
     CHECK(one.col(0) == all.col(j));
   }
+  packed.multiply(h.middleCols(4, 5), some, gemm::Update::overwrite);  // a block that starts mid-tile
+  CHECK(some == all.middleCols(4, 5));
 }
 
 TEST_CASE("gemm rejects mismatched shapes") {
@@ -159,7 +164,7 @@ TEST_CASE("gemm rejects mismatched shapes") {
       shape_error);
   gemm::PackedMatrix<float> packed;
   packed.pack(a, gemm::Op::transpose);  // 4 x 3
-  CHECK_THROWS_AS(multiplier.multiply(packed, b_ok, c, gemm::Update::overwrite), shape_error);
+  CHECK_THROWS_AS(packed.multiply(b_ok, c, gemm::Update::overwrite), shape_error);
 }
 
 TEST_CASE("gemm allocates nothing on a second call with the same shapes") {
@@ -174,9 +179,9 @@ TEST_CASE("gemm allocates nothing on a second call with the same shapes") {
   auto run = [&] {
     multiplier.multiply(a, gemm::Op::none, b, gemm::Op::transpose, c, gemm::Update::overwrite);
     packed.pack(a);
-    multiplier.multiply(packed, e, d, gemm::Update::accumulate);
+    packed.multiply(e, d, gemm::Update::accumulate);
     packed.pack(e, gemm::Op::transpose);
-    multiplier.multiply(packed, e, f, gemm::Update::overwrite);
+    packed.multiply(e, f, gemm::Update::overwrite);
   };
   run();
   eigen_assertion_failures = 0;
@@ -184,4 +189,82 @@ TEST_CASE("gemm allocates nothing on a second call with the same shapes") {
   run();
   Eigen::internal::set_is_malloc_allowed(true);
   CHECK(eigen_assertion_failures == 0);
+}
+
+// ---- recurrent time loops split over threads (math/batch_blocks.hpp) ----------------------
+
+TEST_CASE("batch blocks cover the batch exactly once, for one and two threads") {
+  const int threads_before = Eigen::nbThreads();
+  for (const int threads : {1, 2}) {
+    Eigen::setNbThreads(threads);
+    for (const Index batch : {1, 7, 8, 17, 64, 129}) {
+      CAPTURE(threads);
+      CAPTURE(batch);
+      // Blocks may run on different threads: each only writes its own sequences' entries.
+      std::vector<int> visits(static_cast<size_t>(batch), 0);
+      detail::for_each_batch_block(batch, [&](Index first, Index count) {
+        for (Index b = first; b < first + count; ++b) ++visits[static_cast<size_t>(b)];
+      });
+      CHECK(std::count(visits.begin(), visits.end(), 1) == batch);
+      const Index blocks = detail::batch_blocks(batch);
+      CHECK(blocks >= 1);
+      CHECK(blocks <= std::max<Index>(1, batch / detail::min_block_sequences));
+    }
+  }
+  Eigen::setNbThreads(threads_before);
+}
+
+namespace {
+
+// Output, parameter gradients and input gradient of one forward + backward pass.
+template <class Layer>
+std::vector<Matrix<float>> pass(Layer& layer, const Matrix<float>& x, Index batch,
+                                const Matrix<float>& d_output, Index truncate) {
+  for (auto& p : layer.parameters()) p.gradient->setZero();
+  std::vector<Matrix<float>> results = {layer.forward(x, batch)};
+  layer.backward(d_output, nullptr, truncate);
+  for (auto& p : layer.parameters()) results.push_back(*p.gradient);
+  results.push_back(layer.input_gradient());
+  results.push_back(layer.initial_state_gradient().h);
+  return results;
+}
+
+template <class Layer>
+void check_same_bits_for_every_thread_count(Layer& layer, Index I, Index H, Index T, Index B, Rng& rng) {
+  const Matrix<float> x = random_of<float>(I, T * B, rng);
+  const Matrix<float> d_output = random_of<float>(H, T * B, rng);
+  const int threads_before = Eigen::nbThreads();
+  Eigen::setNbThreads(1);
+  const auto one_thread = pass(layer, x, B, d_output, 3);
+  Eigen::setNbThreads(2);  // two blocks of sequences when the build has OpenMP
+  const auto two_threads = pass(layer, x, B, d_output, 3);
+  Eigen::setNbThreads(threads_before);
+  REQUIRE(one_thread.size() == two_threads.size());
+  for (size_t k = 0; k < one_thread.size(); ++k) {
+    CAPTURE(k);
+    CHECK(one_thread[k] == two_threads[k]);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("LSTM and GRU give the same bits with the time loop on one or two threads") {
+  // The recurrences split the batch into blocks of sequences; the post-loop products are
+  // Eigen's, which stay on one thread here because they are small.
+  const Index I = 5, H = 12, T = 7, B = 19;
+  Rng rng(13);
+  LSTMOptions lstm_options;
+  lstm_options.return_sequences = true;
+  LSTM<float> lstm(I, H, lstm_options);
+  lstm.initialize(rng);
+  check_same_bits_for_every_thread_count(lstm, I, H, T, B, rng);
+  for (const bool reset_after : {true, false}) {
+    CAPTURE(reset_after);
+    GRUOptions gru_options;
+    gru_options.return_sequences = true;
+    gru_options.reset_after = reset_after;
+    GRU<float> gru(I, H, gru_options);
+    gru.initialize(rng);
+    check_same_bits_for_every_thread_count(gru, I, H, T, B, rng);
+  }
 }

@@ -19,8 +19,10 @@
 // reset_after = false, which needs r before U_h can be applied) on the recurrent kernel,
 // packed once per pass (math/gemm.hpp), followed by one fused xsimd pass over the gates.
 // Backward stores the pre-activation gradients of every step, does only the dh_{t-1}
-// product(s) (on the packed U^T) and the bias gradient inside the loop, and the weight
-// gradients as GEMMs after it. Nothing is allocated inside the time loops.
+// product(s) (on the packed U^T) inside the loop, and the weight gradients as GEMMs after it.
+// Nothing is allocated inside the time loops. The sequences of a batch are independent inside
+// the time loops, which run on blocks of sequences in parallel when GEMM threads are enabled
+// (math/batch_blocks.hpp).
 #pragma once
 
 #include <utility>
@@ -28,6 +30,7 @@
 
 #include "../error.hpp"
 #include "../init.hpp"
+#include "../math/batch_blocks.hpp"
 #include "../math/gemm.hpp"
 #include "../math/simd.hpp"
 #include "../parameter.hpp"
@@ -116,7 +119,7 @@ class GRU {
     prepare_forward(steps, batch);
     inputs_are_ids_ = false;
     inputs_ = x;  // kept for the kernel gradient dW = dZx X^T
-    projection_ = input_bias().replicate(1, steps * batch);
+    for (Index k = 0; k < steps * batch; ++k) projection_.col(k) = input_bias();
     projection_.noalias() += kernel_ * inputs_;  // W x + b_x for all steps at once
     run_forward(initial);
     return output_;
@@ -164,27 +167,31 @@ class GRU {
       d_hidden_.setZero();
     }
     pack_recurrent_kernel(gemm::Op::transpose);
-    for (Index t = T - 1; t >= 0; --t) {
-      // d_hidden_ = dL/dh_t: from step t+1 (or d_final) plus the output at step t.
-      if (options_.return_sequences) {
-        d_hidden_ += d_output.middleCols(t * B, B);
-      } else if (t == T - 1) {
-        d_hidden_ += d_output;
+    // Sequences [first, first + count) from the last step to the first. The two H x B buffers
+    // take turns: `carried` holds dL/dh_t, `previous` receives dL/dh_{t-1}, then they swap.
+    detail::for_each_batch_block(B, [&](Index first, Index count) {
+      Matrix<Scalar>* carried = &d_hidden_;
+      Matrix<Scalar>* previous = &d_hidden_previous_;
+      for (Index t = T - 1; t >= 0; --t) {
+        // dL/dh_t: from step t+1 (or d_final) plus the output at step t.
+        auto d_h = carried->middleCols(first, count);
+        if (options_.return_sequences) {
+          d_h += d_output.middleCols(t * B + first, count);
+        } else if (t == T - 1) {
+          d_h += d_output.middleCols(first, count);
+        }
+        const bool cut_here = truncate > 0 && t > 0 && t % truncate == 0;
+        if (options_.reset_after) {
+          backward_step_reset_after(t, cut_here, first, count, *carried, *previous);
+        } else {
+          backward_step_reset_before(t, cut_here, first, count, *carried, *previous);
+        }
+        if (cut_here) previous->middleCols(first, count).setZero();  // the carried gradient stops here
+        std::swap(carried, previous);
       }
-      const bool cut_here = truncate > 0 && t > 0 && t % truncate == 0;
-      if (options_.reset_after) {
-        backward_step_reset_after(t, cut_here);
-      } else {
-        backward_step_reset_before(t, cut_here);
-      }
-      // d_hidden_previous_ = dL/dh_{t-1}; it becomes the carried gradient.
-      if (cut_here) {
-        d_hidden_.setZero();
-      } else {
-        d_hidden_.swap(d_hidden_previous_);
-      }
-    }
-    initial_state_gradient_.h = d_hidden_;
+    });
+    // After T swaps dL/dh_{-1} is in d_hidden_ when T is even, else in d_hidden_previous_.
+    initial_state_gradient_.h = T % 2 == 0 ? d_hidden_ : d_hidden_previous_;
 
     // Weight gradients over all steps at once.
     const auto previous_states = states_.leftCols(T * B);  // [h_{-1}, ..., h_{T-2}]
@@ -195,8 +202,10 @@ class GRU {
       kernel_gradient_.noalias() += d_projection_ * inputs_.transpose();
       input_gradient_.noalias() = kernel_.transpose() * d_projection_;
     }
+    for (Index k = 0; k < T * B; ++k) bias_gradient_.col(0) += d_projection_.col(k);  // db_x += rowsum(dZx)
     if (options_.reset_after) {
       recurrent_kernel_gradient_.noalias() += d_recurrent_projection_ * previous_states.transpose();
+      for (Index k = 0; k < T * B; ++k) bias_gradient_.col(1) += d_recurrent_projection_.col(k);  // db_h
     } else {
       // The pre-activations are x- plus h-projections, so dZh = dZx; U_h acts on r .* h_{t-1}.
       recurrent_kernel_gradient_.topRows(2 * H).noalias() +=
@@ -309,31 +318,35 @@ class GRU {
       states_.leftCols(B).setZero();
     }
     pack_recurrent_kernel(gemm::Op::none);
-    for (Index t = 0; t < T; ++t) {
-      const auto h_previous = states_.middleCols(t * B, B);
-      if (options_.reset_after) {
-        gemm_.multiply(packed_kernel_, h_previous, step_recurrent_, gemm::Update::overwrite);  // U h: 3H x B
-        for (Index b = 0; b < B; ++b) {
-          const Index k = t * B + b;
-          gates_reset_after(H, &projection_(0, k), &step_recurrent_(0, b), &bias_(0, 1), &states_(0, k),
-                            &gates_(0, k), &recurrent_candidate_(0, k), &states_(0, k + B));
-        }
-      } else {
-        gemm_.multiply(packed_kernel_, h_previous, step_recurrent_.topRows(2 * H), gemm::Update::overwrite);
-        for (Index b = 0; b < B; ++b) {
-          const Index k = t * B + b;
-          update_reset_gates(H, &projection_(0, k), &step_recurrent_(0, b), &states_(0, k), &gates_(0, k),
-                             &reset_hidden_(0, k));
-        }
-        gemm_.multiply(packed_candidate_kernel_, reset_hidden_.middleCols(t * B, B),
-                       step_recurrent_.bottomRows(H), gemm::Update::overwrite);
-        for (Index b = 0; b < B; ++b) {
-          const Index k = t * B + b;
-          candidate_and_output(H, &projection_(0, k), &step_recurrent_(0, b), &states_(0, k), &gates_(0, k),
-                               &states_(0, k + B));
+    // Sequences [first, first + count) from the first step to the last.
+    detail::for_each_batch_block(B, [&](Index first, Index count) {
+      auto recurrent = step_recurrent_.middleCols(first, count);  // U h_{t-1} of these sequences
+      for (Index t = 0; t < T; ++t) {
+        const auto h_previous = states_.middleCols(t * B + first, count);
+        if (options_.reset_after) {
+          packed_kernel_.multiply(h_previous, recurrent, gemm::Update::overwrite);  // U h: 3H x count
+          for (Index b = first; b < first + count; ++b) {
+            const Index k = t * B + b;
+            gates_reset_after(H, &projection_(0, k), &step_recurrent_(0, b), &bias_(0, 1), &states_(0, k),
+                              &gates_(0, k), &recurrent_candidate_(0, k), &states_(0, k + B));
+          }
+        } else {
+          packed_kernel_.multiply(h_previous, recurrent.topRows(2 * H), gemm::Update::overwrite);
+          for (Index b = first; b < first + count; ++b) {
+            const Index k = t * B + b;
+            update_reset_gates(H, &projection_(0, k), &step_recurrent_(0, b), &states_(0, k), &gates_(0, k),
+                               &reset_hidden_(0, k));
+          }
+          packed_candidate_kernel_.multiply(reset_hidden_.middleCols(t * B + first, count),
+                                            recurrent.bottomRows(H), gemm::Update::overwrite);
+          for (Index b = first; b < first + count; ++b) {
+            const Index k = t * B + b;
+            candidate_and_output(H, &projection_(0, k), &step_recurrent_(0, b), &states_(0, k), &gates_(0, k),
+                                 &states_(0, k + B));
+          }
         }
       }
-    }
+    });
     final_state_.h = states_.rightCols(B);
     if (options_.return_sequences) {
       output_ = states_.rightCols(T * B);
@@ -432,25 +445,27 @@ class GRU {
   }
 
   // ---- backward steps ---------------------------------------------------------------------
-  // In: d_hidden_ = dL/dh_t. Out: the pre-activation gradients of step t in d_projection_
-  // (and d_recurrent_projection_), and d_hidden_previous_ = dL/dh_{t-1} unless cut_here.
+  // For the sequences [first, first + count) of step t. In: d_hidden = dL/dh_t. Out: the
+  // pre-activation gradients of step t in d_projection_ (and d_recurrent_projection_), and
+  // d_hidden_previous = dL/dh_{t-1} (without the recurrent product when cut_here).
   //   dn = dh (1 - z)            da_n = dn (1 - n^2)
   //   dz = dh (h_{t-1} - n)      da_z = dz z (1 - z)
   //   dh_{t-1} = dh z + (recurrent terms)
 
   // reset_after = true: dr = da_n hh, da_r = dr r (1 - r), d(hh) = da_n r;
   //   dZx = [da_z; da_r; da_n]  dZh = [da_z; da_r; da_n r]  dh_{t-1} = dh z + U^T dZh.
-  void backward_step_reset_after(Index t, bool cut_here) {
+  void backward_step_reset_after(Index t, bool cut_here, Index first, Index count,
+                                 const Matrix<Scalar>& d_hidden, Matrix<Scalar>& d_hidden_previous) {
     const Index H = units_, B = batch_;
-    for (Index b = 0; b < B; ++b) {
+    for (Index b = first; b < first + count; ++b) {
       const Index k = t * B + b;
-      const Scalar* d_h = &d_hidden_(0, b);
+      const Scalar* d_h = &d_hidden(0, b);
       const Scalar* gates = &gates_(0, k);
       const Scalar* candidate = &recurrent_candidate_(0, k);
       const Scalar* h_previous = &states_(0, k);
       Scalar* d_x = &d_projection_(0, k);
       Scalar* d_rec = &d_recurrent_projection_(0, k);
-      Scalar* d_h_previous = &d_hidden_previous_(0, b);
+      Scalar* d_h_previous = &d_hidden_previous(0, b);
       simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
         using V = decltype(lane);
         const V one(Scalar(1));
@@ -471,27 +486,26 @@ class GRU {
         simd::store(d_rec + 2 * H + j, da_n * r);
         simd::store(d_h_previous + j, dh * z);
       });
-      bias_gradient_.col(0) += d_projection_.col(k);  // db_x, db_h += the step's gradients
-      bias_gradient_.col(1) += d_recurrent_projection_.col(k);
     }
     if (!cut_here) {  // dh_{t-1} += U^T dZh_t
-      gemm_.multiply(packed_kernel_, d_recurrent_projection_.middleCols(t * B, B), d_hidden_previous_,
-                     gemm::Update::accumulate);
+      packed_kernel_.multiply(d_recurrent_projection_.middleCols(t * B + first, count),
+                              d_hidden_previous.middleCols(first, count), gemm::Update::accumulate);
     }
   }
 
   // reset_after = false: the pre-activations are W x + U (.) + b, so dZh = dZx = [da_z; da_r; da_n].
   //   d(r h) = U_h^T da_n (GEMM)   dr = d(r h) h_{t-1}   da_r = dr r (1 - r)
   //   dh_{t-1} = dh z + d(r h) r + U_zr^T [da_z; da_r] (GEMM).
-  void backward_step_reset_before(Index t, bool cut_here) {
+  void backward_step_reset_before(Index t, bool cut_here, Index first, Index count,
+                                  const Matrix<Scalar>& d_hidden, Matrix<Scalar>& d_hidden_previous) {
     const Index H = units_, B = batch_;
-    for (Index b = 0; b < B; ++b) {
+    for (Index b = first; b < first + count; ++b) {
       const Index k = t * B + b;
-      const Scalar* d_h = &d_hidden_(0, b);
+      const Scalar* d_h = &d_hidden(0, b);
       const Scalar* gates = &gates_(0, k);
       const Scalar* h_previous = &states_(0, k);
       Scalar* d_x = &d_projection_(0, k);
-      Scalar* d_h_previous = &d_hidden_previous_(0, b);
+      Scalar* d_h_previous = &d_hidden_previous(0, b);
       simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
         using V = decltype(lane);
         const V one(Scalar(1));
@@ -504,15 +518,16 @@ class GRU {
         simd::store(d_h_previous + j, dh * z);
       });
     }
-    gemm_.multiply(packed_candidate_kernel_, d_projection_.block(2 * H, t * B, H, B), d_reset_hidden_,
-                   gemm::Update::overwrite);  // d(r h) = U_h^T da_n
-    for (Index b = 0; b < B; ++b) {
+    packed_candidate_kernel_.multiply(d_projection_.block(2 * H, t * B + first, H, count),
+                                      d_reset_hidden_.middleCols(first, count),
+                                      gemm::Update::overwrite);  // d(r h) = U_h^T da_n
+    for (Index b = first; b < first + count; ++b) {
       const Index k = t * B + b;
       const Scalar* d_reset_hidden = &d_reset_hidden_(0, b);
       const Scalar* gates = &gates_(0, k);
       const Scalar* h_previous = &states_(0, k);
       Scalar* d_x = &d_projection_(0, k);
-      Scalar* d_h_previous = &d_hidden_previous_(0, b);
+      Scalar* d_h_previous = &d_hidden_previous(0, b);
       simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
         using V = decltype(lane);
         const V one(Scalar(1));
@@ -522,11 +537,10 @@ class GRU {
         simd::store(d_x + H + j, d_rh * hp * r * (one - r));
         simd::store(d_h_previous + j, simd::load<V>(d_h_previous + j) + d_rh * r);
       });
-      bias_gradient_.col(0) += d_projection_.col(k);  // db += the step's gradients
     }
     if (!cut_here) {  // dh_{t-1} += U_zr^T [da_z; da_r]
-      gemm_.multiply(packed_kernel_, d_projection_.block(0, t * B, 2 * H, B), d_hidden_previous_,
-                     gemm::Update::accumulate);
+      packed_kernel_.multiply(d_projection_.block(0, t * B + first, 2 * H, count),
+                              d_hidden_previous.middleCols(first, count), gemm::Update::accumulate);
     }
   }
 
@@ -563,10 +577,9 @@ class GRU {
   Matrix<Scalar> output_;
   State final_state_;
 
-  // The recurrent products: U (or U_zr) and U_h packed by forward, their transposes by
-  // backward (math/gemm.hpp).
+  // The recurrent products' matrices: U (or U_zr) and U_h packed by forward, their transposes
+  // by backward (math/gemm.hpp).
   gemm::PackedMatrix<Scalar> packed_kernel_, packed_candidate_kernel_;
-  gemm::Multiplier<Scalar> gemm_;
 
   // backward() work and results.
   Matrix<Scalar> d_projection_;            // 3H x N: dL/d(W x + b_x), "dZx"

@@ -19,16 +19,19 @@
 //             token ids); U is packed once (math/gemm.hpp), then per step one product
 //             Z_t += U h_{t-1} on the packed U and one fused SIMD pass that applies the gates
 //             and updates c and h.
-//   backward: U^T is packed once; BPTT with one fused SIMD pass per step giving dZ_t (and
-//             db += rowsum(dZ_t)) and one product dh_{t-1} = U^T dZ_t; then the weight
-//             gradients as two big products over all steps: dW += dZ X^T, dU += dZ Hprev^T.
-// Nothing is allocated inside the time loops: the packed weights live in the layer.
+//   backward: U^T is packed once; BPTT with one fused SIMD pass per step giving dZ_t and one
+//             product dh_{t-1} = U^T dZ_t; then the weight gradients over all steps:
+//             dW += dZ X^T, dU += dZ Hprev^T (two big products), db += rowsum(dZ).
+// Nothing is allocated inside the time loops: the packed weights live in the layer. The
+// sequences of a batch are independent inside the time loops, which run on blocks of
+// sequences in parallel when GEMM threads are enabled (math/batch_blocks.hpp).
 #pragma once
 
 #include <vector>
 
 #include "../error.hpp"
 #include "../init.hpp"
+#include "../math/batch_blocks.hpp"
 #include "../math/gemm.hpp"
 #include "../math/simd.hpp"
 #include "../parameter.hpp"
@@ -169,7 +172,7 @@ class LSTM {
 
     start_forward(steps, batch, initial, InputKind::dense);
     inputs_ = x;
-    gates_ = bias_.col(0).replicate(1, steps * batch);
+    for (Index k = 0; k < steps * batch; ++k) gates_.col(k) = bias_.col(0);
     gates_.noalias() += kernel_ * inputs_;  // Z = W X + b for all steps at once
     run_recurrence();
     return output_;
@@ -225,28 +228,34 @@ class LSTM {
     if (!options_.return_sequences) dh_ += d_output;
 
     packed_recurrent_kernel_.pack(recurrent_kernel_, gemm::Op::transpose);  // U^T, for every step
-    for (Index t = T - 1; t >= 0; --t) {
-      if (options_.return_sequences) dh_ += d_output.middleCols(t * B, B);
-      for (Index b = 0; b < B; ++b) {
-        const Index col = t * B + b;
-        detail::lstm_cell_backward(H, gates_.col(col).data(), cell_.col(col).data(),
-                                   tanh_cell_.col(col).data(), dh_.col(b).data(), dc_.col(b).data(),
-                                   d_gates_.col(col).data());
-        bias_gradient_.col(0) += d_gates_.col(col);  // db += dz while it is in cache
+    // Sequences [first, first + count) from the last step to the first.
+    detail::for_each_batch_block(B, [&](Index first, Index count) {
+      auto dh = dh_.middleCols(first, count);
+      auto dc = dc_.middleCols(first, count);
+      for (Index t = T - 1; t >= 0; --t) {
+        if (options_.return_sequences) dh += d_output.middleCols(t * B + first, count);
+        for (Index b = first; b < first + count; ++b) {
+          const Index col = t * B + b;
+          detail::lstm_cell_backward(H, gates_.col(col).data(), cell_.col(col).data(),
+                                     tanh_cell_.col(col).data(), dh_.col(b).data(), dc_.col(b).data(),
+                                     d_gates_.col(col).data());
+        }
+        const bool cut_here = truncate > 0 && t > 0 && t % truncate == 0;
+        if (cut_here) {
+          dh.setZero();
+          dc.setZero();
+        } else {  // dh_{t-1} = U^T dZ_t
+          packed_recurrent_kernel_.multiply(d_gates_.middleCols(t * B + first, count), dh,
+                                            gemm::Update::overwrite);
+        }
       }
-      const bool cut_here = truncate > 0 && t > 0 && t % truncate == 0;
-      if (cut_here) {
-        dh_.setZero();
-        dc_.setZero();
-      } else {  // dh_{t-1} = U^T dZ_t
-        gemm_.multiply(packed_recurrent_kernel_, d_gates_.middleCols(t * B, B), dh_, gemm::Update::overwrite);
-      }
-    }
+    });
     initial_state_gradient_.h = dh_;
     initial_state_gradient_.c = dc_;
 
     // Weight gradients over all steps at once. Hprev = [h_{-1}, h_0, ..., h_{T-2}].
     recurrent_kernel_gradient_.noalias() += d_gates_ * hidden_.leftCols(T * B).transpose();
+    for (Index k = 0; k < T * B; ++k) bias_gradient_.col(0) += d_gates_.col(k);  // db += rowsum(dZ)
     if (input_kind_ == InputKind::dense) {
       kernel_gradient_.noalias() += d_gates_ * inputs_.transpose();
       input_gradient_.noalias() = kernel_.transpose() * d_gates_;
@@ -359,16 +368,20 @@ class LSTM {
   void run_recurrence() {
     const Index H = units_, B = batch_, T = steps_;
     packed_recurrent_kernel_.pack(recurrent_kernel_);  // U, for every step
-    for (Index t = 0; t < T; ++t) {
-      // Z_t += U h_{t-1}: one product on the B contiguous columns of step t.
-      gemm_.multiply(packed_recurrent_kernel_, hidden_.middleCols(t * B, B), gates_.middleCols(t * B, B),
-                     gemm::Update::accumulate);
-      for (Index b = 0; b < B; ++b) {
-        const Index col = t * B + b;
-        detail::lstm_cell_forward(H, gates_.col(col).data(), cell_.col(col).data(), cell_.col(col + B).data(),
-                                  tanh_cell_.col(col).data(), hidden_.col(col + B).data());
+    // Sequences [first, first + count) from the first step to the last.
+    detail::for_each_batch_block(B, [&](Index first, Index count) {
+      for (Index t = 0; t < T; ++t) {
+        // Z_t += U h_{t-1}: one product on the contiguous columns of step t.
+        packed_recurrent_kernel_.multiply(hidden_.middleCols(t * B + first, count),
+                                          gates_.middleCols(t * B + first, count), gemm::Update::accumulate);
+        for (Index b = first; b < first + count; ++b) {
+          const Index col = t * B + b;
+          detail::lstm_cell_forward(H, gates_.col(col).data(), cell_.col(col).data(),
+                                    cell_.col(col + B).data(), tanh_cell_.col(col).data(),
+                                    hidden_.col(col + B).data());
+        }
       }
-    }
+    });
     if (options_.return_sequences) {
       output_ = hidden_.rightCols(T * B);
     } else {
@@ -415,9 +428,8 @@ class LSTM {
   Matrix<Scalar> output_;
   RecurrentState<Scalar> final_state_;
 
-  // The recurrent products: U packed by forward, U^T by backward (math/gemm.hpp).
+  // The recurrent products' matrix: U packed by forward, U^T by backward (math/gemm.hpp).
   gemm::PackedMatrix<Scalar> packed_recurrent_kernel_;
-  gemm::Multiplier<Scalar> gemm_;
 
   // Backward buffers.
   Matrix<Scalar> d_gates_;  // 4H x T*B: dL/dz_t for every step

@@ -5,9 +5,11 @@
 // the comparison with OpenBLAS: docs/performance.md, "GEMM strategy"):
 //   * a recurrent layer multiplies by the SAME matrix at every time step (U h_{t-1} forward,
 //     U^T dZ_t backward). PackedMatrix packs it once per pass; Eigen re-packs it every step.
-//   * all packing memory lives in a Multiplier owned by the layer and is sized on the first
-//     call: nothing is allocated inside a time loop, nor on a second call with the same shapes
-//     (Eigen's product heap-allocates its blocking buffers above 128 KB on every call).
+//   * the packed copy is owned by the layer and sized on the first call, and multiplying by it
+//     needs no other memory: nothing is allocated inside a time loop, nor on a second call
+//     with the same shapes (Eigen's product heap-allocates its blocking buffers above 128 KB
+//     on every call), and several threads can multiply by it at once.
+// Multiplier is the general form (both operands packed on the fly, buffers it owns).
 //
 // The algorithm is GotoBLAS/BLIS's, in three layers (docs/design.md, "The GEMM kernel"):
 //
@@ -210,6 +212,62 @@ void macro_kernel(Index rows, Index cols, Index depth, const Scalar* a, Index a_
   static_assert(tile_cols == 6, "macro_kernel dispatches tile widths 1..6");
 }
 
+inline void check_shapes(Index m, Index k, Index k_b, Index n, Index c_rows, Index c_cols) {
+  if (k != k_b || c_rows != m || c_cols != n) {
+    throw shape_error(seqlm::detail::make_message("gemm: op(A) is ", m, "x", k, ", op(B) ", k_b, "x", n,
+                                                  ", C ", c_rows, "x", c_cols));
+  }
+}
+
+// The blocked loops (top of the file): C (m x n, column stride ldc) = or += op(A) op(B).
+// A is either packed beforehand (`packed_a`: panels of MR rows over the whole depth k) or read
+// through `a` and packed block by block into `lhs_buffer`. B is read in place when plain, and
+// packed block by block into `rhs_buffer` when transposed. Buffers that are not needed may be
+// null; nothing else is written but C.
+template <class Scalar>
+void run(Index m, Index n, Index k, const Scalar* packed_a, const Operand<Scalar>& a,
+         const Operand<Scalar>& b, Scalar* c, Index ldc, Update update, Scalar* lhs_buffer,
+         Scalar* rhs_buffer) {
+  constexpr Index MR = tile_rows<Scalar>;
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // an empty sum
+    if (update == Update::overwrite) {
+      for (Index j = 0; j < n; ++j) std::fill(c + j * ldc, c + j * ldc + m, Scalar(0));
+    }
+    return;
+  }
+  for (Index jc = 0; jc < n; jc += column_block) {
+    const Index nc = std::min(column_block, n - jc);
+    for (Index pc = 0; pc < k; pc += depth_block) {
+      const Index kc = std::min(depth_block, k - pc);
+      const bool accumulate = update == Update::accumulate || pc > 0;
+      // A plain B is read in place (its columns are contiguous); a transposed one is packed.
+      const Scalar* b_block = b.data + pc + jc * b.stride;
+      Index b_stride = b.stride;
+      if (b.transposed) {
+        pack_rhs(b, pc, kc, jc, nc, rhs_buffer);
+        b_block = rhs_buffer;
+        b_stride = 0;
+      }
+      for (Index ic = 0; ic < m; ic += row_block) {
+        const Index mc = std::min(row_block, m - ic);
+        const Scalar* a_block;
+        Index a_panel_stride;
+        if (packed_a != nullptr) {  // panels of the whole depth: skip to step pc of panel ic/MR
+          a_panel_stride = MR * k;
+          a_block = packed_a + (ic / MR) * a_panel_stride + pc * MR;
+        } else {
+          a_panel_stride = MR * kc;
+          pack_lhs(a, ic, mc, pc, kc, lhs_buffer, a_panel_stride);
+          a_block = lhs_buffer;
+        }
+        macro_kernel(mc, nc, kc, a_block, a_panel_stride, b_block, b_stride, c + ic + jc * ldc, ldc,
+                     accumulate);
+      }
+    }
+  }
+}
+
 }  // namespace detail
 
 // A left operand op(A) (rows x depth) packed once into MR-row panels, for a matrix that
@@ -229,19 +287,29 @@ class PackedMatrix {
                      data_.data(), tile_rows<Scalar> * depth_);
   }
 
+  // C = or += op(A) B, with op(A) as packed (B: depth() x n, C: rows() x n; shape_error
+  // otherwise). Uses no buffer and changes nothing but C, so several threads may multiply by
+  // the same PackedMatrix at once (into different columns of C).
+  void multiply(ConstMatrixRef<Scalar> b, MatrixRef<Scalar> c, Update update) const {
+    detail::check_shapes(rows_, depth_, b.rows(), b.cols(), c.rows(), c.cols());
+    detail::run(rows_, b.cols(), depth_, data_.data(), detail::Operand<Scalar>{nullptr, 0, false},
+                detail::Operand<Scalar>{b.data(), b.outerStride(), false}, c.data(), c.outerStride(), update,
+                static_cast<Scalar*>(nullptr), static_cast<Scalar*>(nullptr));
+  }
+
   Index rows() const { return rows_; }
   Index depth() const { return depth_; }
-  // Panel q (rows q*MR ..), step p at data() + q*MR*depth() + p*MR.
-  const Scalar* data() const { return data_.data(); }
 
  private:
   Index rows_ = 0, depth_ = 0;
-  Vector<Scalar> data_;
+  Vector<Scalar> data_;  // panel q (rows q*MR ..), step p at q*MR*depth + p*MR
 };
 
-// Multiplies matrices with its own packing buffers, which grow on demand and are then reused:
-// after a first call, calls with the same or smaller shapes allocate nothing. One Multiplier
-// per layer (it is not shared between threads).
+// Multiplies any two matrices, packing both into its own buffers, which grow on demand and
+// are then reused: after a first call, calls with the same or smaller shapes allocate nothing.
+// Not to be shared between threads. (seqlm's layers use Eigen's product for their large
+// one-off products, which is as fast at those shapes; this is the general form of the
+// algorithm, tested against Eigen and compared in benchmarks/bench_gemm.cpp.)
 template <class Scalar>
 class Multiplier {
  public:
@@ -251,74 +319,17 @@ class Multiplier {
     const bool a_transposed = op_a == Op::transpose, b_transposed = op_b == Op::transpose;
     const Index m = a_transposed ? a.cols() : a.rows(), k = a_transposed ? a.rows() : a.cols();
     const Index k_b = b_transposed ? b.cols() : b.rows(), n = b_transposed ? b.rows() : b.cols();
-    check_shapes(m, k, k_b, n, c);
-    run(m, n, k, nullptr, detail::Operand<Scalar>{a.data(), a.outerStride(), a_transposed},
-        detail::Operand<Scalar>{b.data(), b.outerStride(), b_transposed}, c.data(), c.outerStride(), update);
-  }
-
-  // C = or += A B with A packed beforehand (op(A) as it was packed).
-  void multiply(const PackedMatrix<Scalar>& a, ConstMatrixRef<Scalar> b, MatrixRef<Scalar> c, Update update) {
-    check_shapes(a.rows(), a.depth(), b.rows(), b.cols(), c);
-    run(a.rows(), b.cols(), a.depth(), &a, detail::Operand<Scalar>{nullptr, 0, false},
-        detail::Operand<Scalar>{b.data(), b.outerStride(), false}, c.data(), c.outerStride(), update);
+    detail::check_shapes(m, k, k_b, n, c.rows(), c.cols());
+    const Index kc_max = std::min(k, depth_block), nc_max = std::min(n, column_block);
+    reserve(packed_lhs_, detail::round_up(std::min(m, row_block), tile_rows<Scalar>) * kc_max);
+    if (b_transposed) reserve(packed_rhs_, kc_max * detail::round_up(nc_max, tile_cols));
+    detail::run(m, n, k, static_cast<const Scalar*>(nullptr),
+                detail::Operand<Scalar>{a.data(), a.outerStride(), a_transposed},
+                detail::Operand<Scalar>{b.data(), b.outerStride(), b_transposed}, c.data(), c.outerStride(),
+                update, packed_lhs_.data(), packed_rhs_.data());
   }
 
  private:
-  static void check_shapes(Index m, Index k, Index k_b, Index n, const MatrixRef<Scalar>& c) {
-    if (k != k_b || c.rows() != m || c.cols() != n) {
-      throw shape_error(seqlm::detail::make_message("gemm: op(A) is ", m, "x", k, ", op(B) ", k_b, "x", n,
-                                                    ", C ", c.rows(), "x", c.cols()));
-    }
-  }
-
-  // The blocked loops (top of the file). `packed` is A when it was packed beforehand, else
-  // null and A is read through `a`.
-  void run(Index m, Index n, Index k, const PackedMatrix<Scalar>* packed, const detail::Operand<Scalar>& a,
-           const detail::Operand<Scalar>& b, Scalar* c, Index ldc, Update update) {
-    constexpr Index MR = tile_rows<Scalar>;
-    if (m == 0 || n == 0) return;
-    if (k == 0) {  // an empty sum
-      if (update == Update::overwrite) {
-        for (Index j = 0; j < n; ++j) std::fill(c + j * ldc, c + j * ldc + m, Scalar(0));
-      }
-      return;
-    }
-    const Index kc_max = std::min(k, depth_block), nc_max = std::min(n, column_block);
-    if (b.transposed) reserve(packed_rhs_, kc_max * detail::round_up(nc_max, tile_cols));
-    if (packed == nullptr) reserve(packed_lhs_, detail::round_up(std::min(m, row_block), MR) * kc_max);
-
-    for (Index jc = 0; jc < n; jc += column_block) {
-      const Index nc = std::min(column_block, n - jc);
-      for (Index pc = 0; pc < k; pc += depth_block) {
-        const Index kc = std::min(depth_block, k - pc);
-        const bool accumulate = update == Update::accumulate || pc > 0;
-        // B is packed only when transposed: a plain B is read in place, its columns contiguous.
-        const Scalar* b_block = b.data + pc + jc * b.stride;
-        Index b_stride = b.stride;
-        if (b.transposed) {
-          detail::pack_rhs(b, pc, kc, jc, nc, packed_rhs_.data());
-          b_block = packed_rhs_.data();
-          b_stride = 0;
-        }
-        for (Index ic = 0; ic < m; ic += row_block) {
-          const Index mc = std::min(row_block, m - ic);
-          const Scalar* a_block;
-          Index a_panel_stride;
-          if (packed != nullptr) {  // panels of the whole depth: skip to step pc of panel ic/MR
-            a_panel_stride = MR * k;
-            a_block = packed->data() + (ic / MR) * a_panel_stride + pc * MR;
-          } else {
-            a_panel_stride = MR * kc;
-            detail::pack_lhs(a, ic, mc, pc, kc, packed_lhs_.data(), a_panel_stride);
-            a_block = packed_lhs_.data();
-          }
-          detail::macro_kernel(mc, nc, kc, a_block, a_panel_stride, b_block, b_stride, c + ic + jc * ldc, ldc,
-                               accumulate);
-        }
-      }
-    }
-  }
-
   static void reserve(Vector<Scalar>& buffer, Index size) {
     if (buffer.size() < size) buffer.resize(size);
   }
