@@ -1,7 +1,12 @@
-# Finds seqlm's two dependencies. Used by the build and by the installed seqlmConfig.cmake.
+# Finds seqlm's two dependencies (and OpenMP when SEQLM_OPENMP is on). Used by the build and
+# by the installed seqlmConfig.cmake.
 include(CMakeFindDependencyMacro)
 find_dependency(Eigen3 3.4 NO_MODULE)
 find_dependency(xsimd 8.1)
+# GEMM threads (SEQLM_OPENMP: the build's option, or the installed package's setting).
+if(SEQLM_OPENMP)
+  find_dependency(OpenMP COMPONENTS CXX)
+endif()
 
 # Debian 12's xsimd package exports a target that links "xtl" although xsimd's headers
 # need xtl only for its optional xtl::xcomplex support, which seqlm does not use. Without

@@ -1,8 +1,10 @@
 // fit() and evaluate() on real models: learning a tiny deterministic language, determinism
-// across runs and thread counts, NaN handling, bit-identical resume, callback order.
+// across runs and thread counts (data-parallel and inside GEMMs), NaN handling, bit-identical
+// resume, callback order.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -12,9 +14,11 @@
 #include <seqlm/model/sequential.hpp>
 #include <seqlm/optim/adam.hpp>
 #include <seqlm/optim/sgd.hpp>
+#include <seqlm/parallel.hpp>
 #include <seqlm/train/fit.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace seqlm;
@@ -204,6 +208,58 @@ TEST_CASE("Threads: two runs are bit-identical; 1, 2 and 3 threads agree") {
     const History history = fit(model, optimizer, windows, quiet_options<float>(1, 2, 4));
     CHECK(std::isfinite(history.last("loss")));
   }
+}
+
+TEST_CASE("GEMM threads: the setting, fit's gemm_threads, determinism and agreement with one thread") {
+  CHECK(gemm_threads() == 1);  // every program starts with one (parallel.hpp)
+  CHECK_THROWS_WITH_AS(set_gemm_threads(0), doctest::Contains("threads must be >= 1, got 0"), value_error);
+  {
+    const ScopedGemmThreads two(2);
+    CHECK(gemm_threads() == (gemm_threads_supported ? 2 : 1));
+  }
+  CHECK(gemm_threads() == 1);
+
+  // Products large enough for Eigen to split them: the input projection (32 x 8 by 8 x 512),
+  // the weight gradients over 512 columns and the Dense layer over every position.
+  const WindowDataset windows(repeating_language(1200), 16, 2, WindowTargets::every_position);
+  const auto run = [&](Index threads, int gemm, bool allow_oversubscription = false) {
+    Sequential<float> model = char_model<float>(4, 32, 11, /*with_dropout=*/true, /*return_sequences=*/true);
+    Adam<float> optimizer;
+    FitOptions<float> options = quiet_options<float>(1, 32, threads);
+    options.gemm_threads = gemm;
+    options.allow_oversubscription = allow_oversubscription;
+    int seen = 0;
+    LambdaCallback<float> probe;
+    probe.batch_end = [&](Index, const Logs&, TrainingContext<float>&) { seen = gemm_threads(); };
+    options.callbacks = {&probe};
+    fit(model, optimizer, windows, options);
+    CHECK(seen == (gemm_threads_supported ? gemm : 1));  // applied during the run
+    CHECK(gemm_threads() == 1);                          // and put back afterwards
+    return weights_of(model);
+  };
+  const auto one = run(1, 1);
+  const auto two = run(1, 2);
+  CHECK(identical(two, run(1, 2)));                 // same seed, same thread counts: same bits
+  CHECK(max_relative_difference(one, two) < 1e-5);  // other blocking, other rounding
+
+  // Data-parallel workers each use gemm_threads: their product may not exceed the machine.
+  const unsigned hardware = std::thread::hardware_concurrency();
+  if (gemm_threads_supported && hardware > 0) {
+    const int too_many = std::max(2, static_cast<int>(hardware));  // 2 x too_many > hardware
+    CHECK_THROWS_WITH_AS(run(2, too_many), doctest::Contains("busy threads, but this machine has"),
+                         value_error);
+    CHECK(gemm_threads() == 1);
+  }
+  const auto oversubscribed = run(2, 2, /*allow_oversubscription=*/true);
+  CHECK(identical(oversubscribed, run(2, 2, true)));
+  CHECK(max_relative_difference(oversubscribed, run(2, 1)) < 1e-5);
+
+  Sequential<float> model = char_model<float>(4, 4, 2);
+  SGD<float> optimizer;
+  FitOptions<float> options = quiet_options<float>(1, 8);
+  options.gemm_threads = 0;
+  CHECK_THROWS_WITH_AS(fit(model, optimizer, windows, options),
+                       doctest::Contains("gemm_threads must be >= 1"), value_error);
 }
 
 TEST_CASE("NaN in the loss or a gradient: numeric_error naming epoch and batch, or skip the batch") {

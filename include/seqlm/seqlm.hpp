@@ -9,6 +9,7 @@
 #include "error.hpp"
 #include "init.hpp"
 #include "math/simd.hpp"
+#include "parallel.hpp"
 #include "parameter.hpp"
 #include "random.hpp"
 #include "tensor.hpp"
@@ -61,6 +62,7 @@
 
 // Training
 #include "train/callbacks.hpp"
+#include "train/checkpoint.hpp"
 #include "train/data_parallel.hpp"
 #include "train/fit.hpp"
 #include "train/history.hpp"

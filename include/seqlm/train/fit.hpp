@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -40,6 +41,7 @@
 #include "../error.hpp"
 #include "../model/sequential.hpp"
 #include "../optim/optimizer.hpp"
+#include "../parallel.hpp"
 #include "callbacks.hpp"
 #include "data_parallel.hpp"
 #include "history.hpp"
@@ -63,7 +65,13 @@ struct FitOptions {
   bool shuffle = true;     // a new order every epoch, a function of (seed, epoch)
   std::uint64_t seed = 0;  // shuffling, dropout and the callbacks' generator
   Index threads = 1;       // data-parallel workers (>= 1)
-  Index truncate = 0;      // truncated BPTT: gradients flow back this many steps (0: all)
+  // Threads inside each large matrix product (>= 1; parallel.hpp), set for the run and put
+  // back afterwards. Every worker's products use them: up to threads * gemm_threads busy
+  // threads, which must not exceed the machine's hardware threads when gemm_threads > 1
+  // (value_error) unless allow_oversubscription is set. No effect without OpenMP.
+  int gemm_threads = 1;
+  bool allow_oversubscription = false;
+  Index truncate = 0;  // truncated BPTT: gradients flow back this many steps (0: all)
   NanPolicy on_nan = NanPolicy::stop;
   Verbosity verbosity = Verbosity::automatic;
   std::ostream* output = nullptr;   // progress output; null: std::cout
@@ -120,6 +128,19 @@ inline void check_fit_options(Index epochs, Index batch_size, Index threads, Ind
   }
 }
 
+// The GEMM threads rule of FitOptions (see gemm_threads there). `hardware` is
+// std::thread::hardware_concurrency() (0 when unknown: not checked).
+inline void check_gemm_threads(Index threads, int gemm_threads, bool allow_oversubscription,
+                               unsigned hardware) {
+  if (gemm_threads < 1) throw value_error(make_message("fit: gemm_threads must be >= 1, got ", gemm_threads));
+  if (gemm_threads == 1 || allow_oversubscription || hardware == 0 || !gemm_threads_supported) return;
+  if (threads * gemm_threads > static_cast<Index>(hardware)) {
+    throw value_error(make_message("fit: threads (", threads, ") x gemm_threads (", gemm_threads,
+                                   ") = ", threads * gemm_threads, " busy threads, but this machine has ",
+                                   hardware, "; lower one of them, or set allow_oversubscription"));
+  }
+}
+
 }  // namespace detail
 
 // Trains `model` with `optimizer` on `train` (see the top of this file) and returns the
@@ -129,6 +150,9 @@ inline void check_fit_options(Index epochs, Index batch_size, Index threads, Ind
 // generator, schedule state, running epoch totals, history) and keeps it current after every
 // batch, so a copy taken in a callback, together with a copy of the model and
 // optimizer.export_state(), resumes bit-identically (a default TrainingState is a fresh run).
+// The callbacks' own state (TrainingState::callback_states, see callbacks.hpp) is given back
+// to them after on_train_begin and cleared; when fit() returns it holds their final state.
+// train/checkpoint.hpp saves and loads all of it as a file.
 template <class Scalar, class TrainSet, class ValidSet = NoValidation>
 History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const TrainSet& train,
             const FitOptions<Scalar>& options, const ValidSet* validation = nullptr,
@@ -140,6 +164,8 @@ History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const Train
   for (const Callback<Scalar>* callback : options.callbacks) {
     if (callback == nullptr) throw value_error("fit: null callback in FitOptions::callbacks");
   }
+  detail::check_gemm_threads(options.threads, options.gemm_threads, options.allow_oversubscription,
+                             std::thread::hardware_concurrency());
 
   const BatchOptions batch_options{options.shuffle, options.seed, false};
   BatchSchedule schedule(train.size(), options.batch_size, batch_options);
@@ -151,6 +177,12 @@ History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const Train
     throw value_error(detail::make_message("fit: cannot resume at epoch ", st.epoch, ", batch ", st.batch,
                                            " (an epoch has ", batch_count, " batches)"));
   }
+  if (st.batches_per_epoch != 0 && st.batches_per_epoch != batch_count) {
+    throw value_error(detail::make_message("fit: the training state comes from a run with ",
+                                           st.batches_per_epoch, " batches per epoch, this one has ",
+                                           batch_count, " (a different training set or batch_size)"));
+  }
+  st.batches_per_epoch = batch_count;
   if (!st.rng_started()) st.rng = Rng(detail::mix64(options.seed ^ 0x63616C6C6261636BULL)).snapshot();
   Rng callback_rng;
   callback_rng.restore(st.rng);
@@ -161,6 +193,7 @@ History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const Train
     st.schedule_state = options.schedule->state();
   }
 
+  const ScopedGemmThreads gemm_scope(options.gemm_threads);  // restored when fit() returns or throws
   DataParallelTrainer<Scalar> trainer(model, options.threads, options.seed);
   ProgressOptions progress_options;
   progress_options.verbosity = options.verbosity;
@@ -177,17 +210,26 @@ History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const Train
   context.rng = &callback_rng;
   context.epochs = options.epochs;
   context.batches_per_epoch = batch_count;
+  context.callbacks = options.callbacks;
+  context.stop_training = st.stop_training;
   const auto for_each_callback = [&](const auto& call) {
-    for (Callback<Scalar>* callback : options.callbacks) {
-      call(*callback);
+    for (size_t k = 0; k < options.callbacks.size(); ++k) {
+      context.current_callback = static_cast<Index>(k);
+      call(*options.callbacks[k]);
       st.rng = callback_rng.snapshot();
+      st.stop_training = context.stop_training;
     }
+    context.current_callback = -1;
   };
 
   for_each_callback([&](Callback<Scalar>& c) { c.on_train_begin(context); });
+  import_callback_states(options.callbacks, st.callback_states);
+  st.callback_states.clear();
   Logs last_logs;
   Batch batch;
-  while (st.epoch < options.epochs && !context.stop_training) {
+  // A stop requested in the middle of an epoch still finishes that epoch (validation,
+  // on_epoch_end), also when a run resumes from a checkpoint taken after the request.
+  while (st.epoch < options.epochs && (!context.stop_training || st.batch > 0)) {
     const Index epoch = st.epoch;
     schedule.start_epoch(epoch);
     if (st.batch == 0) {
@@ -286,6 +328,7 @@ History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const Train
     last_logs = logs;
   }
   for_each_callback([&](Callback<Scalar>& c) { c.on_train_end(last_logs, context); });
+  st.callback_states = export_callback_states(options.callbacks);
   return st.history;
 }
 
