@@ -28,7 +28,9 @@
 //
 // A checkpoint is a model file plus the optimizer's state (Optimizer::export_state(): slots as
 // F64 tensors "optimizer/<slot key>", scalars and hyperparameters in the "optimizer" metadata)
-// and the training position (epoch, batch, RNG snapshot, free-form JSON) in "training".
+// and the training position (epoch, batch, RNG snapshot, free-form JSON) in "training", with
+// the position's own tensors as F64 "training/<name>". train/checkpoint.hpp puts fit()'s
+// whole TrainingState there.
 // Saving and loading is exact: resuming from it continues bit-identically.
 #pragma once
 
@@ -115,13 +117,15 @@ struct LoadedModel {
 };
 
 // Where a training run stands, saved in checkpoints. `extra` carries anything else the trainer
-// needs to resume (schedule state, history, running metrics) as JSON.
+// needs to resume (schedule state, history, running metrics) as JSON, and `tensors` any
+// matrices it needs (e.g. a callback's best weights), stored as F64 tensors "training/<name>".
 struct TrainingPosition {
   Index epoch = 0;
   Index batch = 0;
   Index global_step = 0;
   Rng::Snapshot rng;
   json::Value extra;
+  std::vector<std::pair<std::string, Matrix<double>>> tensors;
 };
 
 template <class Scalar>
@@ -138,6 +142,7 @@ inline constexpr const char* checkpoint_format = "seqlm.checkpoint";
 inline constexpr const char* test_input_tensor = "test_vectors/input";
 inline constexpr const char* test_logits_tensor = "test_vectors/logits";
 inline constexpr const char* optimizer_prefix = "optimizer/";
+inline constexpr const char* training_prefix = "training/";
 inline constexpr const char* user_prefix = "user.";
 
 // CRC-32 over the metadata (sorted by key, "checksum" excluded, each as key NUL value NUL)
@@ -351,6 +356,7 @@ LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string&
     if (std::find(known.begin(), known.end(), name) != known.end()) continue;
     if (test_vectors != nullptr && (name == test_input_tensor || name == test_logits_tensor)) continue;
     if (checkpoint && name.compare(0, std::string(optimizer_prefix).size(), optimizer_prefix) == 0) continue;
+    if (checkpoint && name.compare(0, std::string(training_prefix).size(), training_prefix) == 0) continue;
     fail("unexpected tensor \"" + name + "\": the architecture has no weight of that name");
   }
 
@@ -472,6 +478,15 @@ void save_checkpoint(const std::string& path, const Sequential<Scalar>& model,
                                    .set("slots", std::move(slots))
                                    .dump();
 
+  json::Value training_tensors = json::Value::array();
+  for (const auto& [name, value] : position.tensors) {
+    if (name.empty()) throw value_error("save_checkpoint: a training tensor has an empty name");
+    if (file.find(detail::training_prefix + name) != nullptr) {
+      throw value_error("save_checkpoint: two training tensors are named \"" + name + "\"");
+    }
+    training_tensors.push_back(name);
+    file.add(detail::training_prefix + name, safetensors::Tensor::from_matrix(value));
+  }
   json::Value words = json::Value::array();
   for (const std::uint64_t word : position.rng.words) words.push_back(detail::hex_u64(word));
   std::uint64_t spare_bits = 0;
@@ -485,6 +500,7 @@ void save_checkpoint(const std::string& path, const Sequential<Scalar>& model,
                                                   .set("has_spare_normal", position.rng.has_spare_normal)
                                                   .set("spare_normal_bits", detail::hex_u64(spare_bits)))
                                   .set("extra", position.extra)
+                                  .set("tensors", std::move(training_tensors))
                                   .dump();
   detail::seal_and_write(path, file);
 }
@@ -541,6 +557,12 @@ LoadedCheckpoint<Scalar> load_checkpoint(const std::string& path, const ModelLoa
       ++optimizer_tensors;
     }
   }
+  std::size_t training_tensors = 0;
+  for (const auto& entry : file.tensors) {
+    if (entry.name.compare(0, std::string(detail::training_prefix).size(), detail::training_prefix) == 0) {
+      ++training_tensors;
+    }
+  }
   if (optimizer_tensors != slot_names.size()) {
     fail(detail::make_message("the optimizer lists ", slot_names.size(), " slots, the file has ",
                               optimizer_tensors, " optimizer tensors"));
@@ -571,8 +593,28 @@ LoadedCheckpoint<Scalar> load_checkpoint(const std::string& path, const ModelLoa
     const std::uint64_t spare_bits = detail::parse_hex_u64(rng.get_string("spare_normal_bits"), hex_fail);
     std::memcpy(&checkpoint.position.rng.spare_normal, &spare_bits, sizeof spare_bits);
     checkpoint.position.extra = training.at("extra");
+    // "tensors" is absent in checkpoints written before it existed: none.
+    if (training.contains("tensors")) {
+      for (const json::Value& name : training.get_array("tensors")) {
+        const std::string& tensor_name = name.as_string();
+        for (const auto& earlier : checkpoint.position.tensors) {
+          if (earlier.first == tensor_name) fail("training tensor \"" + tensor_name + "\" is listed twice");
+        }
+        const safetensors::Tensor* tensor = file.find(detail::training_prefix + tensor_name);
+        if (tensor == nullptr) fail("training tensor \"" + tensor_name + "\" is missing");
+        if (tensor->dtype() != safetensors::DType::F64 || tensor->shape().empty() ||
+            tensor->shape().size() > 2) {
+          fail("training tensor \"" + tensor_name + "\" must be an F64 tensor of 1 or 2 dimensions");
+        }
+        checkpoint.position.tensors.emplace_back(tensor_name, tensor->to_matrix<double>());
+      }
+    }
   } catch (const value_error& e) {
     fail(std::string("metadata \"training\": ") + e.what());
+  }
+  if (checkpoint.position.tensors.size() != training_tensors) {
+    fail(detail::make_message("the training position lists ", checkpoint.position.tensors.size(),
+                              " tensors, the file has ", training_tensors, " training tensors"));
   }
   if (checkpoint.position.epoch < 0 || checkpoint.position.batch < 0 || checkpoint.position.global_step < 0) {
     fail("the training position has a negative epoch, batch or step");

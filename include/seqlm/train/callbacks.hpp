@@ -11,7 +11,13 @@
 //   on_train_end(logs)                    once, with the last epoch's logs
 //
 // Every hook gets the TrainingContext: model, optimizer, parameters, TrainingState, the
-// callbacks' Rng, and the stop flag. Provided here:
+// callbacks' Rng, and the stop flag.
+//
+// Resume: a callback whose behaviour depends on earlier epochs keeps that state itself, so it
+// exports it under a state_name() (export_state / import_state). export_callback_states()
+// collects them for a checkpoint (TrainingState::callback_states), and fit() gives them back
+// after on_train_begin when it resumes, so that a resumed run stops, saves and logs exactly
+// like the uninterrupted one. Provided here:
 //
 //   EarlyStopping      stop when a monitored metric stops improving; optionally restore the
 //                      best weights
@@ -26,6 +32,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -34,6 +41,7 @@
 
 #include "../error.hpp"
 #include "../io/atomic_file.hpp"
+#include "../io/json.hpp"
 #include "../tensor.hpp"
 #include "metrics.hpp"
 #include "monitor.hpp"
@@ -45,6 +53,14 @@ template <class Scalar>
 class Callback {
  public:
   virtual ~Callback() = default;
+
+  // Resumable state. A callback with state returns a name, unique among fit()'s callbacks
+  // ("" = no state to save, the default); import_state gets back what export_state gave
+  // (after on_train_begin) and throws value_error naming the field when it is not that.
+  virtual std::string state_name() const { return ""; }
+  virtual CallbackState export_state() const { return {}; }
+  virtual void import_state(const CallbackState& state) { (void)state; }
+
   virtual void on_train_begin(TrainingContext<Scalar>& context) { (void)context; }
   virtual void on_epoch_begin(Index epoch, TrainingContext<Scalar>& context) {
     (void)epoch;
@@ -71,10 +87,11 @@ class Callback {
 struct EarlyStoppingOptions {
   std::string monitor = "val_loss";
   MonitorMode mode = MonitorMode::automatic;
-  double min_delta = 0.0;          // smallest change that counts as an improvement (>= 0)
-  Index patience = 0;              // epochs without improvement before stopping (>= 0)
-  bool restore_best = false;       // on stopping, put back the weights of the best epoch
-  std::optional<double> baseline;  // improvements must also beat this to reset the wait
+  double min_delta = 0.0;               // smallest change that counts as an improvement (>= 0)
+  Index patience = 0;                   // epochs without improvement before stopping (>= 0)
+  bool restore_best = false;            // on stopping, put back the weights of the best epoch
+  std::optional<double> baseline;       // improvements must also beat this to reset the wait
+  std::string name = "early_stopping";  // state_name() in checkpoints
 };
 
 // Keras's EarlyStopping, at the end of every epoch:
@@ -83,6 +100,7 @@ struct EarlyStoppingOptions {
 //                               if there is no baseline or current beats it: wait = 0, done
 //   if wait >= patience and epoch > 0: stop; restore the best weights (restore_best)
 // Weights are restored only when it stops (as in Keras 2), not when the epochs run out.
+// Resumable: best, best_epoch, wait, stopped_epoch and (restore_best) the best weights.
 template <class Scalar>
 class EarlyStopping final : public Callback<Scalar> {
  public:
@@ -122,18 +140,74 @@ class EarlyStopping final : public Callback<Scalar> {
   // The epoch at which training was stopped, or -1.
   Index stopped_epoch() const { return stopped_epoch_; }
 
+  std::string state_name() const override { return options_.name; }
+
+  // values {"best", "best_epoch", "wait", "stopped_epoch"}; tensors "best_weights/<parameter>"
+  // (only with restore_best, once an epoch has ended).
+  CallbackState export_state() const override {
+    CallbackState state;
+    state.values.set("best", detail::exact_json_number(best_))
+        .set("best_epoch", best_epoch_)
+        .set("wait", wait_)
+        .set("stopped_epoch", stopped_epoch_);
+    for (size_t k = 0; k < best_weights_.size(); ++k) {
+      state.tensors.emplace_back("best_weights/" + best_names_[k], best_weights_[k].template cast<double>());
+    }
+    return state;
+  }
+
+  void import_state(const CallbackState& state) override {
+    const std::string where = "EarlyStopping '" + options_.name + "': import_state: ";
+    try {
+      best_ = detail::json_exact_number(state.values, "", "best");
+      best_epoch_ = json_index(state.values, "best_epoch");
+      wait_ = detail::json_count(state.values, "", "wait");
+      stopped_epoch_ = json_index(state.values, "stopped_epoch");
+    } catch (const value_error& e) {
+      throw value_error(where + e.what());
+    }
+    best_weights_.clear();
+    best_names_.clear();
+    for (const auto& [name, values] : state.tensors) {
+      const std::string prefix = "best_weights/";
+      if (name.compare(0, prefix.size(), prefix) != 0) {
+        throw value_error(where + "unexpected tensor \"" + name +
+                          "\" (expected \"best_weights/<parameter>\")");
+      }
+      if (!options_.restore_best) {
+        throw value_error(where + "the state has best weights but restore_best is off");
+      }
+      best_names_.push_back(name.substr(prefix.size()));
+      best_weights_.push_back(values.template cast<Scalar>());
+    }
+  }
+
  private:
+  // An integer >= -1 (best_epoch and stopped_epoch are -1 before they happen).
+  static Index json_index(const json::Value& values, const char* key) {
+    const json::Value& value = detail::json_member(values, "", key);
+    if (!value.is_integer() || value.as_int64() < -1) {
+      throw value_error(std::string("\"") + key + "\" must be an integer >= -1");
+    }
+    return static_cast<Index>(value.as_int64());
+  }
+
   void reset() {
     wait_ = 0;
     best_ = monitor_.initial_best();
     best_epoch_ = -1;
     stopped_epoch_ = -1;
     best_weights_.clear();
+    best_names_.clear();
   }
 
   void save_weights(const ParameterList<Scalar>& parameters) {
     best_weights_.resize(parameters.size());
-    for (size_t k = 0; k < parameters.size(); ++k) best_weights_[k] = *parameters[k].value;
+    best_names_.resize(parameters.size());
+    for (size_t k = 0; k < parameters.size(); ++k) {
+      best_weights_[k] = *parameters[k].value;
+      best_names_[k] = parameters[k].name;
+    }
   }
 
   void restore_weights(const ParameterList<Scalar>& parameters) const {
@@ -142,6 +216,10 @@ class EarlyStopping final : public Callback<Scalar> {
                                              " parameters, the saved best weights ", best_weights_.size()));
     }
     for (size_t k = 0; k < parameters.size(); ++k) {
+      if (parameters[k].name != best_names_[k]) {
+        throw value_error("EarlyStopping: parameter " + std::to_string(k) + " is '" + parameters[k].name +
+                          "', the saved best weights have '" + best_names_[k] + "' there");
+      }
       detail::check_shape("EarlyStopping", parameters[k].name.c_str(), *parameters[k].value,
                           best_weights_[k].rows(), best_weights_[k].cols());
       *parameters[k].value = best_weights_[k];
@@ -155,6 +233,7 @@ class EarlyStopping final : public Callback<Scalar> {
   Index wait_ = 0;
   Index stopped_epoch_ = -1;
   std::vector<Matrix<Scalar>> best_weights_;
+  std::vector<std::string> best_names_;  // the parameter names of best_weights_
 };
 
 // ---- checkpoints ---------------------------------------------------------------------------
@@ -162,14 +241,17 @@ class EarlyStopping final : public Callback<Scalar> {
 struct CheckpointOptions {
   std::string monitor = "val_loss";
   MonitorMode mode = MonitorMode::automatic;
-  bool save_best_only = true;  // false: save after every epoch
-  Index every_batches = 0;     // > 0: also save after every N-th batch of the run (for resume)
+  bool save_best_only = true;             // false: save after every epoch
+  Index every_batches = 0;                // > 0: also save after every N-th batch of the run (for resume)
+  std::string name = "model_checkpoint";  // state_name() in checkpoints
 };
 
 // Calls save(context, epoch, logs) when the monitored metric improves (Keras's ModelCheckpoint
 // with save_best_only: improves <=> strictly better than every earlier epoch), or after every
 // epoch, and optionally every N batches (logs are then the batch logs). The save function
 // writes the model file or checkpoint; context.state is the position to resume from.
+// training_checkpoint_writer(path) (train/checkpoint.hpp) is a save function that writes a
+// complete resume checkpoint. Resumable: best and the number of epoch-end saves.
 template <class Scalar>
 class ModelCheckpoint final : public Callback<Scalar> {
  public:
@@ -209,6 +291,21 @@ class ModelCheckpoint final : public Callback<Scalar> {
   double best() const { return best_; }
   // Epoch-end saves so far.
   Index saves() const { return saves_; }
+
+  std::string state_name() const override { return options_.name; }
+  CallbackState export_state() const override {
+    CallbackState state;
+    state.values.set("best", detail::exact_json_number(best_)).set("saves", saves_);
+    return state;
+  }
+  void import_state(const CallbackState& state) override {
+    try {
+      best_ = detail::json_exact_number(state.values, "", "best");
+      saves_ = detail::json_count(state.values, "", "saves");
+    } catch (const value_error& e) {
+      throw value_error("ModelCheckpoint '" + options_.name + "': import_state: " + e.what());
+    }
+  }
 
  private:
   SaveFunction save_;
@@ -272,13 +369,37 @@ enum class CsvMode {
 // One row per epoch: "epoch,<metric>,<metric>,..." with the metrics in name order (as Keras's
 // CSVLogger) and numbers with 10 significant digits. The columns are those of the first epoch
 // logged (a later metric not among them is a value_error; a missing one is written "NA").
-// Write failures are file_error naming the path.
+// Write failures are file_error naming the path. Resumable: the columns and, in rewrite mode,
+// the rows so far (a resumed run rewrites the same file).
 template <class Scalar>
 class CsvLogger final : public Callback<Scalar> {
  public:
-  explicit CsvLogger(std::string path, CsvMode mode = CsvMode::rewrite)
-      : path_(std::move(path)), mode_(mode) {
+  explicit CsvLogger(std::string path, CsvMode mode = CsvMode::rewrite, std::string name = "csv_logger")
+      : path_(std::move(path)), mode_(mode), name_(std::move(name)) {
     if (path_.empty()) throw file_error("CsvLogger: empty path");
+  }
+
+  std::string state_name() const override { return name_; }
+  CallbackState export_state() const override {
+    json::Value columns = json::Value::array(), rows = json::Value::array();
+    for (const std::string& column : columns_) columns.push_back(column);
+    for (const std::string& row : rows_) rows.push_back(row);
+    CallbackState state;
+    state.values.set("columns", std::move(columns)).set("rows", std::move(rows));
+    return state;
+  }
+  void import_state(const CallbackState& state) override {
+    std::vector<std::string> columns, rows;
+    try {
+      for (const json::Value& column : state.values.get_array("columns"))
+        columns.push_back(column.as_string());
+      for (const json::Value& row : state.values.get_array("rows")) rows.push_back(row.as_string());
+    } catch (const value_error& e) {
+      throw value_error("CsvLogger '" + name_ + "': import_state: " + e.what());
+    }
+    columns_ = std::move(columns);
+    rows_ = std::move(rows);
+    header_checked_ = false;
   }
 
   void on_train_begin(TrainingContext<Scalar>&) override {
@@ -350,6 +471,7 @@ class CsvLogger final : public Callback<Scalar> {
 
   std::string path_;
   CsvMode mode_;
+  std::string name_;
   std::vector<std::string> columns_;
   std::vector<std::string> rows_;
   bool header_checked_ = false;
@@ -383,5 +505,54 @@ class LambdaCallback final : public Callback<Scalar> {
     if (train_end) train_end(logs, c);
   }
 };
+
+// ---- callback state for checkpoints --------------------------------------------------------
+
+// The state of every callback that has one (state_name() not empty), by name: what a
+// checkpoint stores in TrainingState::callback_states. value_error when two callbacks share a
+// name.
+template <class Scalar>
+std::map<std::string, CallbackState> export_callback_states(const std::vector<Callback<Scalar>*>& callbacks) {
+  std::map<std::string, CallbackState> states;
+  for (const Callback<Scalar>* callback : callbacks) {
+    if (callback == nullptr) continue;
+    const std::string name = callback->state_name();
+    if (name.empty()) continue;
+    if (states.count(name) != 0) {
+      throw value_error("export_callback_states: two callbacks have the state name '" + name +
+                        "'; give one of them another name (its options' `name`)");
+    }
+    states.emplace(name, callback->export_state());
+  }
+  return states;
+}
+
+// Gives each callback its state from `states` (callbacks without an entry keep theirs).
+// value_error when two callbacks share a name or `states` has an entry no callback claims
+// (remove it from TrainingState::callback_states to resume without that callback).
+template <class Scalar>
+void import_callback_states(const std::vector<Callback<Scalar>*>& callbacks,
+                            const std::map<std::string, CallbackState>& states) {
+  std::set<std::string> names;
+  for (Callback<Scalar>* callback : callbacks) {
+    if (callback == nullptr) continue;
+    const std::string name = callback->state_name();
+    if (name.empty()) continue;
+    if (!names.insert(name).second) {
+      throw value_error("import_callback_states: two callbacks have the state name '" + name +
+                        "'; give one of them another name (its options' `name`)");
+    }
+    const auto it = states.find(name);
+    if (it != states.end()) callback->import_state(it->second);
+  }
+  for (const auto& entry : states) {
+    if (names.count(entry.first) == 0) {
+      throw value_error("import_callback_states: the training state has state for a callback named '" +
+                        entry.first +
+                        "', but no callback has that name (remove the entry from "
+                        "TrainingState::callback_states to resume without it)");
+    }
+  }
+}
 
 }  // namespace seqlm

@@ -13,14 +13,28 @@
 //   epoch_totals     the epoch's running loss/accuracy sums up to `batch`, so the resumed
 //                    epoch reports the same metrics as an uninterrupted one
 //   history          the completed epochs
+//   stop_training    a callback asked to stop (a resumed run stops where the original did)
+//   batches_per_epoch  set by fit(); a resume with another batch count (other data or batch
+//                    size) is refused
+//   callback_states  the callbacks' own state (EarlyStopping's wait and best, ...) by the
+//                    callback's state_name(): fit() gives it back to the callbacks when it
+//                    starts and then clears it; export_callback_states(context.callbacks)
+//                    (train/callbacks.hpp) fills a copy for a checkpoint, and fit() fills it
+//                    again when it returns
 //
 // The shuffling order and the dropout masks are pure functions of (seed, epoch, batch,
-// thread), so they need no state here.
+// thread), so they need no state here. train/checkpoint.hpp writes all of it to a file.
 #pragma once
 
+#include <cmath>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "../io/json.hpp"
 #include "../optim/optimizer.hpp"
 #include "../parameter.hpp"
 #include "../random.hpp"
@@ -32,6 +46,80 @@ namespace seqlm {
 
 template <class Scalar>
 class Sequential;  // model/sequential.hpp
+template <class Scalar>
+class Callback;  // train/callbacks.hpp
+
+// What a callback needs to continue after a resume: small values as a JSON object and,
+// optionally, whole matrices (EarlyStopping's best weights), stored as doubles (a float
+// converts exactly).
+struct CallbackState {
+  json::Value values = json::Value::object();
+  std::vector<std::pair<std::string, Matrix<double>>> tensors;
+};
+
+namespace detail {
+
+// A double as JSON without loss: finite values as numbers (JSON's shortest round-trip form,
+// parsed back to the same bits, -0 included), the others as the strings "inf", "-inf" and
+// "nan" (JSON has no literal for them; a NaN comes back as a quiet NaN, sign and payload
+// dropped).
+inline json::Value exact_json_number(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  return value;
+}
+
+// The inverse of exact_json_number; value_error naming `field` for anything else.
+inline double exact_number_from_json(const json::Value& value, const std::string& field) {
+  if (value.is_number()) return value.as_double();
+  if (value.is_string()) {
+    const std::string& text = value.as_string();
+    if (text == "inf") return std::numeric_limits<double>::infinity();
+    if (text == "-inf") return -std::numeric_limits<double>::infinity();
+    if (text == "nan") return std::numeric_limits<double>::quiet_NaN();
+    throw value_error("\"" + field + "\" is the string \"" + text +
+                      "\", expected a number, \"inf\", \"-inf\" or \"nan\"");
+  }
+  throw value_error("\"" + field + "\" is " + value.type_name() + ", expected a number");
+}
+
+// "parent.key", or "key" at the top level: how messages name a field.
+inline std::string field_name(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : parent + "." + key;
+}
+
+// The member `key` of the JSON object `object` called `parent`; value_error naming the field
+// when `object` is not an object or has no such member.
+inline const json::Value& json_member(const json::Value& object, const std::string& parent, const char* key) {
+  if (!object.is_object()) {
+    throw value_error("\"" + (parent.empty() ? std::string("the state") : parent) + "\" is " +
+                      object.type_name() + ", expected an object");
+  }
+  const json::Value* value = object.find(key);
+  if (value == nullptr) throw value_error("\"" + field_name(parent, key) + "\" is missing");
+  return *value;
+}
+
+// An integer member >= 0; value_error naming the field otherwise.
+inline Index json_count(const json::Value& object, const std::string& parent, const char* key) {
+  const json::Value& value = json_member(object, parent, key);
+  const std::string name = field_name(parent, key);
+  if (!value.is_number())
+    throw value_error("\"" + name + "\" is " + value.type_name() + ", expected an integer");
+  if (!value.is_integer()) {
+    throw value_error(make_message("\"", name, "\" is ", value.as_double(), ", expected an integer"));
+  }
+  const std::int64_t count = value.as_int64();
+  if (count < 0) throw value_error(make_message("\"", name, "\" is ", count, ", expected >= 0"));
+  return static_cast<Index>(count);
+}
+
+// A double member written by exact_json_number.
+inline double json_exact_number(const json::Value& object, const std::string& parent, const char* key) {
+  return exact_number_from_json(json_member(object, parent, key), field_name(parent, key));
+}
+
+}  // namespace detail
 
 struct TrainingState {
   Index epoch = 0;
@@ -43,6 +131,9 @@ struct TrainingState {
   std::map<std::string, double> schedule_state;
   MetricTotals epoch_totals;
   History history;
+  bool stop_training = false;
+  Index batches_per_epoch = 0;  // 0: not known yet
+  std::map<std::string, CallbackState> callback_states;
 
   bool rng_started() const {
     for (auto word : rng.words)
@@ -62,6 +153,10 @@ struct TrainingContext {
   Rng* rng = nullptr;  // for callbacks that draw (sampling); its state is TrainingState::rng
   Index epochs = 0;
   Index batches_per_epoch = 0;
+  // fit()'s callbacks (FitOptions::callbacks) and the position of the one running now, for
+  // export_callback_states() and the checkpoint writer.
+  std::vector<Callback<Scalar>*> callbacks;
+  Index current_callback = -1;
   // Set by a callback: in on_batch_end, fit() ends the epoch after this batch (validation and
   // on_epoch_end still run, as in Keras); in on_epoch_end, no further epoch starts.
   bool stop_training = false;
