@@ -521,7 +521,8 @@ def evaluate_targets(model_rows, memory, compile_time, convergence=None):
 
     row = find_row(model_rows, "train_step/nietzsche/threads:2")
     value = row and row["seqlm"].get("s_per_epoch")
-    add("Nietzsche LSTM-128 training, 2 threads: <= 40 s per epoch", value, "s/epoch", value is not None and value <= 40, "")
+    add("Nietzsche LSTM-128 training, 2 threads: <= 40 s per epoch", value, "s/epoch",
+        value is not None and value <= 40, "")
     row = find_row(model_rows, "generate/nietzsche/streaming")
     value = row and row["seqlm"]["chars_per_second"]
     add("batch-1 streaming generation, Nietzsche model: >= 150,000 chars/s", value, "chars/s",
@@ -543,7 +544,8 @@ def evaluate_targets(model_rows, memory, compile_time, convergence=None):
         sharing, tutorial = convergence["seqlm"]["prefix_sharing"], convergence["torch"]["tutorial"]
         comparison += (f"; after {convergence['epochs']} epochs, loss over all pairs: seqlm prefix sharing "
                        f"{sharing['loss'][-1]:.3f}, PyTorch tutorial {tutorial['loss'][-1]:.3f}")
-    add("headlines, one epoch with prefix sharing: <= 0.5 s", value, "s", value is not None and value <= 0.5, comparison)
+    add("headlines, one epoch with prefix sharing: <= 0.5 s", value, "s", value is not None and value <= 0.5,
+        comparison)
     value = memory.get("seqlm_threads_1", {}).get("peak_rss_mib") if memory else None
     add("Nietzsche training peak RSS: <= 60 MiB", value, "MiB", value is not None and value <= 60, "")
     value = compile_time["best_seconds"] if compile_time else None
@@ -663,9 +665,9 @@ def model_markdown(results):
         ]
         for row in epochs:
             lines.append(
-                f"| {row['variant']} | {row['threads']} | {row['seqlm']['seconds']:.3f} | {row['seqlm']['loss']:.3f} | "
-                f"{torch_side(row, 'seconds', 3)} | {torch_side(row, 'loss', 3)} | {format_ratio(row.get('speedup'))} | "
-                f"{format_ratio(row.get('cpu_speedup'))} |"
+                f"| {row['variant']} | {row['threads']} | {row['seqlm']['seconds']:.3f} | "
+                f"{row['seqlm']['loss']:.3f} | {torch_side(row, 'seconds', 3)} | {torch_side(row, 'loss', 3)} | "
+                f"{format_ratio(row.get('speedup'))} | {format_ratio(row.get('cpu_speedup'))} |"
             )
         for threads in sorted({row["threads"] for row in epochs}):
             sharing = find_row(epochs, f"headline_epoch/prefix_sharing/threads:{threads}")
@@ -679,16 +681,18 @@ def model_markdown(results):
     memory = results.get("memory")
     if memory:
         lines += ["", "### Peak RSS, Nietzsche training (VmHWM)", "",
-                  "| program | threads | batches | peak RSS MiB | after reading the text MiB |", "|---|---:|---:|---:|---:|"]
+                  "| program | threads | batches | peak RSS MiB | after reading the text MiB |",
+                  "|---|---:|---:|---:|---:|"]
         for key, value in memory.items():
             lines.append(
-                f"| {'seqlm' if key.startswith('seqlm') else 'PyTorch'} | {value['threads']} | {value['batches']} | "
-                f"{value['peak_rss_mib']:.1f} | {value['peak_rss_mib_text']:.1f} |"
+                f"| {'seqlm' if key.startswith('seqlm') else 'PyTorch'} | {value['threads']} | "
+                f"{value['batches']} | {value['peak_rss_mib']:.1f} | {value['peak_rss_mib_text']:.1f} |"
             )
     convergence = results.get("headline_convergence")
     if convergence:
         lines += ["", f"### Headlines trained {convergence['epochs']} epochs both ways (1 thread)", "",
-                  "Loss: inference cross-entropy over all (context, next word) pairs of the data after the last epoch.", "",
+                  "Loss: inference cross-entropy over all (context, next word) pairs of the data after the last "
+                  "epoch.", "",
                   "| side | mode | s/epoch (mean) | total s | final loss |", "|---|---|---:|---:|---:|"]
         for side in ("seqlm", "torch"):
             for mode, figures in convergence[side].items():
@@ -922,7 +926,9 @@ def main():
                                                   repeats, min_time)
         notes.extend(model_notes)
         results["models"] = model_rows
-        results["memory"] = measure_memory(binary, torch, arguments, arguments.rss_batches) if arguments.rss_batches else {}
+        results["memory"] = (
+            measure_memory(binary, torch, arguments, arguments.rss_batches) if arguments.rss_batches else {}
+        )
         results["compile_time"] = measure_compile_time() if arguments.compile_time else None
         results["headline_convergence"] = (
             measure_headline_convergence(binary, torch, torch_models, arguments, arguments.headline_epochs)

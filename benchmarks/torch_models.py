@@ -377,8 +377,8 @@ def nietzsche_rss(batches, threads, data):
         loss.backward()
         optimizer.step()
     result.update(batches=batches, threads=threads, seconds=time.perf_counter() - begin, loss=float(loss),
-                  peak_rss_mib=peak_rss_mib(), ru_maxrss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-                  torch=torch.__version__)
+                  peak_rss_mib=peak_rss_mib(), torch=torch.__version__,
+                  ru_maxrss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0)
     return result
 
 
