@@ -749,7 +749,9 @@ def parse_arguments():
     add("--quick", action="store_true", help="kernels: H = 128 and B in {1, 32}; 1 repeat, short runs")
     add("--filter", default="", help="regular expression on the seqlm row names (re.search)")
     add("--repeats", type=int, default=None, help="alternating runs per case (default 3, quick 1)")
-    add("--min-time", type=float, default=None, help="seconds per measurement (default 0.2, quick 0.05)")
+    add("--min-time", type=float, default=None,
+        help="seconds per measurement (default 1.0: a tutorial model's step takes tens of ms, and a shorter "
+        "window gives a few noisy iterations; quick 0.05)")
     add("--threads", default="1,2", help="thread counts (PyTorch for the kernels; both sides for the models)")
     add("--data-dir", default=default_data_dir(), help="tutorial data (default $SEQLM_DATA_DIR or ../shared/data)")
     add("--rss-batches", type=int, default=50, help="batches trained for the peak-RSS figures (0: skip)")
@@ -834,7 +836,7 @@ def main():
     arguments = parse_arguments()
     binary = find_binary(arguments.binary)
     repeats = arguments.repeats or (1 if arguments.quick else 3)
-    min_time = arguments.min_time or (0.05 if arguments.quick else 0.2)
+    min_time = arguments.min_time or (0.05 if arguments.quick else 1.0)
     thread_counts = [int(t) for t in arguments.threads.split(",") if t.strip()]
     run_kernels = arguments.suite in ("all", "kernels")
     run_models = arguments.suite in ("all", "models")
