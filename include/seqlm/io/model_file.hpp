@@ -145,6 +145,29 @@ inline constexpr const char* optimizer_prefix = "optimizer/";
 inline constexpr const char* training_prefix = "training/";
 inline constexpr const char* user_prefix = "user.";
 
+inline bool has_prefix(const std::string& name, const char* prefix) {
+  return name.compare(0, std::strlen(prefix), prefix) == 0;
+}
+
+inline std::size_t count_tensors_with_prefix(const safetensors::File& file, const char* prefix) {
+  std::size_t count = 0;
+  for (const auto& entry : file.tensors) count += has_prefix(entry.name, prefix) ? 1 : 0;
+  return count;
+}
+
+// The F64 tensor `prefix + name` of 1 or 2 dimensions as a matrix; otherwise fail(...) with
+// "<what> \"<name>\" is missing" or "... must be an F64 tensor of 1 or 2 dimensions".
+template <class Fail>
+Matrix<double> read_f64_tensor(const safetensors::File& file, const char* prefix, const std::string& name,
+                               const char* what, const Fail& fail) {
+  const safetensors::Tensor* tensor = file.find(prefix + name);
+  if (tensor == nullptr) fail(std::string(what) + " \"" + name + "\" is missing");
+  if (tensor->dtype() != safetensors::DType::F64 || tensor->shape().empty() || tensor->shape().size() > 2) {
+    fail(std::string(what) + " \"" + name + "\" must be an F64 tensor of 1 or 2 dimensions");
+  }
+  return tensor->to_matrix<double>();
+}
+
 // CRC-32 over the metadata (sorted by key, "checksum" excluded, each as key NUL value NUL)
 // followed by the tensor data in file order -- the data section, since tensors tile it.
 inline std::uint32_t model_file_checksum(const safetensors::File& file) {
@@ -355,8 +378,7 @@ LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string&
     const std::string& name = entry.name;
     if (std::find(known.begin(), known.end(), name) != known.end()) continue;
     if (test_vectors != nullptr && (name == test_input_tensor || name == test_logits_tensor)) continue;
-    if (checkpoint && name.compare(0, std::string(optimizer_prefix).size(), optimizer_prefix) == 0) continue;
-    if (checkpoint && name.compare(0, std::string(training_prefix).size(), training_prefix) == 0) continue;
+    if (checkpoint && (has_prefix(name, optimizer_prefix) || has_prefix(name, training_prefix))) continue;
     fail("unexpected tensor \"" + name + "\": the architecture has no weight of that name");
   }
 
@@ -551,29 +573,15 @@ LoadedCheckpoint<Scalar> load_checkpoint(const std::string& path, const ModelLoa
   } catch (const value_error& e) {
     fail(std::string("metadata \"optimizer\": ") + e.what());
   }
-  std::size_t optimizer_tensors = 0;
-  for (const auto& entry : file.tensors) {
-    if (entry.name.compare(0, std::string(detail::optimizer_prefix).size(), detail::optimizer_prefix) == 0) {
-      ++optimizer_tensors;
-    }
-  }
-  std::size_t training_tensors = 0;
-  for (const auto& entry : file.tensors) {
-    if (entry.name.compare(0, std::string(detail::training_prefix).size(), detail::training_prefix) == 0) {
-      ++training_tensors;
-    }
-  }
+  const std::size_t optimizer_tensors = detail::count_tensors_with_prefix(file, detail::optimizer_prefix);
+  const std::size_t training_tensors = detail::count_tensors_with_prefix(file, detail::training_prefix);
   if (optimizer_tensors != slot_names.size()) {
     fail(detail::make_message("the optimizer lists ", slot_names.size(), " slots, the file has ",
                               optimizer_tensors, " optimizer tensors"));
   }
   for (const std::string& slot : slot_names) {
-    const safetensors::Tensor* tensor = file.find(detail::optimizer_prefix + slot);
-    if (tensor == nullptr) fail("optimizer slot \"" + slot + "\" is missing");
-    if (tensor->dtype() != safetensors::DType::F64 || tensor->shape().empty() || tensor->shape().size() > 2) {
-      fail("optimizer slot \"" + slot + "\" must be an F64 tensor of 1 or 2 dimensions");
-    }
-    checkpoint.optimizer.slots.emplace_back(slot, tensor->to_matrix<double>());
+    checkpoint.optimizer.slots.emplace_back(
+        slot, detail::read_f64_tensor(file, detail::optimizer_prefix, slot, "optimizer slot", fail));
   }
 
   // Training position.
@@ -600,13 +608,9 @@ LoadedCheckpoint<Scalar> load_checkpoint(const std::string& path, const ModelLoa
         for (const auto& earlier : checkpoint.position.tensors) {
           if (earlier.first == tensor_name) fail("training tensor \"" + tensor_name + "\" is listed twice");
         }
-        const safetensors::Tensor* tensor = file.find(detail::training_prefix + tensor_name);
-        if (tensor == nullptr) fail("training tensor \"" + tensor_name + "\" is missing");
-        if (tensor->dtype() != safetensors::DType::F64 || tensor->shape().empty() ||
-            tensor->shape().size() > 2) {
-          fail("training tensor \"" + tensor_name + "\" must be an F64 tensor of 1 or 2 dimensions");
-        }
-        checkpoint.position.tensors.emplace_back(tensor_name, tensor->to_matrix<double>());
+        checkpoint.position.tensors.emplace_back(
+            tensor_name,
+            detail::read_f64_tensor(file, detail::training_prefix, tensor_name, "training tensor", fail));
       }
     }
   } catch (const value_error& e) {
