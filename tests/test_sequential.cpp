@@ -331,6 +331,79 @@ TEST_CASE("evaluate_batch equals the training loss without dropout and leaves gr
   CHECK(copy.evaluate_batch(batch).loss == evaluated.loss);
 }
 
+namespace {
+
+// The full computation that train_step's counted-columns path must reproduce: every column
+// through the Dense layer, the loss over all scored columns (weight 0 included), backward().
+void check_counted_columns_match_all_columns(Sequential<double>& model, const Batch& batch) {
+  const LayerContext context{true, nullptr, 0};
+  const CrossEntropyResult counted = model.train_step(batch, context);
+  std::vector<Matrix<double>> counted_gradients;
+  for (const auto& p : model.parameters()) counted_gradients.push_back(*p.gradient);
+
+  const Matrix<double> logits = model.forward(batch.input_view(), context);
+  const Index scored = batch.target_steps * batch.batch;
+  Vector<double> weights(scored);
+  for (Index k = 0; k < scored; ++k) weights[k] = batch.weights[static_cast<size_t>(k)];
+  Matrix<double> d_scored;
+  const CrossEntropyResult all =
+      softmax_cross_entropy(logits.rightCols(scored), batch.target_view(), weights, d_scored);
+  Matrix<double> d_logits = Matrix<double>::Zero(logits.rows(), logits.cols());
+  d_logits.rightCols(scored) = d_scored;
+  zero_gradients(model.parameters());
+  model.backward(d_logits, context);
+
+  CHECK(counted.loss == doctest::Approx(all.loss).epsilon(1e-13));
+  CHECK(counted.counted == all.counted);
+  CHECK(counted.correct == all.correct);
+  CHECK(counted.counted_weight == all.counted_weight);
+  const auto parameters = model.parameters();
+  for (size_t k = 0; k < parameters.size(); ++k) {
+    CAPTURE(parameters[k].name);
+    CHECK((counted_gradients[k] - *parameters[k].gradient).cwiseAbs().maxCoeff() <= 1e-14);
+  }
+  const CrossEntropyResult evaluated = model.evaluate_batch(batch);
+  CHECK(evaluated.loss ==
+        doctest::Approx(cross_entropy(logits.rightCols(scored), batch.target_view(), weights).loss)
+            .epsilon(1e-13));
+}
+
+}  // namespace
+
+TEST_CASE("train_step scores only the counted columns of a last Dense layer: same loss and gradients") {
+  Rng rng(11);
+  const Index V = 8;
+  LSTMOptions sequences;
+  sequences.return_sequences = true;
+  Sequential<double> model(InputSpec::token_ids(V));
+  model.add(layers::embedding<double>(V, 3));
+  model.add(layers::lstm<double>(3, 5, sequences));
+  model.add(layers::dense<double>(5, V));
+  model.initialize(rng);
+  SUBCASE("padding at every step, targets of masked positions are -1") {
+    Batch batch = random_batch(5, 3, 5, V, rng);
+    for (size_t k = 0; k < batch.weights.size(); ++k) {
+      if (batch.weights[k] == 0.0f) batch.targets[k] = -1;
+    }
+    check_counted_columns_match_all_columns(model, batch);
+  }
+  SUBCASE("only the last step scored") {
+    check_counted_columns_match_all_columns(model, random_batch(4, 3, 1, V, rng));
+  }
+  SUBCASE("an out-of-vocabulary target is named by its position in the batch") {
+    Batch batch = random_batch(4, 2, 4, V, rng);
+    batch.targets[5] = V;  // weight 0.5: counted
+    CHECK_THROWS_WITH_AS(model.train_step(batch, LayerContext{true, nullptr, 0}),
+                         "SoftmaxCrossEntropy: target id 8 at position 5 (step 2, sequence 1) is outside the "
+                         "vocabulary [0, 8)",
+                         value_error);
+    CHECK_THROWS_WITH_AS(model.evaluate_batch(batch),
+                         "cross_entropy: target id 8 at position 5 (step 2, sequence 1) is outside the "
+                         "vocabulary [0, 8)",
+                         value_error);
+  }
+}
+
 TEST_CASE("train_step errors: target shapes, weights, dropout without a generator") {
   Rng rng(7);
   auto model = headlines<float>({9, 3, 0, 4});

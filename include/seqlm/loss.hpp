@@ -98,17 +98,13 @@ inline std::string describe_position(Index k, Index batch) {
   return make_message("position ", k, " (step ", k / batch, ", sequence ", k % batch, ")");
 }
 
-// The fused loss. weights may be null (all 1); d_logits may be null (loss only), otherwise
-// it is resized to V x N when needed and receives dloss/dlogits. Validates everything before
-// writing anything.
+// Checks what the loss reads -- shapes, weights finite and >= 0 and not all zero, the target
+// of every counted position inside [0, V) -- and returns the sum of the weights. The messages
+// name the position. weights may be null (all 1).
 template <class S>
-CrossEntropyResult softmax_cross_entropy(const char* where, ConstMatrixRef<S> logits,
-                                         const TokenView& targets, const S* weights, Index weights_size,
-                                         Matrix<S>* d_logits) {
-  const Index vocabulary_size = logits.rows(), positions = logits.cols();
+double checked_total_weight(const char* where, Index vocabulary_size, Index positions,
+                            const TokenView& targets, const S* weights, Index weights_size) {
   check_targets_and_weights(where, vocabulary_size, positions, targets, weights, weights_size);
-
-  // Weights: finite, >= 0, not all zero. Targets of counted positions inside [0, V).
   double total_weight = 0.0;
   for (Index n = 0; n < positions; ++n) {
     const double w = weights == nullptr ? 1.0 : static_cast<double>(weights[n]);
@@ -127,6 +123,19 @@ CrossEntropyResult softmax_cross_entropy(const char* where, ConstMatrixRef<S> lo
   if (total_weight <= 0.0) {
     throw value_error(make_message(where, ": all ", positions, " weights are zero, nothing to average"));
   }
+  return total_weight;
+}
+
+// The fused loss. weights may be null (all 1); d_logits may be null (loss only), otherwise
+// it is resized to V x N when needed and receives dloss/dlogits. Validates everything before
+// writing anything.
+template <class S>
+CrossEntropyResult softmax_cross_entropy(const char* where, ConstMatrixRef<S> logits,
+                                         const TokenView& targets, const S* weights, Index weights_size,
+                                         Matrix<S>* d_logits) {
+  const Index vocabulary_size = logits.rows(), positions = logits.cols();
+  const double total_weight =
+      checked_total_weight(where, vocabulary_size, positions, targets, weights, weights_size);
 
   if (d_logits != nullptr) d_logits->resize(vocabulary_size, positions);  // no-op when the shape is unchanged
   CrossEntropyResult result;

@@ -207,16 +207,7 @@ class Sequential {
   // ACCUMULATING parameter gradients. context.truncate limits BPTT in the recurrent layers.
   void backward(const Matrix<Scalar>& d_logits, const LayerContext& context) {
     if (!has_forward_) throw value_error("Sequential::backward: called before forward()");
-    const Matrix<Scalar>* gradient = &d_logits;
-    for (size_t i = layers_.size(); i-- > 0;) {
-      layers_[i]->backward(*gradient, context);
-      if (i == 0) break;
-      gradient = layers_[i]->input_gradient();
-      if (gradient == nullptr) {
-        throw value_error(
-            detail::make_message("Sequential::backward: layer ", names_[i], " has no input gradient"));
-      }
-    }
+    backward_from(layers_.size() - 1, d_logits, context);
   }
 
   // ---- one batch ---------------------------------------------------------------------------------------
@@ -225,7 +216,12 @@ class Sequential {
   // zeroed gradients + backward. Targets are time-major: target_steps x batch. With a time axis
   // the model predicts every step (target_steps == steps) or, when target_steps == 1, only the
   // last step counts; without one, target_steps must be 1.
+  //
+  // When the last layer is Dense and some of the scored positions have weight 0 (padding: the
+  // headline model's masked prefixes), the Dense layer and the loss run only on the positions
+  // that count -- the same loss and gradients without the work of the ignored columns.
   CrossEntropyResult train_step(const Batch& batch, const LayerContext& context) {
+    if (select_counted_columns(batch)) return train_step_on_counted_columns(batch, context);
     const Matrix<Scalar>& logits = forward(batch.input_view(), context);
     const bool last_step_only = select_scored_logits(batch);
     load_weights(batch);
@@ -382,16 +378,119 @@ class Sequential {
   const Matrix<Scalar>& run_forward(LayerInput<Scalar> input, const LayerContext& context) {
     if (layers_.empty()) throw value_error("Sequential::forward: the model has no layers");
     has_forward_ = false;
-    const Matrix<Scalar>* output = nullptr;
-    for (auto& layer : layers_) {
-      output = &layer->forward(input, context);
-      input.dense = output;
-      input.tokens = TokenView();
-      if (!layer->keeps_time_axis()) input.steps = 1;
-    }
+    const Matrix<Scalar>& output = run_layers(input, context, layers_.size());
     has_forward_ = true;
     output_steps_ = input.steps;
+    return output;
+  }
+
+  // Runs layers [0, count), count >= 1, and returns the output of the last of them; `input`
+  // becomes the input of layer `count`.
+  const Matrix<Scalar>& run_layers(LayerInput<Scalar>& input, const LayerContext& context, size_t count) {
+    const Matrix<Scalar>* output = nullptr;
+    for (size_t i = 0; i < count; ++i) {
+      output = &layers_[i]->forward(input, context);
+      input.dense = output;
+      input.tokens = TokenView();
+      if (!layers_[i]->keeps_time_axis()) input.steps = 1;
+    }
     return *output;
+  }
+
+  // Backpropagates dL/d(output of layer `last`) through layers last, ..., 0.
+  void backward_from(size_t last, const Matrix<Scalar>& d_output, const LayerContext& context) {
+    const Matrix<Scalar>* gradient = &d_output;
+    for (size_t i = last + 1; i-- > 0;) {
+      layers_[i]->backward(*gradient, context);
+      if (i == 0) break;
+      gradient = layers_[i]->input_gradient();
+      if (gradient == nullptr) {
+        throw value_error(
+            detail::make_message("Sequential::backward: layer ", names_[i], " has no input gradient"));
+      }
+    }
+  }
+
+  // ---- the counted-columns path of train_step ----------------------------------------------------------
+  //
+  // With the scored logits Z (V x N) = W F + b of a last Dense layer on features F, the loss
+  // sum_n w_n loss_n(Z[:, n]) / sum_n w_n does not depend on the columns with w_n = 0, and
+  // their gradient is zero. So train_step gathers the M counted columns of F (M < N), runs the
+  // Dense layer and the loss on those, and scatters the Dense layer's input gradient back into
+  // an F-shaped matrix that is zero elsewhere:
+  //   forward:  F = layers[0 .. L-2](x);  Fc = F(:, counted)  (width x M);  Zc = W Fc + b
+  //   backward: dFc = W^T dZc;  dF = 0, dF(:, counted) = dFc;  layers[L-2 .. 0] backward from dF
+  // The loss, accuracy and every gradient are those of the full computation (the sums run over
+  // the same counted terms; the order of the columns is kept).
+
+  // True when the counted-columns path applies to `batch`: the last of at least two layers is
+  // Dense and the counted positions (nonzero weight, among the scored ones) are neither none
+  // nor all of the logits' columns. Fills counted_columns_ with their logits column indices.
+  bool select_counted_columns(const Batch& batch) {
+    if (layers_.size() < 2 || dynamic_cast<DenseLayer<Scalar>*>(layers_.back().get()) == nullptr)
+      return false;
+    if (!input_.tokens || batch.batch <= 0 || batch.steps <= 0) return false;  // train_step's checks decide
+    const Index logits_columns = (output_keeps_time_axis() ? batch.steps : 1) * batch.batch;
+    const Index scored = batch.target_steps * batch.batch;
+    if (scored > logits_columns || static_cast<Index>(batch.weights.size()) != scored) return false;
+    const Index first = logits_columns - scored;  // the last step only, or every column
+    counted_columns_.clear();
+    for (Index k = 0; k < scored; ++k) {
+      if (batch.weights[static_cast<size_t>(k)] != 0.0f) counted_columns_.push_back(first + k);
+    }
+    const Index counted = static_cast<Index>(counted_columns_.size());
+    return counted > 0 && counted < logits_columns;
+  }
+
+  CrossEntropyResult train_step_on_counted_columns(const Batch& batch, const LayerContext& context) {
+    const TokenView tokens = batch.input_view();
+    LayerInput<Scalar> input;
+    input.tokens = tokens;
+    input.steps = tokens.steps;
+    input.batch = tokens.batch;
+    has_forward_ = false;  // the last layer sees only the counted columns: backward() would not match
+    const size_t last = layers_.size() - 1;
+    const Matrix<Scalar>& features = run_layers(input, context, last);
+    output_steps_ = input.steps;  // Dense keeps the time axis
+    select_scored_logits(batch);  // checks the target shape; select_counted_columns took the scored columns
+    load_weights(batch);
+
+    // The same checks and messages as the loss over all scored columns.
+    const Index vocabulary_size = layers_.back()->output_size();
+    const Index scored = batch.target_steps * batch.batch;
+    const char* where = context.training ? "SoftmaxCrossEntropy" : "cross_entropy";
+    detail::checked_total_weight<Scalar>(where, vocabulary_size, scored, batch.target_view(), weights_.data(),
+                                         weights_.size());
+
+    // Gather the counted columns, their targets and weights.
+    const Index counted = static_cast<Index>(counted_columns_.size());
+    const Index first = features.cols() - scored;
+    counted_features_.resize(features.rows(), counted);
+    counted_targets_.resize(static_cast<size_t>(counted));
+    counted_weights_.resize(counted);
+    for (Index j = 0; j < counted; ++j) {
+      const Index column = counted_columns_[static_cast<size_t>(j)];
+      counted_features_.col(j) = features.col(column);
+      counted_targets_[static_cast<size_t>(j)] = batch.targets[static_cast<size_t>(column - first)];
+      counted_weights_[j] = weights_[column - first];
+    }
+    LayerInput<Scalar> dense_input;
+    dense_input.dense = &counted_features_;
+    dense_input.steps = 1;
+    dense_input.batch = counted;
+    const Matrix<Scalar>& logits = layers_.back()->forward(dense_input, context);
+    const TokenView targets(counted_targets_.data(), 1, counted);
+    if (!context.training) return cross_entropy(logits, targets, counted_weights_);
+
+    zero_gradients(parameters_);
+    const CrossEntropyResult result = loss_.forward(logits, targets, counted_weights_);
+    layers_.back()->backward(loss_.logits_gradient(), context);
+    const Matrix<Scalar>& d_counted = *layers_.back()->input_gradient();
+    d_features_.setZero(features.rows(), features.cols());
+    for (Index j = 0; j < counted; ++j)
+      d_features_.col(counted_columns_[static_cast<size_t>(j)]) = d_counted.col(j);
+    backward_from(last - 1, d_features_, context);
+    return result;
   }
 
   const Matrix<Scalar>& run_step(LayerInput<Scalar> input, StepState& state) const {
@@ -494,6 +593,13 @@ class Sequential {
   Vector<Scalar> weights_;
   Matrix<Scalar> d_logits_;
   SoftmaxCrossEntropy<Scalar> loss_;
+  // The counted-columns path: logits columns that count, and the gathered features, targets
+  // and weights of those columns; the features' gradient scattered back.
+  std::vector<Index> counted_columns_;
+  Matrix<Scalar> counted_features_;
+  std::vector<TokenId> counted_targets_;
+  Vector<Scalar> counted_weights_;
+  Matrix<Scalar> d_features_;
 };
 
 }  // namespace seqlm
