@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <seqlm/seqlm.hpp>
 #include <vector>
 
@@ -66,6 +67,30 @@ void check_activation_accuracy(double tolerance) {
 TEST_CASE("vectorised sigmoid and tanh are accurate in float and double") {
   check_activation_accuracy<float>(2e-7);
   check_activation_accuracy<double>(1e-15);
+}
+
+template <class S>
+void check_all_finite() {
+  // 19 elements: two whole SIMD batches and a scalar tail for float (8) and double (4).
+  std::vector<S> x(19);
+  for (size_t k = 0; k < x.size(); ++k) x[k] = static_cast<S>(k) * S(1e30) - S(3);
+  x[4] = std::numeric_limits<S>::max();
+  CHECK(simd::all_finite(x.data(), static_cast<Index>(x.size())));
+  CHECK(simd::all_finite(x.data(), Index(0)));
+  for (const S bad : {std::numeric_limits<S>::infinity(), -std::numeric_limits<S>::infinity(),
+                      std::numeric_limits<S>::quiet_NaN()}) {
+    for (const size_t at : {size_t(0), size_t(7), size_t(12), size_t(18)}) {  // in a batch, or in the tail
+      std::vector<S> y = x;
+      y[at] = bad;
+      CAPTURE(at);
+      CHECK_FALSE(simd::all_finite(y.data(), static_cast<Index>(y.size())));
+    }
+  }
+}
+
+TEST_CASE("all_finite finds an infinity or NaN anywhere, float and double") {
+  check_all_finite<float>();
+  check_all_finite<double>();
 }
 
 TEST_CASE("glorot_uniform and orthogonal follow Keras") {

@@ -75,6 +75,26 @@ xsimd::batch<S, A> relu(const xsimd::batch<S, A>& x) {
   return xsimd::max(x, xsimd::batch<S, A>(S(0)));
 }
 
+// ---- elementwise helpers for both lane types ----------------------------------------------
+
+template <class S>
+S sqrt(S x) {
+  return std::sqrt(x);
+}
+template <class S, class A>
+xsimd::batch<S, A> sqrt(const xsimd::batch<S, A>& x) {
+  return xsimd::sqrt(x);
+}
+
+template <class S>
+S max(S a, S b) {
+  return a < b ? b : a;
+}
+template <class S, class A>
+xsimd::batch<S, A> max(const xsimd::batch<S, A>& a, const xsimd::batch<S, A>& b) {
+  return xsimd::max(a, b);
+}
+
 // ---- the loop driver ----------------------------------------------------------------------
 // Calls body(k, Batch<S>{}) for k = 0, W, 2W, ... while a whole batch fits, then
 // body(k, S{}) for the remaining scalar elements.
@@ -86,6 +106,24 @@ void vectorized_loop(Index n, Body&& body) {
 }
 
 // ---- whole-array helpers ------------------------------------------------------------------
+
+// True when no element of data[0, n) is infinite or NaN. One branch-free pass: x * 0 is 0 for
+// a finite x and NaN otherwise, and a sum with one NaN term is NaN.
+template <class S>
+bool all_finite(const S* data, Index n) {
+  Batch<S> batch_sum(S(0));
+  S tail_sum = 0;
+  vectorized_loop<S>(n, [&](Index k, auto lane) {
+    using V = decltype(lane);
+    if constexpr (std::is_same_v<V, S>) {
+      tail_sum += data[k] * S(0);
+    } else {
+      batch_sum += load<V>(data + k) * V(S(0));
+    }
+  });
+  return !std::isnan(xsimd::hadd(batch_sum) + tail_sum);
+}
+
 template <class S>
 void sigmoid_inplace(S* data, Index n) {
   vectorized_loop<S>(n, [&](Index k, auto lane) {

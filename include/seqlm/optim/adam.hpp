@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "../math/simd.hpp"
 #include "optimizer.hpp"
 
 namespace seqlm {
@@ -74,19 +75,28 @@ class Adam final : public Optimizer<Scalar> {
     const Scalar beta_1 = static_cast<Scalar>(beta_1_), one_minus_beta_1 = static_cast<Scalar>(1 - beta_1_);
     const Scalar beta_2 = static_cast<Scalar>(beta_2_), one_minus_beta_2 = static_cast<Scalar>(1 - beta_2_);
     const Scalar epsilon = static_cast<Scalar>(epsilon_);
-    auto w = value.array();
-    const auto g = gradient.array();
-    auto m = slots[0].array();
-    auto v = slots[1].array();
-    m = beta_1 * m + one_minus_beta_1 * g;
-    v = beta_2 * v + one_minus_beta_2 * g.square();
-    if (amsgrad_) {
-      auto v_max = slots[2].array();
-      v_max = v_max.max(v);
-      w -= lr_t * m / (v_max.sqrt() + epsilon);
-    } else {
-      w -= lr_t * m / (v.sqrt() + epsilon);
-    }
+    // One pass over the four arrays (the step is memory-bound for large layers): per element
+    //   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  [v_hat = max(v_hat, v)];
+    //   w -= lr_t m / (sqrt(v or v_hat) + eps)
+    Scalar* w = value.data();
+    const Scalar* g = gradient.data();
+    Scalar* m = slots[0].data();
+    Scalar* v = slots[1].data();
+    Scalar* v_hat = amsgrad_ ? slots[2].data() : nullptr;
+    simd::vectorized_loop<Scalar>(value.size(), [&](Index k, auto lane) {
+      using V = decltype(lane);
+      const V g_k = simd::load<V>(g + k);
+      const V m_k = V(beta_1) * simd::load<V>(m + k) + V(one_minus_beta_1) * g_k;
+      const V v_k = V(beta_2) * simd::load<V>(v + k) + V(one_minus_beta_2) * (g_k * g_k);
+      simd::store(m + k, m_k);
+      simd::store(v + k, v_k);
+      V denominator = v_k;
+      if (v_hat != nullptr) {
+        denominator = simd::max(simd::load<V>(v_hat + k), v_k);
+        simd::store(v_hat + k, denominator);
+      }
+      simd::store(w + k, simd::load<V>(w + k) - V(lr_t) * m_k / (simd::sqrt(denominator) + V(epsilon)));
+    });
   }
 
  private:

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "../math/simd.hpp"
 #include "optimizer.hpp"
 
 namespace seqlm {
@@ -73,6 +74,20 @@ class RMSprop final : public Optimizer<Scalar> {
     const Scalar rho = static_cast<Scalar>(rho_);
     const Scalar one_minus_rho = static_cast<Scalar>(1 - rho_);
     const Scalar epsilon = static_cast<Scalar>(epsilon_);
+    if (!centered_ && momentum_ == 0) {
+      // The usual case, in one pass: v = rho v + (1 - rho) g^2;  w -= lr g / sqrt(v + eps)
+      Scalar* w = value.data();
+      const Scalar* g = gradient.data();
+      Scalar* v = slots[0].data();
+      simd::vectorized_loop<Scalar>(value.size(), [&](Index k, auto lane) {
+        using V = decltype(lane);
+        const V g_k = simd::load<V>(g + k);
+        const V v_k = V(rho) * simd::load<V>(v + k) + V(one_minus_rho) * (g_k * g_k);
+        simd::store(v + k, v_k);
+        simd::store(w + k, simd::load<V>(w + k) - V(lr) * g_k / simd::sqrt(v_k + V(epsilon)));
+      });
+      return;
+    }
     auto w = value.array();
     const auto g = gradient.array();
     auto v = slots[0].array();

@@ -39,6 +39,7 @@
 
 #include "../data/batching.hpp"
 #include "../error.hpp"
+#include "../math/simd.hpp"
 #include "../model/sequential.hpp"
 #include "../optim/optimizer.hpp"
 #include "../parallel.hpp"
@@ -112,7 +113,7 @@ inline double seconds_since(std::chrono::steady_clock::time_point start) {
 template <class Scalar>
 std::string first_non_finite_gradient(const ParameterList<Scalar>& parameters) {
   for (const auto& p : parameters) {
-    if (!p.gradient->allFinite()) return p.name;
+    if (!simd::all_finite(p.gradient->data(), p.gradient->size())) return p.name;
   }
   return "";
 }
