@@ -62,13 +62,15 @@ class ProcessCpuClock {
 // Adds the GFLOP and %peak counters for a benchmark that does `flops_per_iteration` floating-point
 // operations (a multiply-add counts as 2) in each iteration of the loop timed by `clock`.
 // Call it right after the loop.
-inline void report_flops(benchmark::State& state, double flops_per_iteration, const LoopClock& clock) {
+// On `threads` threads, %peak is relative to threads x the single-core peak.
+inline void report_flops(benchmark::State& state, double flops_per_iteration, const LoopClock& clock,
+                         int threads = 1) {
   using benchmark::Counter;
   const double loop_seconds = clock.seconds();
   state.counters["GFLOP"] = Counter(flops_per_iteration * 1e-9, Counter::kIsIterationInvariantRate);
   if (peak_gflops() > 0.0 && loop_seconds > 0.0) {
     const double gflops = flops_per_iteration * static_cast<double>(state.iterations()) * 1e-9 / loop_seconds;
-    state.counters["%peak"] = Counter(100.0 * gflops / peak_gflops());
+    state.counters["%peak"] = Counter(100.0 * gflops / (threads * peak_gflops()));
   }
 }
 

@@ -99,8 +99,8 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("seqlm_simd", std::string(seqlm::simd::Batch<float>::arch_type::name()) + ", " +
                                                 std::to_string(seqlm::simd::width<float>) + " floats");
   benchmark::AddCustomContext("seqlm_threads",
-                              "kernel rows: 1 (single-threaded kernels); train_step and headline_epoch rows: "
-                              "the threads:N in the name (data-parallel)");
+                              "kernel rows: 1, or the threads:N in the name (GEMM threads); train_step and "
+                              "headline_epoch rows: the threads:N in the name (data-parallel)");
 
   register_peak_benchmarks();
   register_recurrent_benchmarks();

@@ -1,9 +1,14 @@
-// Recurrent layer benchmarks: LSTM and GRU (reset_after true and false), float, single thread.
+// Recurrent layer benchmarks: LSTM and GRU (reset_after true and false), float, single thread
+// unless the name ends in /threads:N.
 //
 // Rows (names are what --benchmark_filter matches; pytorch_side_by_side.py builds the same names):
 //   <cell>/forward/I:i/H:h/B:b/T:t            forward(x, B) with return_sequences = true
 //   <cell>/forward_backward/I:i/H:h/B:b/T:t   forward, then backward(d_output) (full BPTT)
 //   <cell>/step/I:i/H:h/B:b                   one streaming step(x, state) of B sequences
+//   <cell>/{forward,forward_backward}/I:i/H:h/B:b/T:t/threads:2
+//                                             the same on 2 GEMM threads (set_gemm_threads: the time
+//                                             loops on 2 blocks of sequences, Eigen's products on 2
+//                                             threads); %peak relative to 2 x the single-core peak
 //   <cell>_ids/{forward,forward_backward}/V:v/H:h/B:b/T:t   token-id (one-hot) inputs
 //   <cell>_ids/step/V:v/H:h/B:b
 // with <cell> one of lstm, gru_reset_after, gru_reset_before.
@@ -20,6 +25,7 @@
 // that the counted products would need, a lower bound on how busy the core is.
 #include <seqlm/layers/gru.hpp>
 #include <seqlm/layers/lstm.hpp>
+#include <seqlm/parallel.hpp>
 #include <string>
 
 #include "bench_common.hpp"
@@ -32,6 +38,7 @@ constexpr Index kSteps = 60;  // T: the tutorials' sequence length
 // The shape of one row. input_size is I for dense inputs, the vocabulary size for ids.
 struct RecurrentShape {
   Index input_size, units, batch, steps;
+  int threads = 1;  // GEMM threads
 };
 
 // Matrix-product FLOPs of one forward pass over `steps` steps (see the top of the file).
@@ -70,7 +77,8 @@ struct GRUCell {
 
 template <class Cell>
 void forward_dense(benchmark::State& state, RecurrentShape shape) {
-  const auto [I, H, B, T] = shape;
+  const auto [I, H, B, T, threads] = shape;
+  const ScopedGemmThreads gemm_threads(threads);
   Rng rng(42);
   auto layer = Cell::make(I, H, rng);
   const Matrix<float> x = random_matrix(I, T * B, rng);  // I x T*B, time-major
@@ -81,7 +89,7 @@ void forward_dense(benchmark::State& state, RecurrentShape shape) {
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  report_flops(state, forward_flops(Cell::gates, I, H, B, T), clock);
+  report_flops(state, forward_flops(Cell::gates, I, H, B, T), clock, threads);
   state.SetItemsProcessed(state.iterations() * T * B);  // tokens
 }
 
@@ -90,7 +98,8 @@ void forward_dense(benchmark::State& state, RecurrentShape shape) {
 // zero_grad); the input gradient dX is computed, as for a layer stacked on another.
 template <class Cell>
 void forward_backward_dense(benchmark::State& state, RecurrentShape shape) {
-  const auto [I, H, B, T] = shape;
+  const auto [I, H, B, T, threads] = shape;
+  const ScopedGemmThreads gemm_threads(threads);
   Rng rng(42);
   auto layer = Cell::make(I, H, rng);
   const Matrix<float> x = random_matrix(I, T * B, rng);
@@ -104,7 +113,7 @@ void forward_backward_dense(benchmark::State& state, RecurrentShape shape) {
     benchmark::DoNotOptimize(layer.input_gradient().data());
     benchmark::ClobberMemory();
   }
-  report_flops(state, 3.0 * forward_flops(Cell::gates, I, H, B, T), clock);
+  report_flops(state, 3.0 * forward_flops(Cell::gates, I, H, B, T), clock, threads);
   state.SetItemsProcessed(state.iterations() * T * B);
 }
 
@@ -130,7 +139,7 @@ void step_dense(benchmark::State& state, RecurrentShape shape) {
 
 template <class Cell>
 void forward_ids(benchmark::State& state, RecurrentShape shape) {
-  const auto [V, H, B, T] = shape;
+  const Index V = shape.input_size, H = shape.units, B = shape.batch, T = shape.steps;
   Rng rng(42);
   auto layer = Cell::make(V, H, rng);
   const std::vector<TokenId> ids = random_ids(T * B, V, rng);
@@ -148,7 +157,7 @@ void forward_ids(benchmark::State& state, RecurrentShape shape) {
 
 template <class Cell>
 void forward_backward_ids(benchmark::State& state, RecurrentShape shape) {
-  const auto [V, H, B, T] = shape;
+  const Index V = shape.input_size, H = shape.units, B = shape.batch, T = shape.steps;
   Rng rng(42);
   auto layer = Cell::make(V, H, rng);
   const std::vector<TokenId> ids = random_ids(T * B, V, rng);
@@ -190,6 +199,7 @@ std::string sizes(const char* input_label, RecurrentShape s, bool with_steps) {
   std::string name = std::string("/") + input_label + ":" + std::to_string(s.input_size) +
                      "/H:" + std::to_string(s.units) + "/B:" + std::to_string(s.batch);
   if (with_steps) name += "/T:" + std::to_string(s.steps);
+  if (s.threads > 1) name += "/threads:" + std::to_string(s.threads);
   return name;
 }
 
@@ -210,6 +220,22 @@ void register_cell(const std::string& cell) {
                                    shape)
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
+    }
+  }
+  // The training rows on 2 GEMM threads, for the batches that have a block of sequences per thread.
+  if constexpr (gemm_threads_supported) {
+    for (const Index H : {128, 256, 512}) {
+      for (const Index B : {32, 128}) {
+        const RecurrentShape shape{H, H, B, kSteps, 2};
+        benchmark::RegisterBenchmark((cell + "/forward" + sizes("I", shape, true)).c_str(),
+                                     forward_dense<Cell>, shape)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark((cell + "/forward_backward" + sizes("I", shape, true)).c_str(),
+                                     forward_backward_dense<Cell>, shape)
+            ->UseRealTime()
+            ->Unit(benchmark::kMicrosecond);
+      }
     }
   }
   // The Nietzsche character model: 57 character ids, H = 128, B = 128, T = 60; its streaming
