@@ -540,42 +540,34 @@ TEST_CASE("fit refuses callback states it cannot place and a checkpoint writer t
   stopping_options.monitor = "loss";
   stopping_options.restore_best = true;
 
-  SUBCASE("state for a callback that is not there") {
+  // Loads the good checkpoint, lets `change` alter the saved state or the options, and resumes:
+  // fit must refuse with `message`.
+  auto resume_fails = [&](const auto& change, const char* message) {
     LoadedTrainingCheckpoint<float> saved = load_training_checkpoint<float>(good);
     auto optimizer = restore_optimizer<float>(saved.optimizer);
+    EarlyStopping<float> stopping(stopping_options);
+    options.callbacks = {&stopping};
+    change(saved.state);
     CHECK_THROWS_WITH_AS(
         fit(saved.model.model, *optimizer, train, options, (NoValidation*)nullptr, &saved.state),
-        doctest::Contains("state for a callback named 'early_stopping', but no callback"), value_error);
+        doctest::Contains(message), value_error);
+  };
+  SUBCASE("state for a callback that is not there") {
+    resume_fails([&](TrainingState&) { options.callbacks.clear(); },
+                 "state for a callback named 'early_stopping', but no callback");
   }
   SUBCASE("a callback state of the wrong shape") {
-    LoadedTrainingCheckpoint<float> saved = load_training_checkpoint<float>(good);
-    auto optimizer = restore_optimizer<float>(saved.optimizer);
-    saved.state.callback_states["early_stopping"].values.set("wait", "two");
-    EarlyStopping<float> stopping(stopping_options);
-    options.callbacks = {&stopping};
-    CHECK_THROWS_WITH_AS(
-        fit(saved.model.model, *optimizer, train, options, (NoValidation*)nullptr, &saved.state),
-        doctest::Contains("EarlyStopping 'early_stopping': import_state: \"wait\" is a string"), value_error);
+    resume_fails(
+        [](TrainingState& state) { state.callback_states["early_stopping"].values.set("wait", "two"); },
+        "EarlyStopping 'early_stopping': import_state: \"wait\" is a string");
   }
   SUBCASE("best weights without restore_best") {
-    LoadedTrainingCheckpoint<float> saved = load_training_checkpoint<float>(good);
-    auto optimizer = restore_optimizer<float>(saved.optimizer);
     stopping_options.restore_best = false;
-    EarlyStopping<float> stopping(stopping_options);
-    options.callbacks = {&stopping};
-    CHECK_THROWS_WITH_AS(
-        fit(saved.model.model, *optimizer, train, options, (NoValidation*)nullptr, &saved.state),
-        doctest::Contains("best weights but restore_best is off"), value_error);
+    resume_fails([](TrainingState&) {}, "best weights but restore_best is off");
   }
   SUBCASE("another batch count per epoch") {
-    LoadedTrainingCheckpoint<float> saved = load_training_checkpoint<float>(good);
-    auto optimizer = restore_optimizer<float>(saved.optimizer);
-    EarlyStopping<float> stopping(stopping_options);
-    options.callbacks = {&stopping};
     options.batch_size = 16;
-    CHECK_THROWS_WITH_AS(
-        fit(saved.model.model, *optimizer, train, options, (NoValidation*)nullptr, &saved.state),
-        doctest::Contains("comes from a run with 5 batches per epoch, this one has 3"), value_error);
+    resume_fails([](TrainingState&) {}, "comes from a run with 5 batches per epoch, this one has 3");
   }
   SUBCASE("two callbacks with the same state name") {
     Sequential<float> model = gru_model(3);
