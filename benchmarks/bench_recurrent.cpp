@@ -203,57 +203,42 @@ std::string sizes(const char* input_label, RecurrentShape s, bool with_steps) {
   return name;
 }
 
+// One row, timed in real time and reported in microseconds.
+template <class Function>
+void add_row(const std::string& name, Function function, RecurrentShape shape) {
+  benchmark::RegisterBenchmark(name.c_str(), function, shape)->UseRealTime()->Unit(benchmark::kMicrosecond);
+}
+
+// The forward and forward+backward rows of one dense-input shape.
+template <class Cell>
+void add_training_rows(const std::string& cell, RecurrentShape shape) {
+  add_row(cell + "/forward" + sizes("I", shape, true), forward_dense<Cell>, shape);
+  add_row(cell + "/forward_backward" + sizes("I", shape, true), forward_backward_dense<Cell>, shape);
+}
+
 template <class Cell>
 void register_cell(const std::string& cell) {
   for (const Index H : {128, 256, 512}) {
     for (const Index B : {1, 32, 128}) {
       const RecurrentShape shape{H, H, B, kSteps};  // I = H
-      benchmark::RegisterBenchmark((cell + "/forward" + sizes("I", shape, true)).c_str(), forward_dense<Cell>,
-                                   shape)
-          ->UseRealTime()
-          ->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark((cell + "/forward_backward" + sizes("I", shape, true)).c_str(),
-                                   forward_backward_dense<Cell>, shape)
-          ->UseRealTime()
-          ->Unit(benchmark::kMicrosecond);
-      benchmark::RegisterBenchmark((cell + "/step" + sizes("I", shape, false)).c_str(), step_dense<Cell>,
-                                   shape)
-          ->UseRealTime()
-          ->Unit(benchmark::kMicrosecond);
+      add_training_rows<Cell>(cell, shape);
+      add_row(cell + "/step" + sizes("I", shape, false), step_dense<Cell>, shape);
     }
   }
   // The training rows on 2 GEMM threads, for the batches that have a block of sequences per thread.
   if constexpr (gemm_threads_supported) {
     for (const Index H : {128, 256, 512}) {
-      for (const Index B : {32, 128}) {
-        const RecurrentShape shape{H, H, B, kSteps, 2};
-        benchmark::RegisterBenchmark((cell + "/forward" + sizes("I", shape, true)).c_str(),
-                                     forward_dense<Cell>, shape)
-            ->UseRealTime()
-            ->Unit(benchmark::kMicrosecond);
-        benchmark::RegisterBenchmark((cell + "/forward_backward" + sizes("I", shape, true)).c_str(),
-                                     forward_backward_dense<Cell>, shape)
-            ->UseRealTime()
-            ->Unit(benchmark::kMicrosecond);
-      }
+      for (const Index B : {32, 128}) add_training_rows<Cell>(cell, RecurrentShape{H, H, B, kSteps, 2});
     }
   }
   // The Nietzsche character model: 57 character ids, H = 128, B = 128, T = 60; its streaming
   // step generates text one character at a time (B = 1).
   const RecurrentShape nietzsche{57, 128, 128, kSteps};
   const RecurrentShape generation{57, 128, 1, 1};
-  benchmark::RegisterBenchmark((cell + "_ids/forward" + sizes("V", nietzsche, true)).c_str(),
-                               forward_ids<Cell>, nietzsche)
-      ->UseRealTime()
-      ->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark((cell + "_ids/forward_backward" + sizes("V", nietzsche, true)).c_str(),
-                               forward_backward_ids<Cell>, nietzsche)
-      ->UseRealTime()
-      ->Unit(benchmark::kMicrosecond);
-  benchmark::RegisterBenchmark((cell + "_ids/step" + sizes("V", generation, false)).c_str(), step_ids<Cell>,
-                               generation)
-      ->UseRealTime()
-      ->Unit(benchmark::kMicrosecond);
+  add_row(cell + "_ids/forward" + sizes("V", nietzsche, true), forward_ids<Cell>, nietzsche);
+  add_row(cell + "_ids/forward_backward" + sizes("V", nietzsche, true), forward_backward_ids<Cell>,
+          nietzsche);
+  add_row(cell + "_ids/step" + sizes("V", generation, false), step_ids<Cell>, generation);
 }
 
 }  // namespace
