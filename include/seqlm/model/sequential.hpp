@@ -183,11 +183,7 @@ class Sequential {
   // Returns the logits, V x T*B or V x B (see output_keeps_time_axis()).
   const Matrix<Scalar>& forward(const TokenView& tokens, const LayerContext& context) {
     if (!input_.tokens) throw value_error("Sequential::forward: the model reads features, not token ids");
-    LayerInput<Scalar> input;
-    input.tokens = tokens;
-    input.steps = tokens.steps;
-    input.batch = tokens.batch;
-    return run_forward(input, context);
+    return run_forward(token_input(tokens), context);
   }
 
   // Feature input (InputSpec::features): x is F x T*B, time-major.
@@ -375,6 +371,15 @@ class Sequential {
     rebuild_parameters();
   }
 
+  // What the first layer of a token model reads: the ids, steps x batch.
+  static LayerInput<Scalar> token_input(const TokenView& tokens) {
+    LayerInput<Scalar> input;
+    input.tokens = tokens;
+    input.steps = tokens.steps;
+    input.batch = tokens.batch;
+    return input;
+  }
+
   const Matrix<Scalar>& run_forward(LayerInput<Scalar> input, const LayerContext& context) {
     if (layers_.empty()) throw value_error("Sequential::forward: the model has no layers");
     has_forward_ = false;
@@ -443,11 +448,7 @@ class Sequential {
   }
 
   CrossEntropyResult train_step_on_counted_columns(const Batch& batch, const LayerContext& context) {
-    const TokenView tokens = batch.input_view();
-    LayerInput<Scalar> input;
-    input.tokens = tokens;
-    input.steps = tokens.steps;
-    input.batch = tokens.batch;
+    LayerInput<Scalar> input = token_input(batch.input_view());
     has_forward_ = false;  // the last layer sees only the counted columns: backward() would not match
     const size_t last = layers_.size() - 1;
     const Matrix<Scalar>& features = run_layers(input, context, last);
