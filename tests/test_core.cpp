@@ -1,6 +1,7 @@
 // Tests of the foundations every layer uses: RNG, SIMD activations, initialisers, shape checks.
 #include <doctest/doctest.h>
 
+#include <Eigen/QR>  // the reference for init::orthogonal
 #include <cmath>
 #include <limits>
 #include <seqlm/seqlm.hpp>
@@ -108,6 +109,39 @@ TEST_CASE("glorot_uniform and orthogonal follow Keras") {
   Matrix<double> wide(5, 20);
   init::orthogonal(wide, rng);
   CHECK((wide * wide.transpose() - Matrix<double>::Identity(5, 5)).norm() < 1e-12);
+}
+
+// Keras's recipe literally: Householder QR of the same Gaussian draws, Q's columns' signs
+// fixed by diag(R). init::orthogonal (Gram-Schmidt) must give the same matrix to rounding.
+Matrix<double> householder_orthogonal(Index rows, Index cols, Rng& rng) {
+  const Index tall = std::max(rows, cols), narrow = std::min(rows, cols);
+  Matrix<double> gaussian(tall, narrow);
+  for (Index k = 0; k < gaussian.size(); ++k) gaussian.data()[k] = rng.normal();
+  Eigen::HouseholderQR<Matrix<double>> qr(gaussian);
+  Matrix<double> q = qr.householderQ() * Matrix<double>::Identity(tall, narrow);
+  for (Index j = 0; j < narrow; ++j) {
+    if (qr.matrixQR()(j, j) < 0) q.col(j) = -q.col(j);
+  }
+  if (rows >= cols) return q;
+  return q.transpose();
+}
+
+TEST_CASE("orthogonal is the sign-fixed Q of a Householder QR of the same Gaussian draws") {
+  const std::vector<std::pair<Index, Index>> shapes = {{48, 12}, {384, 128}, {12, 12},
+                                                       {5, 20},  {1, 7},     {7, 1}};
+  for (const auto& [rows, cols] : shapes) {
+    CAPTURE(rows);
+    CAPTURE(cols);
+    Rng for_seqlm(11), for_reference(11);
+    Matrix<double> w(rows, cols);
+    init::orthogonal(w, for_seqlm);
+    const Matrix<double> reference = householder_orthogonal(rows, cols, for_reference);
+    CHECK((w - reference).cwiseAbs().maxCoeff() < 1e-13);
+    Matrix<float> w_float(rows, cols);
+    Rng for_float(11);
+    init::orthogonal(w_float, for_float);
+    CHECK((w_float.cast<double>() - reference).cwiseAbs().maxCoeff() < 1e-7);
+  }
 }
 
 TEST_CASE("shape helpers report where and what") {

@@ -5,10 +5,12 @@
 // are passed explicitly because for a convolution they include the kernel width.
 #pragma once
 
-#include <Eigen/QR>
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <vector>
 
+#include "error.hpp"
 #include "random.hpp"
 #include "tensor.hpp"
 
@@ -27,25 +29,48 @@ void glorot_uniform(Matrix<Scalar>& w, Index fan_in, Index fan_out, Rng& rng) {
   uniform(w, -limit, limit, rng);
 }
 
-// Keras Orthogonal(gain=1): QR of a Gaussian matrix of shape (max, min), columns' signs
-// fixed by diag(R) so the result is uniformly distributed; transposed when wide.
+// Keras Orthogonal(gain=1): the Q of the QR decomposition of a Gaussian matrix of shape
+// (max, min) with diag(R) > 0, which makes Q uniformly distributed; transposed when wide.
 // A tall (rows >= cols) result has orthonormal columns, a wide one orthonormal rows.
+//
+// Q is computed by modified Gram-Schmidt in double precision, each column orthogonalised
+// twice against the earlier ones ("twice is enough": orthonormal to rounding, like
+// Householder QR). Gram-Schmidt's R has diag(R) = the column norms > 0, so this is exactly
+// the sign-fixed Q that Keras takes from a Householder QR, without instantiating Eigen's QR
+// in every program that includes seqlm (it was over a quarter of the compile time).
 template <class Scalar>
 void orthogonal(Matrix<Scalar>& w, Rng& rng) {
   const Index rows = w.rows(), cols = w.cols();
   const Index tall = std::max(rows, cols), narrow = std::min(rows, cols);
-  Matrix<double> gaussian(tall, narrow);
-  for (Index k = 0; k < gaussian.size(); ++k) gaussian.data()[k] = rng.normal();
-  Eigen::HouseholderQR<Matrix<double>> qr(gaussian);
-  Matrix<double> q = qr.householderQ() * Matrix<double>::Identity(tall, narrow);
-  const Matrix<double> r = qr.matrixQR().topRows(narrow).template triangularView<Eigen::Upper>();
+  // q: (tall x narrow), column-major; drawn column by column like the Gaussian matrix.
+  std::vector<double> q(static_cast<std::size_t>(tall * narrow));
+  for (double& value : q) value = rng.normal();
   for (Index j = 0; j < narrow; ++j) {
-    if (r(j, j) < 0) q.col(j) = -q.col(j);
+    double* column = q.data() + j * tall;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (Index i = 0; i < j; ++i) {  // column -= (q_i . column) q_i
+        const double* earlier = q.data() + i * tall;
+        double projection = 0;
+        for (Index k = 0; k < tall; ++k) projection += earlier[k] * column[k];
+        for (Index k = 0; k < tall; ++k) column[k] -= projection * earlier[k];
+      }
+    }
+    double squared_norm = 0;
+    for (Index k = 0; k < tall; ++k) squared_norm += column[k] * column[k];
+    const double norm = std::sqrt(squared_norm);
+    // A Gaussian matrix is rank-deficient with probability 0; this guards a broken generator.
+    if (!(norm > 0) || !std::isfinite(norm)) {
+      throw numeric_error("init::orthogonal: the random matrix's column " + std::to_string(j) +
+                          " is linearly dependent on the earlier ones (norm " + std::to_string(norm) + ")");
+    }
+    for (Index k = 0; k < tall; ++k) column[k] /= norm;
   }
-  if (rows >= cols) {
-    w = q.cast<Scalar>();
-  } else {
-    w = q.transpose().cast<Scalar>();
+  for (Index r = 0; r < rows; ++r) {
+    for (Index c = 0; c < cols; ++c) {
+      const double value = rows >= cols ? q[static_cast<std::size_t>(c * tall + r)]   // w = Q
+                                        : q[static_cast<std::size_t>(r * tall + c)];  // w = Q^T
+      w(r, c) = static_cast<Scalar>(value);
+    }
   }
 }
 
