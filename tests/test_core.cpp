@@ -94,6 +94,26 @@ TEST_CASE("all_finite finds an infinity or NaN anywhere, float and double") {
   check_all_finite<double>();
 }
 
+TEST_CASE("simd dot and subtract_scaled match plain loops for every tail length") {
+  Rng rng(5);
+  for (Index n = 0; n <= 70; ++n) {
+    CAPTURE(n);
+    std::vector<double> a(static_cast<std::size_t>(n)), b(a.size()), y(a.size());
+    for (std::size_t k = 0; k < a.size(); ++k) {
+      a[k] = rng.normal();
+      b[k] = rng.normal();
+      y[k] = rng.normal();
+    }
+    double expected_dot = 0;
+    for (std::size_t k = 0; k < a.size(); ++k) expected_dot += a[k] * b[k];
+    CHECK(simd::dot(a.data(), b.data(), n) == doctest::Approx(expected_dot).epsilon(1e-13));
+    std::vector<double> expected_y = y;
+    for (std::size_t k = 0; k < a.size(); ++k) expected_y[k] -= 0.75 * a[k];
+    simd::subtract_scaled(y.data(), 0.75, a.data(), n);
+    for (std::size_t k = 0; k < a.size(); ++k) CHECK(y[k] == doctest::Approx(expected_y[k]).epsilon(1e-15));
+  }
+}
+
 TEST_CASE("glorot_uniform and orthogonal follow Keras") {
   Rng rng(3);
   Matrix<float> w(40, 10);

@@ -124,6 +124,34 @@ bool all_finite(const S* data, Index n) {
   return !std::isnan(xsimd::hadd(batch_sum) + tail_sum);
 }
 
+// sum_k a[k] * b[k]. Four independent SIMD partial sums (so that the adds do not wait for
+// each other), then single batches, then the scalar tail.
+template <class S>
+S dot(const S* a, const S* b, Index n) {
+  constexpr Index W = width<S>;
+  Batch<S> sum0(S(0)), sum1(S(0)), sum2(S(0)), sum3(S(0));
+  Index k = 0;
+  for (; k + 4 * W <= n; k += 4 * W) {
+    sum0 += Batch<S>::load_unaligned(a + k) * Batch<S>::load_unaligned(b + k);
+    sum1 += Batch<S>::load_unaligned(a + k + W) * Batch<S>::load_unaligned(b + k + W);
+    sum2 += Batch<S>::load_unaligned(a + k + 2 * W) * Batch<S>::load_unaligned(b + k + 2 * W);
+    sum3 += Batch<S>::load_unaligned(a + k + 3 * W) * Batch<S>::load_unaligned(b + k + 3 * W);
+  }
+  for (; k + W <= n; k += W) sum0 += Batch<S>::load_unaligned(a + k) * Batch<S>::load_unaligned(b + k);
+  S sum = xsimd::hadd((sum0 + sum1) + (sum2 + sum3));
+  for (; k < n; ++k) sum += a[k] * b[k];
+  return sum;
+}
+
+// y[k] -= alpha * x[k] for k in [0, n).
+template <class S>
+void subtract_scaled(S* y, S alpha, const S* x, Index n) {
+  vectorized_loop<S>(n, [&](Index k, auto lane) {
+    using V = decltype(lane);
+    simd::store(y + k, simd::load<V>(y + k) - V(alpha) * simd::load<V>(x + k));
+  });
+}
+
 template <class S>
 void sigmoid_inplace(S* data, Index n) {
   vectorized_loop<S>(n, [&](Index k, auto lane) {
