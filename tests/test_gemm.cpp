@@ -1,6 +1,7 @@
 // Tests of seqlm's matrix multiplication (include/seqlm/math/gemm.hpp): every transpose and
 // update mode against Eigen's product, on shapes that hit every tile and block edge, the
 // packed left operand, views with column strides, bad shapes, and no allocation on repeats.
+// Also the layers' Eigen products (math/products.hpp) against plain loops.
 
 // Eigen's runtime allocation guard, with failures counted instead of asserted (so that it
 // also works in Release builds), as in test_lstm.cpp and test_gru.cpp.
@@ -14,11 +15,14 @@ inline int eigen_assertion_failures = 0;
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
 #include <seqlm/layers/gru.hpp>
 #include <seqlm/layers/lstm.hpp>
 #include <seqlm/math/batch_blocks.hpp>
 #include <seqlm/math/gemm.hpp>
+#include <seqlm/math/products.hpp>
 #include <seqlm/random.hpp>
+#include <string>
 #include <vector>
 
 using namespace seqlm;
@@ -165,6 +169,88 @@ TEST_CASE("gemm rejects mismatched shapes") {
   gemm::PackedMatrix<float> packed;
   packed.pack(a, gemm::Op::transpose);  // 4 x 3
   CHECK_THROWS_AS(packed.multiply(b_ok, c, gemm::Update::overwrite), shape_error);
+}
+
+// C (+)= op(A) op(B) by three loops, in double, as the reference for products::.
+template <class S>
+Matrix<double> reference_product(const Matrix<S>& a, bool transpose_a, const Matrix<S>& b, bool transpose_b) {
+  const Matrix<double> left = transpose_a ? Matrix<double>(a.transpose().template cast<double>())
+                                          : Matrix<double>(a.template cast<double>());
+  const Matrix<double> right = transpose_b ? Matrix<double>(b.transpose().template cast<double>())
+                                           : Matrix<double>(b.template cast<double>());
+  Matrix<double> c = Matrix<double>::Zero(left.rows(), right.cols());
+  for (Index i = 0; i < c.rows(); ++i) {
+    for (Index j = 0; j < c.cols(); ++j) {
+      for (Index p = 0; p < left.cols(); ++p) c(i, j) += left(i, p) * right(p, j);
+    }
+  }
+  return c;
+}
+
+template <class S>
+void check_products(double tolerance) {
+  Rng rng(21);
+  // (rows of C, depth, columns of C): tiny (Eigen's coefficient-based path), one column
+  // (matrix-vector), one row, and GEMM-sized.
+  const std::vector<std::array<Index, 3>> shapes = {{3, 2, 4}, {40, 30, 1}, {1, 30, 40}, {67, 45, 53}};
+  for (const auto& [m, k, n] : shapes) {
+    CAPTURE(m);
+    CAPTURE(k);
+    CAPTURE(n);
+    const Matrix<S> a = random_of<S>(m, k, rng), at = random_of<S>(k, m, rng);
+    const Matrix<S> b = random_of<S>(k, n, rng), bt = random_of<S>(n, k, rng);
+    const Matrix<S> start = random_of<S>(m, n, rng);
+    for (const bool accumulate : {false, true}) {
+      const products::Update update = accumulate ? products::Update::accumulate : products::Update::overwrite;
+      const Matrix<double> base = accumulate ? Matrix<double>(start.template cast<double>())
+                                             : Matrix<double>(Matrix<double>::Zero(m, n));
+      Matrix<S> c = start;
+      products::multiply(c, a, b, update);
+      CHECK(
+          (c.template cast<double>() - (base + reference_product(a, false, b, false))).cwiseAbs().maxCoeff() <
+          tolerance);
+      c = start;
+      products::multiply_transposed_a(c, at, b, update);
+      CHECK(
+          (c.template cast<double>() - (base + reference_product(at, true, b, false))).cwiseAbs().maxCoeff() <
+          tolerance);
+      c = start;
+      products::multiply_transposed_b(c, a, bt, update);
+      CHECK(
+          (c.template cast<double>() - (base + reference_product(a, false, bt, true))).cwiseAbs().maxCoeff() <
+          tolerance);
+    }
+  }
+}
+
+TEST_CASE("products: C (+)= A B, A^T B, A B^T match plain loops, float and double") {
+  check_products<float>(1e-4);
+  check_products<double>(1e-12);
+}
+
+TEST_CASE("products write blocks of larger matrices in place and leave the rest alone") {
+  Rng rng(22);
+  const Matrix<double> a = random_of<double>(10, 6, rng), b = random_of<double>(6, 20, rng);
+  Matrix<double> c = Matrix<double>::Constant(30, 25, 7.0);
+  products::multiply(c.block(5, 3, 10, 20), a, b);
+  CHECK((c.block(5, 3, 10, 20) - reference_product(a, false, b, false)).cwiseAbs().maxCoeff() < 1e-12);
+  c.block(5, 3, 10, 20).setConstant(7.0);
+  CHECK((c.array() == 7.0).all());
+}
+
+TEST_CASE("products reject mismatched shapes with a shape_error") {
+  const Matrix<float> a(3, 4), b(5, 2), b_ok(4, 2);
+  Matrix<float> c(3, 2), c_wrong(2, 2);
+  CHECK_THROWS_AS(products::multiply(c, a, b), shape_error);
+  CHECK_THROWS_AS(products::multiply(c_wrong, a, b_ok), shape_error);
+  CHECK_THROWS_AS(products::multiply_transposed_a(c, a, b_ok), shape_error);  // A^T is 4 x 3
+  CHECK_THROWS_AS(products::multiply_transposed_b(c, a, b_ok), shape_error);  // B^T is 2 x 4
+  try {
+    products::multiply(c_wrong, a, b_ok);
+  } catch (const shape_error& e) {
+    CHECK(std::string(e.what()).find("products::multiply: the result is 2 x 2, the product 3 x 2") !=
+          std::string::npos);
+  }
 }
 
 TEST_CASE("gemm allocates nothing on a second call with the same shapes") {

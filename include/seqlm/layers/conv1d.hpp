@@ -23,6 +23,7 @@
 
 #include "../error.hpp"
 #include "../init.hpp"
+#include "../math/products.hpp"
 #include "../math/simd.hpp"
 #include "../parameter.hpp"
 #include "../random.hpp"
@@ -113,12 +114,13 @@ class Conv1D {
     if (output_.cols() != x.cols()) output_.resize(filters_, x.cols());
 
     // Tap k-1 has shift 0 and covers every column: it initialises Y.
-    output_.noalias() = tap(kernel_size_ - 1) * input_;
+    products::multiply(output_, tap(kernel_size_ - 1), input_);
     for (Index j = 0; j + 1 < kernel_size_; ++j) {
       const Index shift = shift_of(j);
       if (shift >= steps) continue;  // this tap only ever sees the zero padding
       const Index width = (steps - shift) * batch;
-      output_.middleCols(shift * batch, width).noalias() += tap(j) * input_.leftCols(width);
+      products::multiply(output_.middleCols(shift * batch, width), tap(j), input_.leftCols(width),
+                         products::Update::accumulate);
     }
     for (Index c = 0; c < output_.cols(); ++c) add_bias_and_activate(output_.col(c).data());
     return output_;
@@ -176,12 +178,13 @@ class Conv1D {
     detail::check_shape("Conv1D step", "input", x, in_, batch);
     detail::check_shape("Conv1D step", "output", out, filters_, batch);
 
-    out.noalias() = tap(kernel_size_ - 1) * x;  // shift 0: the current input
+    products::multiply(out, tap(kernel_size_ - 1), x);  // shift 0: the current input
     if (history > 0) {
       for (Index j = 0; j + 1 < kernel_size_; ++j) {
         // x[t - s] lives in slot (t - s) mod history; before step s that slot is still zero.
         const Index slot = (state.position - shift_of(j) + history) % history;
-        out.noalias() += tap(j) * state.history.middleCols(slot * batch, batch);
+        products::multiply(out, tap(j), state.history.middleCols(slot * batch, batch),
+                           products::Update::accumulate);
       }
       state.history.middleCols(state.position * batch, batch) = x;  // overwrites x[t - history]
       state.position = (state.position + 1) % history;
@@ -213,15 +216,18 @@ class Conv1D {
     d_bias_.noalias() += d_pre.rowwise().sum();
     if (d_input_.cols() != input_.cols()) d_input_.resize(in_, input_.cols());
     // Tap k-1 (shift 0) covers every column, so it initialises dX.
-    d_kernel_.middleCols((kernel_size_ - 1) * in_, in_).noalias() += d_pre * input_.transpose();
-    d_input_.noalias() = tap(kernel_size_ - 1).transpose() * d_pre;
+    products::multiply_transposed_b(d_kernel_.middleCols((kernel_size_ - 1) * in_, in_), d_pre, input_,
+                                    products::Update::accumulate);
+    products::multiply_transposed_a(d_input_, tap(kernel_size_ - 1), d_pre);
     for (Index j = 0; j + 1 < kernel_size_; ++j) {
       const Index shift = shift_of(j);
       if (shift >= steps) continue;
       const Index width = (steps - shift) * batch;
       const auto d_pre_shifted = d_pre.middleCols(shift * batch, width);
-      d_kernel_.middleCols(j * in_, in_).noalias() += d_pre_shifted * input_.leftCols(width).transpose();
-      d_input_.leftCols(width).noalias() += tap(j).transpose() * d_pre_shifted;
+      products::multiply_transposed_b(d_kernel_.middleCols(j * in_, in_), d_pre_shifted,
+                                      input_.leftCols(width), products::Update::accumulate);
+      products::multiply_transposed_a(d_input_.leftCols(width), tap(j), d_pre_shifted,
+                                      products::Update::accumulate);
     }
   }
 

@@ -18,6 +18,7 @@
 
 #include "../error.hpp"
 #include "../init.hpp"
+#include "../math/products.hpp"
 #include "../parameter.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
@@ -62,7 +63,7 @@ class Dense {
     check_input("Dense", x);
     input_ = x;  // no allocation when the shape is unchanged
     output_.resize(units_, x.cols());
-    output_.noalias() = kernel_ * x;
+    products::multiply(output_, kernel_, x);
     output_.colwise() += bias_.col(0);
     return output_;
   }
@@ -73,10 +74,10 @@ class Dense {
   void backward(ConstMatrixRef<Scalar> d_output) {
     if (input_.size() == 0) throw value_error("Dense: backward() called before forward()");
     detail::check_shape("Dense", "d_output", d_output, units_, input_.cols());
-    d_kernel_.noalias() += d_output * input_.transpose();
+    products::multiply_transposed_b(d_kernel_, d_output, input_, products::Update::accumulate);
     d_bias_.col(0).noalias() += d_output.rowwise().sum();
     input_gradient_.resize(input_size_, input_.cols());
-    input_gradient_.noalias() = kernel_.transpose() * d_output;
+    products::multiply_transposed_a(input_gradient_, kernel_, d_output);
   }
 
   // dL/dx (in x N) of the last backward().
@@ -90,13 +91,8 @@ class Dense {
     check_input("Dense apply", x);
     detail::check_shape("Dense apply", "output", out, units_, x.cols());
     if (overlaps(x, out)) throw value_error("Dense apply: output overlaps the input");
-    if (x.cols() == 1) {
-      out.col(0).noalias() = kernel_ * x.col(0);
-      out.col(0) += bias_.col(0);
-    } else {
-      out.noalias() = kernel_ * x;
-      out.colwise() += bias_.col(0);
-    }
+    products::multiply(out, kernel_, x);  // a matrix-vector product when N = 1
+    out.colwise() += bias_.col(0);
   }
 
  private:

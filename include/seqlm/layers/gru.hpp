@@ -32,6 +32,7 @@
 #include "../init.hpp"
 #include "../math/batch_blocks.hpp"
 #include "../math/gemm.hpp"
+#include "../math/products.hpp"
 #include "../math/simd.hpp"
 #include "../parameter.hpp"
 #include "../random.hpp"
@@ -120,7 +121,8 @@ class GRU {
     inputs_are_ids_ = false;
     inputs_ = x;  // kept for the kernel gradient dW = dZx X^T
     for (Index k = 0; k < steps * batch; ++k) projection_.col(k) = input_bias();
-    projection_.noalias() += kernel_ * inputs_;  // W x + b_x for all steps at once
+    products::multiply(projection_, kernel_, inputs_,
+                       products::Update::accumulate);  // W x + b_x for all steps at once
     run_forward(initial);
     return output_;
   }
@@ -199,19 +201,21 @@ class GRU {
       for (Index k = 0; k < T * B; ++k) kernel_gradient_.col(token_ids_[k]) += d_projection_.col(k);
       input_gradient_.resize(0, 0);
     } else {
-      kernel_gradient_.noalias() += d_projection_ * inputs_.transpose();
-      input_gradient_.noalias() = kernel_.transpose() * d_projection_;
+      products::multiply_transposed_b(kernel_gradient_, d_projection_, inputs_, products::Update::accumulate);
+      input_gradient_.resize(input_size_, T * B);
+      products::multiply_transposed_a(input_gradient_, kernel_, d_projection_);
     }
     for (Index k = 0; k < T * B; ++k) bias_gradient_.col(0) += d_projection_.col(k);  // db_x += rowsum(dZx)
     if (options_.reset_after) {
-      recurrent_kernel_gradient_.noalias() += d_recurrent_projection_ * previous_states.transpose();
+      products::multiply_transposed_b(recurrent_kernel_gradient_, d_recurrent_projection_, previous_states,
+                                      products::Update::accumulate);
       for (Index k = 0; k < T * B; ++k) bias_gradient_.col(1) += d_recurrent_projection_.col(k);  // db_h
     } else {
       // The pre-activations are x- plus h-projections, so dZh = dZx; U_h acts on r .* h_{t-1}.
-      recurrent_kernel_gradient_.topRows(2 * H).noalias() +=
-          d_projection_.topRows(2 * H) * previous_states.transpose();
-      recurrent_kernel_gradient_.bottomRows(H).noalias() +=
-          d_projection_.bottomRows(H) * reset_hidden_.transpose();
+      products::multiply_transposed_b(recurrent_kernel_gradient_.topRows(2 * H), d_projection_.topRows(2 * H),
+                                      previous_states, products::Update::accumulate);
+      products::multiply_transposed_b(recurrent_kernel_gradient_.bottomRows(H), d_projection_.bottomRows(H),
+                                      reset_hidden_, products::Update::accumulate);
     }
   }
 
@@ -235,11 +239,7 @@ class GRU {
   void step(ConstMatrixRef<Scalar> x, StepState& state) const {
     prepare_step_state(state);
     detail::check_shape("GRU", "step input", x, input_size_, state.h.cols());
-    if (state.h.cols() == 1) {
-      state.projection.col(0).noalias() = kernel_ * x.col(0);
-    } else {
-      state.projection.noalias() = kernel_ * x;
-    }
+    products::multiply(state.projection, kernel_, x);  // a matrix-vector product for one sequence
     state.projection.colwise() += input_bias();
     step_from_projection(state);
   }
@@ -360,30 +360,18 @@ class GRU {
   void step_from_projection(StepState& state) const {
     const Index H = units_, B = state.h.cols();
     if (options_.reset_after) {
-      if (B == 1) {
-        state.recurrent.col(0).noalias() = recurrent_kernel_ * state.h.col(0);
-      } else {
-        state.recurrent.noalias() = recurrent_kernel_ * state.h;
-      }
+      products::multiply(state.recurrent, recurrent_kernel_, state.h);
       for (Index b = 0; b < B; ++b) {
         gates_reset_after(H, &state.projection(0, b), &state.recurrent(0, b), &bias_(0, 1), &state.h(0, b),
                           &state.gates(0, b), &state.candidate(0, b), &state.h(0, b));
       }
     } else {
-      if (B == 1) {
-        state.recurrent.col(0).head(2 * H).noalias() = recurrent_kernel_.topRows(2 * H) * state.h.col(0);
-      } else {
-        state.recurrent.topRows(2 * H).noalias() = recurrent_kernel_.topRows(2 * H) * state.h;
-      }
+      products::multiply(state.recurrent.topRows(2 * H), recurrent_kernel_.topRows(2 * H), state.h);
       for (Index b = 0; b < B; ++b) {
         update_reset_gates(H, &state.projection(0, b), &state.recurrent(0, b), &state.h(0, b),
                            &state.gates(0, b), &state.candidate(0, b));
       }
-      if (B == 1) {
-        state.recurrent.col(0).tail(H).noalias() = recurrent_kernel_.bottomRows(H) * state.candidate.col(0);
-      } else {
-        state.recurrent.bottomRows(H).noalias() = recurrent_kernel_.bottomRows(H) * state.candidate;
-      }
+      products::multiply(state.recurrent.bottomRows(H), recurrent_kernel_.bottomRows(H), state.candidate);
       for (Index b = 0; b < B; ++b) {
         candidate_and_output(H, &state.projection(0, b), &state.recurrent(0, b), &state.h(0, b),
                              &state.gates(0, b), &state.h(0, b));

@@ -33,6 +33,7 @@
 #include "../init.hpp"
 #include "../math/batch_blocks.hpp"
 #include "../math/gemm.hpp"
+#include "../math/products.hpp"
 #include "../math/simd.hpp"
 #include "../parameter.hpp"
 #include "../random.hpp"
@@ -173,7 +174,8 @@ class LSTM {
     start_forward(steps, batch, initial, InputKind::dense);
     inputs_ = x;
     for (Index k = 0; k < steps * batch; ++k) gates_.col(k) = bias_.col(0);
-    gates_.noalias() += kernel_ * inputs_;  // Z = W X + b for all steps at once
+    products::multiply(gates_, kernel_, inputs_,
+                       products::Update::accumulate);  // Z = W X + b, all steps at once
     run_recurrence();
     return output_;
   }
@@ -254,11 +256,13 @@ class LSTM {
     initial_state_gradient_.c = dc_;
 
     // Weight gradients over all steps at once. Hprev = [h_{-1}, h_0, ..., h_{T-2}].
-    recurrent_kernel_gradient_.noalias() += d_gates_ * hidden_.leftCols(T * B).transpose();
+    products::multiply_transposed_b(recurrent_kernel_gradient_, d_gates_, hidden_.leftCols(T * B),
+                                    products::Update::accumulate);
     for (Index k = 0; k < T * B; ++k) bias_gradient_.col(0) += d_gates_.col(k);  // db += rowsum(dZ)
     if (input_kind_ == InputKind::dense) {
-      kernel_gradient_.noalias() += d_gates_ * inputs_.transpose();
-      input_gradient_.noalias() = kernel_.transpose() * d_gates_;
+      products::multiply_transposed_b(kernel_gradient_, d_gates_, inputs_, products::Update::accumulate);
+      input_gradient_.resize(input_size_, T * B);
+      products::multiply_transposed_a(input_gradient_, kernel_, d_gates_);
     } else {
       // dW(:, id) += dZ(:, k): the scatter-add that matches the gather in forward.
       for (Index k = 0; k < T * B; ++k) kernel_gradient_.col(token_ids_[k]) += d_gates_.col(k);
@@ -300,16 +304,9 @@ class LSTM {
   void step(ConstMatrixRef<Scalar> x, StepState& state) const {
     const Index B = check_step_state(state);
     detail::check_shape("LSTM step", "input", x, input_size_, B);
-    if (B == 1) {
-      auto z = state.gates_.col(0);
-      z.noalias() = kernel_ * x.col(0);
-      z.noalias() += recurrent_kernel_ * state.h.col(0);
-      z += bias_.col(0);
-    } else {
-      state.gates_.noalias() = kernel_ * x;
-      state.gates_.noalias() += recurrent_kernel_ * state.h;
-      state.gates_.colwise() += bias_.col(0);
-    }
+    products::multiply(state.gates_, kernel_, x);  // matrix-vector products when B = 1
+    products::multiply(state.gates_, recurrent_kernel_, state.h, products::Update::accumulate);
+    state.gates_.colwise() += bias_.col(0);
     finish_step(state);
   }
 
@@ -324,11 +321,7 @@ class LSTM {
       }
     }
     for (Index b = 0; b < B; ++b) state.gates_.col(b) = kernel_.col(ids[b]) + bias_.col(0);
-    if (B == 1) {
-      state.gates_.col(0).noalias() += recurrent_kernel_ * state.h.col(0);
-    } else {
-      state.gates_.noalias() += recurrent_kernel_ * state.h;
-    }
+    products::multiply(state.gates_, recurrent_kernel_, state.h, products::Update::accumulate);
     finish_step(state);
   }
 
