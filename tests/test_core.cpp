@@ -94,6 +94,21 @@ TEST_CASE("all_finite finds an infinity or NaN anywhere, float and double") {
   check_all_finite<double>();
 }
 
+// A length the compiler knows, and a whole number of SIMD batches: the scalar tail loops of
+// the helpers never run. GCC's -Waggressive-loop-optimizations once warned here (an
+// error under -Werror) when the tail loop was written as a continuation of the batch loop.
+TEST_CASE("vectorised helpers on a constant length build without warnings") {
+  constexpr Index n = 8192;
+  std::vector<float> values(n, 0.0f);
+  simd::sigmoid_inplace(values.data(), n);
+  simd::tanh_inplace(values.data(), n);
+  CHECK(values.front() == doctest::Approx(std::tanh(0.5f)));
+  CHECK(values.back() == doctest::Approx(std::tanh(0.5f)));
+  simd::subtract_scaled(values.data(), 1.0f, values.data(), n);  // all zero
+  CHECK(simd::dot(values.data(), values.data(), n) == 0.0f);
+  CHECK(simd::all_finite(values.data(), n));
+}
+
 TEST_CASE("simd dot and subtract_scaled match plain loops for every tail length") {
   Rng rng(5);
   for (Index n = 0; n <= 70; ++n) {

@@ -100,9 +100,9 @@ xsimd::batch<S, A> max(const xsimd::batch<S, A>& a, const xsimd::batch<S, A>& b)
 // body(k, S{}) for the remaining scalar elements.
 template <class S, class Body>
 void vectorized_loop(Index n, Body&& body) {
-  Index k = 0;
-  for (; k + width<S> <= n; k += width<S>) body(k, Batch<S>{});
-  for (; k < n; ++k) body(k, S{});
+  const Index whole_batches_end = n - n % width<S>;
+  for (Index k = 0; k < whole_batches_end; k += width<S>) body(k, Batch<S>{});
+  for (Index k = whole_batches_end; k < n; ++k) body(k, S{});
 }
 
 // ---- whole-array helpers ------------------------------------------------------------------
