@@ -197,19 +197,30 @@ class GRU {
 
     // Weight gradients over all steps at once.
     const auto previous_states = states_.leftCols(T * B);  // [h_{-1}, ..., h_{T-2}]
+    // One pass over dZx: its row sums (db_x), and for token ids the scatter dW(:, id) += dZx(:, k).
+    projection_gradient_sum_.setZero();
+    for (Index k = 0; k < T * B; ++k) {
+      projection_gradient_sum_ += d_projection_.col(k);
+      if (inputs_are_ids_) kernel_gradient_.col(token_ids_[k]) += d_projection_.col(k);
+    }
+    bias_gradient_.col(0) += projection_gradient_sum_;  // db_x += rowsum(dZx)
     if (inputs_are_ids_) {
-      for (Index k = 0; k < T * B; ++k) kernel_gradient_.col(token_ids_[k]) += d_projection_.col(k);
       input_gradient_.resize(0, 0);
     } else {
       products::multiply_transposed_b(kernel_gradient_, d_projection_, inputs_, products::Update::accumulate);
       input_gradient_.resize(input_size_, T * B);
       products::multiply_transposed_a(input_gradient_, kernel_, d_projection_);
     }
-    for (Index k = 0; k < T * B; ++k) bias_gradient_.col(0) += d_projection_.col(k);  // db_x += rowsum(dZx)
     if (options_.reset_after) {
-      products::multiply_transposed_b(recurrent_kernel_gradient_, d_recurrent_projection_, previous_states,
-                                      products::Update::accumulate);
-      for (Index k = 0; k < T * B; ++k) bias_gradient_.col(1) += d_recurrent_projection_.col(k);  // db_h
+      // dZh = [dZx_z; dZx_r; dL/dhh]: its z and r rows are dZx's, only the candidate rows differ.
+      products::multiply_transposed_b(recurrent_kernel_gradient_.topRows(2 * H), d_projection_.topRows(2 * H),
+                                      previous_states, products::Update::accumulate);
+      products::multiply_transposed_b(recurrent_kernel_gradient_.bottomRows(H), d_recurrent_candidate_,
+                                      previous_states, products::Update::accumulate);
+      bias_gradient_.col(1).head(2 * H) += projection_gradient_sum_.head(2 * H);  // db_h = rowsum(dZh)
+      candidate_gradient_sum_.setZero();
+      for (Index k = 0; k < T * B; ++k) candidate_gradient_sum_ += d_recurrent_candidate_.col(k);
+      bias_gradient_.col(1).tail(H) += candidate_gradient_sum_;
     } else {
       // The pre-activations are x- plus h-projections, so dZh = dZx; U_h acts on r .* h_{t-1}.
       products::multiply_transposed_b(recurrent_kernel_gradient_.topRows(2 * H), d_projection_.topRows(2 * H),
@@ -303,7 +314,12 @@ class GRU {
   void prepare_backward() {
     const Index H = units_, B = batch_, N = steps_ * batch_;
     d_projection_.resize(3 * H, N);
-    if (options_.reset_after) d_recurrent_projection_.resize(3 * H, N);
+    projection_gradient_sum_.resize(3 * H);
+    if (options_.reset_after) {
+      d_recurrent_candidate_.resize(H, N);
+      candidate_gradient_sum_.resize(H);
+      d_step_recurrent_.resize(3 * H, B);
+    }
     d_hidden_.resize(H, B);
     d_hidden_previous_.resize(H, B);
     if (!options_.reset_after) d_reset_hidden_.resize(H, B);
@@ -434,7 +450,7 @@ class GRU {
 
   // ---- backward steps ---------------------------------------------------------------------
   // For the sequences [first, first + count) of step t. In: d_hidden = dL/dh_t. Out: the
-  // pre-activation gradients of step t in d_projection_ (and d_recurrent_projection_), and
+  // pre-activation gradients of step t in d_projection_ (and d_recurrent_candidate_), and
   // d_hidden_previous = dL/dh_{t-1} (without the recurrent product when cut_here).
   //   dn = dh (1 - z)            da_n = dn (1 - n^2)
   //   dz = dh (h_{t-1} - n)      da_z = dz z (1 - z)
@@ -452,7 +468,8 @@ class GRU {
       const Scalar* candidate = &recurrent_candidate_(0, k);
       const Scalar* h_previous = &states_(0, k);
       Scalar* d_x = &d_projection_(0, k);
-      Scalar* d_rec = &d_recurrent_projection_(0, k);
+      Scalar* d_rec = &d_step_recurrent_(0, b);      // dZh of this step, for U^T dZh
+      Scalar* d_hh = &d_recurrent_candidate_(0, k);  // its candidate rows, kept for dU_h
       Scalar* d_h_previous = &d_hidden_previous(0, b);
       simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
         using V = decltype(lane);
@@ -469,14 +486,16 @@ class GRU {
         simd::store(d_x + j, da_z);
         simd::store(d_x + H + j, da_r);
         simd::store(d_x + 2 * H + j, da_n);
+        const V d_candidate = da_n * r;
         simd::store(d_rec + j, da_z);
         simd::store(d_rec + H + j, da_r);
-        simd::store(d_rec + 2 * H + j, da_n * r);
+        simd::store(d_rec + 2 * H + j, d_candidate);
+        simd::store(d_hh + j, d_candidate);
         simd::store(d_h_previous + j, dh * z);
       });
     }
     if (!cut_here) {  // dh_{t-1} += U^T dZh_t
-      packed_kernel_.multiply(d_recurrent_projection_.middleCols(t * B + first, count),
+      packed_kernel_.multiply(d_step_recurrent_.middleCols(first, count),
                               d_hidden_previous.middleCols(first, count), gemm::Update::accumulate);
     }
   }
@@ -570,8 +589,11 @@ class GRU {
   gemm::PackedMatrix<Scalar> packed_kernel_, packed_candidate_kernel_;
 
   // backward() work and results.
-  Matrix<Scalar> d_projection_;            // 3H x N: dL/d(W x + b_x), "dZx"
-  Matrix<Scalar> d_recurrent_projection_;  // 3H x N: dL/d(U h + b_h), "dZh" (reset_after)
+  Matrix<Scalar> d_projection_;             // 3H x N: dL/d(W x + b_x), "dZx"
+  Matrix<Scalar> d_recurrent_candidate_;    // H x N: dL/d(hh), the candidate rows of dZh (reset_after)
+  Matrix<Scalar> d_step_recurrent_;         // 3H x B: dZh = dL/d(U h + b_h) of the current step (reset_after)
+  Vector<Scalar> projection_gradient_sum_;  // 3H: rowsum(dZx)
+  Vector<Scalar> candidate_gradient_sum_;   // H: rowsum(dL/dhh) (reset_after)
   Matrix<Scalar> d_hidden_, d_hidden_previous_, d_reset_hidden_;  // H x B
   Matrix<Scalar> input_gradient_;
   State initial_state_gradient_;

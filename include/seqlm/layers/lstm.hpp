@@ -258,14 +258,17 @@ class LSTM {
     // Weight gradients over all steps at once. Hprev = [h_{-1}, h_0, ..., h_{T-2}].
     products::multiply_transposed_b(recurrent_kernel_gradient_, d_gates_, hidden_.leftCols(T * B),
                                     products::Update::accumulate);
-    for (Index k = 0; k < T * B; ++k) bias_gradient_.col(0) += d_gates_.col(k);  // db += rowsum(dZ)
-    if (input_kind_ == InputKind::dense) {
+    // One pass over dZ: db += rowsum(dZ) and, for token ids, dW(:, id) += dZ(:, k), the
+    // scatter-add that matches the gather in forward.
+    const bool ids = input_kind_ == InputKind::ids;
+    for (Index k = 0; k < T * B; ++k) {
+      bias_gradient_.col(0) += d_gates_.col(k);
+      if (ids) kernel_gradient_.col(token_ids_[k]) += d_gates_.col(k);
+    }
+    if (!ids) {
       products::multiply_transposed_b(kernel_gradient_, d_gates_, inputs_, products::Update::accumulate);
       input_gradient_.resize(input_size_, T * B);
       products::multiply_transposed_a(input_gradient_, kernel_, d_gates_);
-    } else {
-      // dW(:, id) += dZ(:, k): the scatter-add that matches the gather in forward.
-      for (Index k = 0; k < T * B; ++k) kernel_gradient_.col(token_ids_[k]) += d_gates_.col(k);
     }
     has_gradients_ = true;
   }
