@@ -7,8 +7,8 @@
 //   <cell>/step/I:i/H:h/B:b                   one streaming step(x, state) of B sequences
 //   <cell>/{forward,forward_backward}/I:i/H:h/B:b/T:t/threads:2
 //                                             the same on 2 GEMM threads (set_gemm_threads: the time
-//                                             loops on 2 blocks of sequences, Eigen's products on 2
-//                                             threads); %peak relative to 2 x the single-core peak
+//                                             loops on 2 blocks of sequences, the large products on
+//                                             2 threads); %peak relative to 2 x the single-core peak
 //   <cell>_ids/{forward,forward_backward}/V:v/H:h/B:b/T:t   token-id (one-hot) inputs
 //   <cell>_ids/step/V:v/H:h/B:b
 // with <cell> one of lstm, gru_reset_after, gru_reset_before.

@@ -21,6 +21,7 @@ inline int eigen_assertion_failures = 0;
 #include <seqlm/math/batch_blocks.hpp>
 #include <seqlm/math/gemm.hpp>
 #include <seqlm/math/products.hpp>
+#include <seqlm/parallel.hpp>
 #include <seqlm/random.hpp>
 #include <string>
 #include <vector>
@@ -228,6 +229,67 @@ TEST_CASE("products: C (+)= A B, A^T B, A B^T match plain loops, float and doubl
   check_products<double>(1e-12);
 }
 
+TEST_CASE("the matrix-vector kernel matches plain loops for every row and depth remainder") {
+  Rng rng(23);
+  const Index lda = 80;  // A is a block of a taller matrix: column stride > rows
+  const Matrix<float> storage = random_of<float>(lda, 131, rng);
+  for (Index rows = 0; rows <= 70; ++rows) {
+    for (const Index depth : {0, 1, 2, 3, 7, 8, 130, 131}) {
+      CAPTURE(rows);
+      CAPTURE(depth);
+      const Matrix<float> x = random_of<float>(depth, 1, rng), start = random_of<float>(rows, 1, rng);
+      for (const bool accumulate : {false, true}) {
+        Matrix<float> y = start;
+        gemm::multiply_vector(rows, depth, storage.data(), lda, x.data(), y.data(),
+                              accumulate ? gemm::Update::accumulate : gemm::Update::overwrite);
+        double worst = 0;
+        for (Index i = 0; i < rows; ++i) {
+          double expected = accumulate ? double(start(i, 0)) : 0.0;
+          for (Index p = 0; p < depth; ++p) expected += double(storage(i, p)) * double(x(p, 0));
+          worst = std::max(worst, std::abs(double(y(i, 0)) - expected));
+        }
+        CHECK(worst < 1e-4);
+      }
+    }
+  }
+}
+
+TEST_CASE("products give the same bits on one and two GEMM threads") {
+  Rng rng(24);
+  // (rows of C, depth, columns of C): cut by columns (n >= m), by rows, with parts that are
+  // not whole register tiles, and a product too small to be cut.
+  const std::vector<std::array<Index, 3>> shapes = {{64, 100, 301}, {301, 100, 64}, {97, 33, 95}, {5, 4, 3}};
+  for (const auto& [m, k, n] : shapes) {
+    CAPTURE(m);
+    CAPTURE(k);
+    CAPTURE(n);
+    const Matrix<float> a = random_of<float>(m, k, rng), at = random_of<float>(k, m, rng);
+    const Matrix<float> b = random_of<float>(k, n, rng), bt = random_of<float>(n, k, rng);
+    const Matrix<float> start = random_of<float>(m, n, rng);
+    const auto all_forms = [&](products::Update update) {
+      std::array<Matrix<float>, 3> results{start, start, start};
+      products::multiply(results[0], a, b, update);
+      products::multiply_transposed_a(results[1], at, b, update);
+      products::multiply_transposed_b(results[2], a, bt, update);
+      return results;
+    };
+    for (const auto update : {products::Update::overwrite, products::Update::accumulate}) {
+      const auto one = all_forms(update);
+      std::array<Matrix<float>, 3> two;
+      {
+        const ScopedGemmThreads threads(2);
+        two = all_forms(update);
+      }
+      for (int form = 0; form < 3; ++form) {
+        CAPTURE(form);
+        CHECK((one[form].array() == two[form].array()).all());
+        CHECK((one[form].template cast<double>() - two[form].template cast<double>()).cwiseAbs().maxCoeff() ==
+              0);
+      }
+    }
+  }
+}
+
 TEST_CASE("products write blocks of larger matrices in place and leave the rest alone") {
   Rng rng(22);
   const Matrix<double> a = random_of<double>(10, 6, rng), b = random_of<double>(6, 20, rng);
@@ -255,15 +317,18 @@ TEST_CASE("products reject mismatched shapes with a shape_error") {
 
 TEST_CASE("gemm allocates nothing on a second call with the same shapes") {
   Rng rng(11);
-  // Big enough for every buffer (a depth block, a transposed B block) and for Eigen's own
-  // product to use heap memory.
+  // Big enough for every buffer of the multipliers (a depth block, a transposed B block).
   const Matrix<float> a = random_of<float>(300, 400, rng), b = random_of<float>(200, 400, rng);
   Matrix<float> c(300, 200), d(300, 400), f(400, 400);
   const Matrix<float> e = random_of<float>(400, 400, rng);
   gemm::Multiplier<float> multiplier;
   gemm::PackedMatrix<float> packed;
+  Matrix<float> vector_result(300, 1), product_result(300, 200);
   auto run = [&] {
     multiplier.multiply(a, gemm::Op::none, b, gemm::Op::transpose, c, gemm::Update::overwrite);
+    products::multiply_transposed_b(product_result, a, b);  // the thread's own multiplier
+    products::multiply(vector_result, a, e.col(0));         // the matrix-vector kernel
+    products::multiply_transposed_a(f, e, e, products::Update::accumulate);
     packed.pack(a);
     packed.multiply(e, d, gemm::Update::accumulate);
     packed.pack(e, gemm::Op::transpose);

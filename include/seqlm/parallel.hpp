@@ -2,14 +2,14 @@
 //
 // seqlm's layers do their heavy work in a few large products per batch: the input projection
 // of all steps (W * X over T*B columns), the weight gradients (dZ * X^T) and the output layer
-// (a Dense over every position). Eigen splits such a product over OpenMP threads when seqlm
-// is compiled with OpenMP (the CMake option SEQLM_OPENMP, on by default when the compiler
-// has it): thread k computes a fixed block of the result's columns (or rows), so
+// (a Dense over every position). math/products.hpp splits such a product over OpenMP threads
+// when seqlm is compiled with OpenMP (the CMake option SEQLM_OPENMP, on by default when the
+// compiler has it): thread k computes a fixed block of the result's columns (or rows), and the
+// recurrent time loops run on blocks of sequences (math/batch_blocks.hpp). Each element of a
+// result is the same sum in the same order whatever the split, so
 //
-//   the result depends on the product's shape and the thread count, never on timing.
+//   the results have the same bits on one thread or several, and never depend on timing.
 //
-// One thread and several threads may differ in the last bits: with more threads Eigen picks
-// other cache-blocking sizes, which changes the order of the sums along the inner dimension.
 // At one thread the code path is exactly the one of a build without OpenMP.
 //
 //   seqlm::set_gemm_threads(2);          // every later product may use 2 threads
@@ -18,8 +18,7 @@
 //
 // The setting is Eigen's (Eigen::setNbThreads): one value for the whole program, shared by
 // every thread. A program that includes this header starts with 1 GEMM thread, whatever
-// OMP_NUM_THREADS says, so that results do not depend on the machine's core count. Products
-// that are small (Eigen's rule: fewer than about 50,000 multiply-adds per thread) and
+// OMP_NUM_THREADS says. Products that are small (fewer than 50,000 multiply-adds per thread) and
 // matrix-vector products (streaming generation with one sequence) always run on one thread.
 // fit() sets FitOptions::gemm_threads for the duration of a run (train/fit.hpp).
 #pragma once

@@ -9,7 +9,10 @@
 //     needs no other memory: nothing is allocated inside a time loop, nor on a second call
 //     with the same shapes (Eigen's product heap-allocates its blocking buffers above 128 KB
 //     on every call), and several threads can multiply by it at once.
-// Multiplier is the general form (both operands packed on the fly, buffers it owns).
+//   * every other product of the layers (math/products.hpp) runs on Multiplier, the general
+//     form (both operands packed on the fly into buffers it owns), or on multiply_vector for
+//     one column: as fast as Eigen's at the layers' shapes, the same bits on any number of
+//     threads, and about 3 s less to compile a training program than Eigen's GEMM.
 //
 // The algorithm is GotoBLAS/BLIS's, in three layers (docs/design.md, "The GEMM kernel"):
 //
@@ -270,6 +273,55 @@ void run(Index m, Index n, Index k, const Scalar* packed_a, const Operand<Scalar
 
 }  // namespace detail
 
+// ---- the matrix-vector product -----------------------------------------------------------
+// y (rows) = or += A x, A (rows x depth, column stride lda) read in place: the product of a
+// layer's streaming step for one sequence, where packing A would cost as much as the product.
+// A is read down its columns, eight at a time, while y (a few KB) stays in the L1 cache:
+//   for p in steps of 8:  y = (((y + A(:, p) x_p) + A(:, p+1) x_{p+1}) + ...)
+// so y_i is the sum over p in increasing order, started from y_i or 0 (fused multiply-adds in
+// the SIMD rows, plain ones in the last rows < W).
+namespace detail {
+
+// y += sum over the Columns columns from `a` of A(:, q) x_q, for `rows` rows.
+template <class Scalar, int Columns>
+void add_columns(Index rows, const Scalar* a, Index lda, const Scalar* x, Scalar* y) {
+  using V = simd::Batch<Scalar>;
+  constexpr Index W = simd::width<Scalar>;
+  V x_batch[Columns];
+  for (int q = 0; q < Columns; ++q) x_batch[q] = V(x[q]);
+  Index i = 0;
+  for (; i + W <= rows; i += W) {
+    V sum = V::load_unaligned(y + i);
+    for (int q = 0; q < Columns; ++q) sum = xsimd::fma(V::load_unaligned(a + i + q * lda), x_batch[q], sum);
+    sum.store_unaligned(y + i);
+  }
+  for (; i < rows; ++i) {
+    Scalar sum = y[i];
+    for (int q = 0; q < Columns; ++q) sum += a[i + q * lda] * x[q];
+    y[i] = sum;
+  }
+}
+
+}  // namespace detail
+
+template <class Scalar>
+void multiply_vector(Index rows, Index depth, const Scalar* a, Index lda, const Scalar* x, Scalar* y,
+                     Update update) {
+  if (update == Update::overwrite) std::fill(y, y + rows, Scalar(0));
+  Index p = 0;
+  for (; p + 8 <= depth; p += 8) detail::add_columns<Scalar, 8>(rows, a + p * lda, lda, x + p, y);
+  if (p + 4 <= depth) {
+    detail::add_columns<Scalar, 4>(rows, a + p * lda, lda, x + p, y);
+    p += 4;
+  }
+  switch (depth - p) {
+    case 3: detail::add_columns<Scalar, 3>(rows, a + p * lda, lda, x + p, y); break;
+    case 2: detail::add_columns<Scalar, 2>(rows, a + p * lda, lda, x + p, y); break;
+    case 1: detail::add_columns<Scalar, 1>(rows, a + p * lda, lda, x + p, y); break;
+    default: break;
+  }
+}
+
 // A left operand op(A) (rows x depth) packed once into MR-row panels, for a matrix that
 // multiplies many right-hand sides: a recurrent kernel U at every time step. Repacking the
 // same shape reuses the memory.
@@ -307,9 +359,9 @@ class PackedMatrix {
 
 // Multiplies any two matrices, packing both into its own buffers, which grow on demand and
 // are then reused: after a first call, calls with the same or smaller shapes allocate nothing.
-// Not to be shared between threads. (seqlm's layers use Eigen's product for their large
-// one-off products, which is as fast at those shapes; this is the general form of the
-// algorithm, tested against Eigen and compared in benchmarks/bench_gemm.cpp.)
+// Not to be shared between threads. seqlm's layers reach it through math/products.hpp (one
+// Multiplier per thread, large products split over the GEMM threads); tested against Eigen and
+// compared with Eigen and OpenBLAS in benchmarks/bench_gemm.cpp.
 template <class Scalar>
 class Multiplier {
  public:
