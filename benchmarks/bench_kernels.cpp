@@ -2,6 +2,7 @@
 // softmax cross-entropy loss, Conv1D and Dense. float, single thread.
 //
 // Rows:
+//   activation/{sigmoid,tanh}/N:n            simd::sigmoid / simd::tanh on n floats (out of place)
 //   lstm_gates/{forward,backward}/H:h/B:b    detail::lstm_cell_forward / _backward on B columns
 //   softmax_cross_entropy/V:v/N:n            loss + dloss/dlogits (SoftmaxCrossEntropy::forward)
 //   cross_entropy/V:v/N:n                    loss only (evaluation)
@@ -19,12 +20,37 @@
 #include <seqlm/layers/dense.hpp>
 #include <seqlm/layers/lstm.hpp>
 #include <seqlm/loss.hpp>
+#include <seqlm/math/simd.hpp>
 #include <string>
 
 #include "bench_common.hpp"
 
 namespace seqlm::bench {
 namespace {
+
+// ---- activations alone ------------------------------------------------------------------------------
+
+// out = f(in) for n floats in (-3, 3), the vectorised activations every gate kernel calls. n =
+// 16,384 (64 KB in, 64 KB out: L2-resident) measures the arithmetic, not the memory: the cost per
+// element that a gate pass would have if its operands were all in cache.
+template <bool use_sigmoid>
+void activation(benchmark::State& state, Index n) {
+  Rng rng(42);
+  const Matrix<float> in = random_matrix(n, 1, rng, 3.0);
+  Matrix<float> out(n, 1);
+  for (auto _ : state) {
+    const float* x = in.data();
+    float* y = out.data();
+    simd::vectorized_loop<float>(n, [&](Index k, auto lane) {
+      using V = decltype(lane);
+      const V value = simd::load<V>(x + k);
+      simd::store(y + k, use_sigmoid ? simd::sigmoid(value) : simd::tanh(value));
+    });
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+}
 
 // ---- fused LSTM gate kernels ---------------------------------------------------------------------
 
@@ -234,6 +260,17 @@ std::string dense_name(const char* mode, DenseShape s) {
 }  // namespace
 
 void register_kernel_benchmarks() {
+  const Index activation_size = 16384;
+  const std::string activation_shape = "/N:" + std::to_string(activation_size);
+  benchmark::RegisterBenchmark(("activation/sigmoid" + activation_shape).c_str(), activation<true>,
+                               activation_size)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+  benchmark::RegisterBenchmark(("activation/tanh" + activation_shape).c_str(), activation<false>,
+                               activation_size)
+      ->UseRealTime()
+      ->Unit(benchmark::kMicrosecond);
+
   for (const Index H : {128, 256, 512}) {
     for (const Index B : {1, 32, 128}) {
       const std::string shape = "/H:" + std::to_string(H) + "/B:" + std::to_string(B);
