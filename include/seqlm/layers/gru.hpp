@@ -61,10 +61,9 @@ class GRU {
 
    private:
     friend class GRU;
-    Matrix<Scalar> projection;  // 3H x B: W x + b_x
-    Matrix<Scalar> recurrent;   // 3H x B: U h (rows of U_h only for reset_after = false)
-    Matrix<Scalar> gates;       // 3H x B: [z; r; n]
-    Matrix<Scalar> candidate;   // H x B: hh (reset_after) or r .* h (reset_after = false)
+    Matrix<Scalar> gates;      // 3H x B: W x + b_x, then the activated gates [z; r; n]
+    Matrix<Scalar> recurrent;  // 3H x B: U h (rows of U_h only for reset_after = false)
+    Matrix<Scalar> candidate;  // H x B: hh (reset_after) or r .* h (reset_after = false)
   };
 
   // A GRU mapping `input_size` features (or a vocabulary of that size, for token ids) to
@@ -120,8 +119,8 @@ class GRU {
     prepare_forward(steps, batch);
     inputs_are_ids_ = false;
     inputs_ = x;  // kept for the kernel gradient dW = dZx X^T
-    for (Index k = 0; k < steps * batch; ++k) projection_.col(k) = input_bias();
-    products::multiply(projection_, kernel_, inputs_,
+    for (Index k = 0; k < steps * batch; ++k) gates_.col(k) = input_bias();
+    products::multiply(gates_, kernel_, inputs_,
                        products::Update::accumulate);  // W x + b_x for all steps at once
     run_forward(initial);
     return output_;
@@ -135,7 +134,7 @@ class GRU {
     prepare_forward(ids.steps, ids.batch);
     inputs_are_ids_ = true;
     token_ids_.assign(ids.ids, ids.ids + ids.size());
-    for (Index k = 0; k < ids.size(); ++k) projection_.col(k) = kernel_.col(ids.ids[k]) + input_bias();
+    for (Index k = 0; k < ids.size(); ++k) gates_.col(k) = kernel_.col(ids.ids[k]) + input_bias();
     run_forward(initial);
     return output_;
   }
@@ -250,9 +249,9 @@ class GRU {
   void step(ConstMatrixRef<Scalar> x, StepState& state) const {
     prepare_step_state(state);
     detail::check_shape("GRU", "step input", x, input_size_, state.h.cols());
-    products::multiply(state.projection, kernel_, x);  // a matrix-vector product for one sequence
-    state.projection.colwise() += input_bias();
-    step_from_projection(state);
+    products::multiply(state.gates, kernel_, x);  // a matrix-vector product for one sequence
+    state.gates.colwise() += input_bias();
+    step_from_input_projection(state);
   }
 
   // Same with token ids: ids[b] is the input of sequence b (state.h.cols() ids are read).
@@ -265,9 +264,9 @@ class GRU {
         throw value_error(detail::make_message("GRU: step token id ", ids[b], " of sequence ", b,
                                                " is outside the vocabulary [0, ", input_size_, ")"));
       }
-      state.projection.col(b) = kernel_.col(ids[b]) + input_bias();
+      state.gates.col(b) = kernel_.col(ids[b]) + input_bias();
     }
-    step_from_projection(state);
+    step_from_input_projection(state);
   }
 
  private:
@@ -287,7 +286,6 @@ class GRU {
 
   void size_workspace(StepState& state) const {
     const Index B = state.h.cols();
-    state.projection.resize(3 * units_, B);
     state.recurrent.resize(3 * units_, B);
     state.gates.resize(3 * units_, B);
     state.candidate.resize(units_, B);
@@ -299,7 +297,6 @@ class GRU {
     const Index H = units_, N = steps * batch;
     steps_ = steps;
     batch_ = batch;
-    projection_.resize(3 * H, N);
     states_.resize(H, N + batch);
     gates_.resize(3 * H, N);
     if (options_.reset_after) {
@@ -325,7 +322,8 @@ class GRU {
     if (!options_.reset_after) d_reset_hidden_.resize(H, B);
   }
 
-  // The time loop of forward(); projection_ holds W x + b_x for every step.
+  // The time loop of forward(); gates_ holds W x + b_x for every step and each step turns its
+  // columns into the activated gates in place (they are read once, so no second 3H x N buffer).
   void run_forward(const State* initial) {
     const Index H = units_, B = batch_, T = steps_;
     if (initial != nullptr) {
@@ -343,21 +341,21 @@ class GRU {
           packed_kernel_.multiply(h_previous, recurrent, gemm::Update::overwrite);  // U h: 3H x count
           for (Index b = first; b < first + count; ++b) {
             const Index k = t * B + b;
-            gates_reset_after(H, &projection_(0, k), &step_recurrent_(0, b), &bias_(0, 1), &states_(0, k),
-                              &gates_(0, k), &recurrent_candidate_(0, k), &states_(0, k + B));
+            gates_reset_after(H, &gates_(0, k), &step_recurrent_(0, b), &bias_(0, 1), &states_(0, k),
+                              &recurrent_candidate_(0, k), &states_(0, k + B));
           }
         } else {
           packed_kernel_.multiply(h_previous, recurrent.topRows(2 * H), gemm::Update::overwrite);
           for (Index b = first; b < first + count; ++b) {
             const Index k = t * B + b;
-            update_reset_gates(H, &projection_(0, k), &step_recurrent_(0, b), &states_(0, k), &gates_(0, k),
+            update_reset_gates(H, &gates_(0, k), &step_recurrent_(0, b), &states_(0, k),
                                &reset_hidden_(0, k));
           }
           packed_candidate_kernel_.multiply(reset_hidden_.middleCols(t * B + first, count),
                                             recurrent.bottomRows(H), gemm::Update::overwrite);
           for (Index b = first; b < first + count; ++b) {
             const Index k = t * B + b;
-            candidate_and_output(H, &projection_(0, k), &step_recurrent_(0, b), &states_(0, k), &gates_(0, k),
+            candidate_and_output(H, &gates_(0, k), &step_recurrent_(0, b), &states_(0, k),
                                  &states_(0, k + B));
           }
         }
@@ -371,46 +369,46 @@ class GRU {
     }
   }
 
-  // One step of streaming; state.projection holds W x + b_x. h is updated in place
+  // One step of streaming; state.gates holds W x + b_x. h is updated in place
   // (each kernel reads h_{t-1}[j] before it writes h_t[j]).
-  void step_from_projection(StepState& state) const {
+  void step_from_input_projection(StepState& state) const {
     const Index H = units_, B = state.h.cols();
     if (options_.reset_after) {
       products::multiply(state.recurrent, recurrent_kernel_, state.h);
       for (Index b = 0; b < B; ++b) {
-        gates_reset_after(H, &state.projection(0, b), &state.recurrent(0, b), &bias_(0, 1), &state.h(0, b),
-                          &state.gates(0, b), &state.candidate(0, b), &state.h(0, b));
+        gates_reset_after(H, &state.gates(0, b), &state.recurrent(0, b), &bias_(0, 1), &state.h(0, b),
+                          &state.candidate(0, b), &state.h(0, b));
       }
     } else {
       products::multiply(state.recurrent.topRows(2 * H), recurrent_kernel_.topRows(2 * H), state.h);
       for (Index b = 0; b < B; ++b) {
-        update_reset_gates(H, &state.projection(0, b), &state.recurrent(0, b), &state.h(0, b),
-                           &state.gates(0, b), &state.candidate(0, b));
+        update_reset_gates(H, &state.gates(0, b), &state.recurrent(0, b), &state.h(0, b),
+                           &state.candidate(0, b));
       }
       products::multiply(state.recurrent.bottomRows(H), recurrent_kernel_.bottomRows(H), state.candidate);
       for (Index b = 0; b < B; ++b) {
-        candidate_and_output(H, &state.projection(0, b), &state.recurrent(0, b), &state.h(0, b),
-                             &state.gates(0, b), &state.h(0, b));
+        candidate_and_output(H, &state.gates(0, b), &state.recurrent(0, b), &state.h(0, b), &state.h(0, b));
       }
     }
   }
 
   // ---- fused forward kernels, one sequence (one column) of one step ----------------------
-  // Every pointer addresses one column: 3H-long for projections / gates, H-long otherwise.
+  // Every pointer addresses one column: 3H-long for gates / recurrent, H-long otherwise. `gates`
+  // is in/out: it arrives holding W x + b_x and leaves holding the activated gates (each element
+  // is read before it is written).
 
-  // reset_after = true. x_projection = W x + b_x, recurrent = U h_{t-1}, recurrent_bias = b_h.
-  // Writes gates = [z; r; n], candidate = hh = U_h h_{t-1} + b_hh (backward needs it), h_next.
-  static void gates_reset_after(Index H, const Scalar* x_projection, const Scalar* recurrent,
-                                const Scalar* recurrent_bias, const Scalar* h_previous, Scalar* gates,
-                                Scalar* candidate, Scalar* h_next) {
+  // reset_after = true. gates: in W x + b_x, out [z; r; n]. recurrent = U h_{t-1},
+  // recurrent_bias = b_h. Also writes candidate = hh = U_h h_{t-1} + b_hh (backward needs it), h_next.
+  static void gates_reset_after(Index H, Scalar* gates, const Scalar* recurrent, const Scalar* recurrent_bias,
+                                const Scalar* h_previous, Scalar* candidate, Scalar* h_next) {
     simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
       using V = decltype(lane);
-      const V z = simd::sigmoid(simd::load<V>(x_projection + j) + simd::load<V>(recurrent + j) +
+      const V z = simd::sigmoid(simd::load<V>(gates + j) + simd::load<V>(recurrent + j) +
                                 simd::load<V>(recurrent_bias + j));
-      const V r = simd::sigmoid(simd::load<V>(x_projection + H + j) + simd::load<V>(recurrent + H + j) +
+      const V r = simd::sigmoid(simd::load<V>(gates + H + j) + simd::load<V>(recurrent + H + j) +
                                 simd::load<V>(recurrent_bias + H + j));
       const V hh = simd::load<V>(recurrent + 2 * H + j) + simd::load<V>(recurrent_bias + 2 * H + j);
-      const V n = simd::tanh(simd::load<V>(x_projection + 2 * H + j) + r * hh);
+      const V n = simd::tanh(simd::load<V>(gates + 2 * H + j) + r * hh);
       const V h = simd::load<V>(h_previous + j);
       simd::store(gates + j, z);
       simd::store(gates + H + j, r);
@@ -420,28 +418,29 @@ class GRU {
     });
   }
 
-  // reset_after = false, first half. x_projection = W x + b, recurrent (first 2H) = U_zr h_{t-1}.
-  // Writes z, r into gates and reset_hidden = r .* h_{t-1}, the input of U_h.
-  static void update_reset_gates(Index H, const Scalar* x_projection, const Scalar* recurrent,
-                                 const Scalar* h_previous, Scalar* gates, Scalar* reset_hidden) {
+  // reset_after = false, first half. gates: in W x + b, out z, r in the first 2H rows (the last H
+  // rows keep W_h x + b_h for the second half). recurrent (first 2H) = U_zr h_{t-1}.
+  // Also writes reset_hidden = r .* h_{t-1}, the input of U_h.
+  static void update_reset_gates(Index H, Scalar* gates, const Scalar* recurrent, const Scalar* h_previous,
+                                 Scalar* reset_hidden) {
     simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
       using V = decltype(lane);
-      const V z = simd::sigmoid(simd::load<V>(x_projection + j) + simd::load<V>(recurrent + j));
-      const V r = simd::sigmoid(simd::load<V>(x_projection + H + j) + simd::load<V>(recurrent + H + j));
+      const V z = simd::sigmoid(simd::load<V>(gates + j) + simd::load<V>(recurrent + j));
+      const V r = simd::sigmoid(simd::load<V>(gates + H + j) + simd::load<V>(recurrent + H + j));
       simd::store(gates + j, z);
       simd::store(gates + H + j, r);
       simd::store(reset_hidden + j, r * simd::load<V>(h_previous + j));
     });
   }
 
-  // reset_after = false, second half. recurrent (last H) = U_h (r .* h_{t-1}).
-  // Writes n into gates and h_next.
-  static void candidate_and_output(Index H, const Scalar* x_projection, const Scalar* recurrent,
-                                   const Scalar* h_previous, Scalar* gates, Scalar* h_next) {
+  // reset_after = false, second half. gates: in [z; r; W_h x + b_h], out [z; r; n].
+  // recurrent (last H) = U_h (r .* h_{t-1}). Also writes h_next.
+  static void candidate_and_output(Index H, Scalar* gates, const Scalar* recurrent, const Scalar* h_previous,
+                                   Scalar* h_next) {
     simd::vectorized_loop<Scalar>(H, [&](Index j, auto lane) {
       using V = decltype(lane);
       const V z = simd::load<V>(gates + j);
-      const V n = simd::tanh(simd::load<V>(x_projection + 2 * H + j) + simd::load<V>(recurrent + 2 * H + j));
+      const V n = simd::tanh(simd::load<V>(gates + 2 * H + j) + simd::load<V>(recurrent + 2 * H + j));
       const V h = simd::load<V>(h_previous + j);
       simd::store(gates + 2 * H + j, n);
       simd::store(h_next + j, n + z * (h - n));
@@ -575,9 +574,8 @@ class GRU {
   bool inputs_are_ids_ = false;
   Matrix<Scalar> inputs_;               // I x N, dense inputs
   std::vector<TokenId> token_ids_;      // N, token inputs
-  Matrix<Scalar> projection_;           // 3H x N: W x + b_x
   Matrix<Scalar> states_;               // H x (T+1)B: [h_{-1}, h_0, ..., h_{T-1}]
-  Matrix<Scalar> gates_;                // 3H x N: [z; r; n]
+  Matrix<Scalar> gates_;                // 3H x N: W x + b_x, then the activated gates [z; r; n]
   Matrix<Scalar> recurrent_candidate_;  // H x N: hh = U_h h_{t-1} + b_hh   (reset_after)
   Matrix<Scalar> reset_hidden_;         // H x N: r .* h_{t-1}              (reset_after = false)
   Matrix<Scalar> step_recurrent_;       // 3H x B: U h_{t-1} of the current step
