@@ -14,9 +14,9 @@
 //   n = tanh(W_h x + U_h (r .* h_{t-1}) + b_h)
 //   h_t = z .* h_{t-1} + (1 - z) .* n
 //
-// Speed structure: the input projection of all steps is one GEMM before the time loop (a
-// gather of kernel columns for token ids); each step is one recurrent product (two for
-// reset_after = false, which needs r before U_h can be applied) on the recurrent kernel,
+// Speed structure: the input projection of all steps is one GEMM before the time loop (for
+// token ids a gather of kernel columns, done column by column inside the loop); each step is one recurrent
+// product (two for reset_after = false, which needs r before U_h can be applied) on the recurrent kernel,
 // packed once per pass (math/gemm.hpp), followed by one fused xsimd pass over the gates.
 // Backward stores the pre-activation gradients of every step, does only the dh_{t-1}
 // product(s) (on the packed U^T) inside the loop, and the weight gradients as GEMMs after it.
@@ -134,8 +134,7 @@ class GRU {
     prepare_forward(ids.steps, ids.batch);
     inputs_are_ids_ = true;
     token_ids_.assign(ids.ids, ids.ids + ids.size());
-    for (Index k = 0; k < ids.size(); ++k) gates_.col(k) = kernel_.col(ids.ids[k]) + input_bias();
-    run_forward(initial);
+    run_forward(initial);  // gathers W x_t + b_x = W(:, id) + b_x column by column inside the loop
     return output_;
   }
 
@@ -322,7 +321,8 @@ class GRU {
     if (!options_.reset_after) d_reset_hidden_.resize(H, B);
   }
 
-  // The time loop of forward(); gates_ holds W x + b_x for every step and each step turns its
+  // The time loop of forward(); gates_ holds W x + b_x for every step (for token ids each column
+  // is gathered right before its gate pass, while it is in cache) and each step turns its
   // columns into the activated gates in place (they are read once, so no second 3H x N buffer).
   void run_forward(const State* initial) {
     const Index H = units_, B = batch_, T = steps_;
@@ -341,6 +341,7 @@ class GRU {
           packed_kernel_.multiply(h_previous, recurrent, gemm::Update::overwrite);  // U h: 3H x count
           for (Index b = first; b < first + count; ++b) {
             const Index k = t * B + b;
+            if (inputs_are_ids_) gates_.col(k) = kernel_.col(token_ids_[k]) + input_bias();
             gates_reset_after(H, &gates_(0, k), &step_recurrent_(0, b), &bias_(0, 1), &states_(0, k),
                               &recurrent_candidate_(0, k), &states_(0, k + B));
           }
@@ -348,6 +349,7 @@ class GRU {
           packed_kernel_.multiply(h_previous, recurrent.topRows(2 * H), gemm::Update::overwrite);
           for (Index b = first; b < first + count; ++b) {
             const Index k = t * B + b;
+            if (inputs_are_ids_) gates_.col(k) = kernel_.col(token_ids_[k]) + input_bias();
             update_reset_gates(H, &gates_(0, k), &step_recurrent_(0, b), &states_(0, k),
                                &reset_hidden_(0, k));
           }

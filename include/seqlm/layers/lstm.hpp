@@ -15,10 +15,10 @@
 // The output is h_t for every step (return_sequences) or only h_{T-1}.
 //
 // How it is computed (docs/layers/lstm.md derives the backward pass):
-//   forward:  Z = W X + b for all steps at once (one GEMM, or a gather of W's columns for
-//             token ids); U is packed once (math/gemm.hpp), then per step one product
-//             Z_t += U h_{t-1} on the packed U and one fused SIMD pass that applies the gates
-//             and updates c and h.
+//   forward:  Z = W X + b for all steps at once (one GEMM; for token ids a gather of W's
+//             columns, done step by step inside the loop); U is packed once (math/gemm.hpp), then per step
+//             one product Z_t += U h_{t-1} on the packed U and one fused SIMD pass that applies the gates and
+//             updates c and h.
 //   backward: U^T is packed once; BPTT with one fused SIMD pass per step giving dZ_t and one
 //             product dh_{t-1} = U^T dZ_t; then the weight gradients over all steps:
 //             dW += dZ X^T, dU += dZ Hprev^T (two big products), db += rowsum(dZ).
@@ -187,8 +187,7 @@ class LSTM {
 
     start_forward(ids.steps, ids.batch, initial, InputKind::ids);
     token_ids_.assign(ids.ids, ids.ids + ids.size());
-    for (Index k = 0; k < ids.size(); ++k) gates_.col(k) = kernel_.col(token_ids_[k]) + bias_.col(0);
-    run_recurrence();
+    run_recurrence();  // gathers W x_t + b = W(:, id) + b step by step, right before the step's product
     return output_;
   }
 
@@ -367,6 +366,13 @@ class LSTM {
     // Sequences [first, first + count) from the first step to the last.
     detail::for_each_batch_block(B, [&](Index first, Index count) {
       for (Index t = 0; t < T; ++t) {
+        // Token ids: Z_t = W(:, id) + b for these columns, gathered here rather than for all steps
+        // before the loop, so that the columns are still in cache for the product and the cell.
+        if (input_kind_ == InputKind::ids) {
+          for (Index b = first; b < first + count; ++b) {
+            gates_.col(t * B + b) = kernel_.col(token_ids_[t * B + b]) + bias_.col(0);
+          }
+        }
         // Z_t += U h_{t-1}: one product on the contiguous columns of step t.
         packed_recurrent_kernel_.multiply(hidden_.middleCols(t * B + first, count),
                                           gates_.middleCols(t * B + first, count), gemm::Update::accumulate);
