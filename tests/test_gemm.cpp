@@ -188,6 +188,19 @@ Matrix<double> reference_product(const Matrix<S>& a, bool transpose_a, const Mat
   return c;
 }
 
+// The operands of C (+)= A B, A^T B and A B^T for C of m x n and depth k, drawn in this order:
+// a (m x k), at (k x m), b (k x n), bt (n x k), start (m x n, C before an accumulating product).
+template <class S>
+struct ProductOperands {
+  Matrix<S> a, at, b, bt, start;
+  ProductOperands(Index m, Index k, Index n, Rng& rng)
+      : a(random_of<S>(m, k, rng)),
+        at(random_of<S>(k, m, rng)),
+        b(random_of<S>(k, n, rng)),
+        bt(random_of<S>(n, k, rng)),
+        start(random_of<S>(m, n, rng)) {}
+};
+
 template <class S>
 void check_products(double tolerance) {
   Rng rng(21);
@@ -198,9 +211,8 @@ void check_products(double tolerance) {
     CAPTURE(m);
     CAPTURE(k);
     CAPTURE(n);
-    const Matrix<S> a = random_of<S>(m, k, rng), at = random_of<S>(k, m, rng);
-    const Matrix<S> b = random_of<S>(k, n, rng), bt = random_of<S>(n, k, rng);
-    const Matrix<S> start = random_of<S>(m, n, rng);
+    const ProductOperands<S> operands(m, k, n, rng);
+    const auto& [a, at, b, bt, start] = operands;
     for (const bool accumulate : {false, true}) {
       const products::Update update = accumulate ? products::Update::accumulate : products::Update::overwrite;
       const Matrix<double> base = accumulate ? Matrix<double>(start.template cast<double>())
@@ -263,14 +275,12 @@ TEST_CASE("products give the same bits on one and two GEMM threads") {
     CAPTURE(m);
     CAPTURE(k);
     CAPTURE(n);
-    const Matrix<float> a = random_of<float>(m, k, rng), at = random_of<float>(k, m, rng);
-    const Matrix<float> b = random_of<float>(k, n, rng), bt = random_of<float>(n, k, rng);
-    const Matrix<float> start = random_of<float>(m, n, rng);
+    const ProductOperands<float> operands(m, k, n, rng);
     const auto all_forms = [&](products::Update update) {
-      std::array<Matrix<float>, 3> results{start, start, start};
-      products::multiply(results[0], a, b, update);
-      products::multiply_transposed_a(results[1], at, b, update);
-      products::multiply_transposed_b(results[2], a, bt, update);
+      std::array<Matrix<float>, 3> results{operands.start, operands.start, operands.start};
+      products::multiply(results[0], operands.a, operands.b, update);
+      products::multiply_transposed_a(results[1], operands.at, operands.b, update);
+      products::multiply_transposed_b(results[2], operands.a, operands.bt, update);
       return results;
     };
     for (const auto update : {products::Update::overwrite, products::Update::accumulate}) {

@@ -272,6 +272,9 @@ class GRU {
   // b_x: the bias added to the input projection (the only bias when reset_after = false).
   auto input_bias() const { return bias_.col(0); }
 
+  // Token ids: column k of gates_ = W x + b_x = W(:, id) + b_x (the one-hot product as a gather).
+  void gather_input_projection(Index k) { gates_.col(k) = kernel_.col(token_ids_[k]) + input_bias(); }
+
   void check_state(const char* what, const State* state, Index batch) const {
     if (state != nullptr) detail::check_shape("GRU", what, state->h, units_, batch);
   }
@@ -341,7 +344,7 @@ class GRU {
           packed_kernel_.multiply(h_previous, recurrent, gemm::Update::overwrite);  // U h: 3H x count
           for (Index b = first; b < first + count; ++b) {
             const Index k = t * B + b;
-            if (inputs_are_ids_) gates_.col(k) = kernel_.col(token_ids_[k]) + input_bias();
+            if (inputs_are_ids_) gather_input_projection(k);
             gates_reset_after(H, &gates_(0, k), &step_recurrent_(0, b), &bias_(0, 1), &states_(0, k),
                               &recurrent_candidate_(0, k), &states_(0, k + B));
           }
@@ -349,7 +352,7 @@ class GRU {
           packed_kernel_.multiply(h_previous, recurrent.topRows(2 * H), gemm::Update::overwrite);
           for (Index b = first; b < first + count; ++b) {
             const Index k = t * B + b;
-            if (inputs_are_ids_) gates_.col(k) = kernel_.col(token_ids_[k]) + input_bias();
+            if (inputs_are_ids_) gather_input_projection(k);
             update_reset_gates(H, &gates_(0, k), &step_recurrent_(0, b), &states_(0, k),
                                &reset_hidden_(0, k));
           }
