@@ -124,7 +124,7 @@ void step_dense(benchmark::State& state, RecurrentShape shape) {
   Rng rng(42);
   const auto layer = Cell::make(I, H, rng);
   const Matrix<float> x = random_matrix(I, B, rng);
-  auto stream = layer.make_step_state(B);
+  auto stream = layer.make_state(B);
   const LoopClock clock;
   for (auto _ : state) {
     layer.step(x, stream);
@@ -182,7 +182,7 @@ void step_ids(benchmark::State& state, RecurrentShape shape) {
   Rng rng(42);
   const auto layer = Cell::make(V, H, rng);
   const std::vector<TokenId> ids = random_ids(B, V, rng);
-  auto stream = layer.make_step_state(B);
+  auto stream = layer.make_state(B);
   const LoopClock clock;
   for (auto _ : state) {
     layer.step(ids.data(), stream);

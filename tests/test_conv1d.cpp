@@ -191,7 +191,7 @@ TEST_CASE_TEMPLATE("Conv1D streaming steps reproduce forward", Scalar, float, do
           const Matrix<Scalar> x = random_matrix(3, steps * batch, rng).cast<Scalar>();
           const Matrix<Scalar> y = layer.forward(x, batch);
 
-          auto state = layer.make_step_state(batch);
+          auto state = layer.make_state(batch);
           Matrix<Scalar> out(5, batch);
           double worst = 0;
           for (Index t = 0; t < steps; ++t) {
@@ -212,7 +212,7 @@ TEST_CASE("Conv1D streaming states are independent") {
   randomize(layer, rng);
   const Matrix<double> a = random_matrix(2, 6, rng), b = random_matrix(2, 6, rng);
   const Matrix<double> ya = layer.forward(a, 1), yb = layer.forward(b, 1);
-  auto state_a = layer.make_step_state(1), state_b = layer.make_step_state(1);
+  auto state_a = layer.make_state(1), state_b = layer.make_state(1);
   Matrix<double> out(3, 1);
   for (Index t = 0; t < 6; ++t) {  // interleaved
     layer.step(a.col(t), state_a, out);
@@ -265,8 +265,8 @@ TEST_CASE("Conv1D rejects bad input with messages naming the layer") {
     check_error_names(e.what(), "Conv1D: d_output has shape 4x4, expected 4x6");
   }
 
-  CHECK_THROWS_AS(layer.make_step_state(0), value_error);
-  auto state = layer.make_step_state(2);
+  CHECK_THROWS_AS(layer.make_state(0), value_error);
+  auto state = layer.make_state(2);
   Matrix<float> out(4, 2);
   try {
     layer.step(Matrix<float>::Ones(3, 1), state, out);
@@ -276,7 +276,7 @@ TEST_CASE("Conv1D rejects bad input with messages naming the layer") {
   }
   Matrix<float> wrong_out(3, 2);
   CHECK_THROWS_AS(layer.step(Matrix<float>::Ones(3, 2), state, wrong_out), shape_error);
-  auto foreign = Conv1D<float>(3, 4, 3).make_step_state(2);  // history of a different kernel size
+  auto foreign = Conv1D<float>(3, 4, 3).make_state(2);  // history of a different kernel size
   CHECK_THROWS_AS(layer.step(Matrix<float>::Ones(3, 2), foreign, out), shape_error);
   state.position = 5;
   try {

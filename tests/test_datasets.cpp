@@ -103,7 +103,7 @@ TEST_CASE("window batches are time-major with next-token or every-position targe
     CHECK(batch.inputs[static_cast<size_t>(t * 3 + 2)] == 6 + t);
   }
   CHECK(batch.targets == std::vector<TokenId>{4, 16, 10});
-  CHECK(batch.weights == std::vector<float>{1, 1, 1});
+  CHECK(batch.weights == std::vector<double>{1, 1, 1});
   const TokenView view = batch.input_view();
   CHECK(view(2, 1) == 14);
 
@@ -127,7 +127,7 @@ TEST_CASE("filling batches of a repeated shape reuses the same memory") {
   data.fill(std::vector<Index>{0, 1, 2, 3}, batch);
   const TokenId* inputs = batch.inputs.data();
   const TokenId* targets = batch.targets.data();
-  const float* weights = batch.weights.data();
+  const double* weights = batch.weights.data();
   const TokenId* staging = batch.staging.data();
   for (Index k = 0; k < 50; ++k) {
     data.fill(std::vector<Index>{k, k + 7, k + 100, k + 300}, batch);

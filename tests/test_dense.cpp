@@ -1,5 +1,5 @@
 // Tests of the Dense layer: parameter counts, initialisation, gradients by finite differences,
-// parity with torch.nn.functional.linear, the streaming apply(), buffer reuse and errors.
+// parity with torch.nn.functional.linear, the streaming step(), buffer reuse and errors.
 #include <doctest/doctest.h>
 
 #include <seqlm/layers/dense.hpp>
@@ -119,13 +119,13 @@ void check_linear_golden(double tolerance) {
   CHECK(testing::relative_error(params[1].gradient->template cast<double>(),
                                 testing::get(golden, "d_bias")) <= tolerance);
 
-  // apply() gives the same numbers without touching the cached state, for N columns and for one.
+  // step() gives the same numbers without touching the cached state, for N columns and for one.
   Matrix<S> out(kernel.rows(), x.cols());
-  layer.apply(xs, out);
+  layer.step(xs, out);
   CHECK(testing::relative_error(out.template cast<double>(), testing::get(golden, "y")) <= tolerance);
   Matrix<S> one(kernel.rows(), 1);
   for (Index n = 0; n < x.cols(); ++n) {
-    layer.apply(xs.col(n), one);
+    layer.step(xs.col(n), one);
     CHECK(testing::relative_error(one.template cast<double>(), testing::get(golden, "y").col(n)) <=
           tolerance);
   }
@@ -174,12 +174,12 @@ TEST_CASE("Dense reports bad input naming the layer") {
                                  "Dense: d_output has shape 3x5, expected 3x2");
 
   Matrix<double> out(3, 2);
-  check_throws_with<shape_error>([&] { layer.apply(Matrix<double>::Zero(4, 3), out); },
-                                 "Dense apply: output has shape 3x2, expected 3x3");
-  check_throws_with<shape_error>([&] { layer.apply(Matrix<double>::Zero(2, 2), out); },
-                                 "Dense apply: input has 2");
+  check_throws_with<shape_error>([&] { layer.step(Matrix<double>::Zero(4, 3), out); },
+                                 "Dense step: output has shape 3x2, expected 3x3");
+  check_throws_with<shape_error>([&] { layer.step(Matrix<double>::Zero(2, 2), out); },
+                                 "Dense step: input has 2");
   Matrix<double> both = Matrix<double>::Zero(4, 4);  // the output block would overwrite part of x
-  check_throws_with<value_error>([&] { layer.apply(both.leftCols(2), both.block(1, 1, 3, 2)); },
-                                 "Dense apply: output overlaps the input");
-  CHECK_NOTHROW(layer.apply(both.leftCols(2), out));
+  check_throws_with<value_error>([&] { layer.step(both.leftCols(2), both.block(1, 1, 3, 2)); },
+                                 "Dense step: output overlaps the input");
+  CHECK_NOTHROW(layer.step(both.leftCols(2), out));
 }

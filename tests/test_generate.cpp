@@ -45,7 +45,7 @@ Sequential<S> last_step_model(Index V) {
 // The streaming distribution after reading `context`, with Sequential::step.
 template <class S>
 std::vector<double> streamed_distribution(const Sequential<S>& model, const std::vector<TokenId>& context) {
-  auto state = model.make_step_state(1);
+  auto state = model.make_state(1);
   const Matrix<S>* logits = nullptr;
   for (const TokenId id : context) logits = &model.step(&id, state);
   std::vector<double> p(static_cast<size_t>(logits->rows()));
@@ -138,6 +138,18 @@ TEST_CASE("the same seed gives the same text; the callback sees every token in o
   CHECK(seen == a.tokens);
   CHECK(a.reason == StopReason::max_tokens);
   for (TokenId id : a.tokens) CHECK((id >= 0 && id < 12));
+}
+
+TEST_CASE("GenerationOptions::seed decides the text when no generator is given") {
+  const auto model = last_step_model<float>(12);
+  const std::vector<TokenId> prompt = {4, 4, 2};
+  Rng seven(7);
+  const GenerationResult explicit_rng = generate(model, prompt, sampling(30), seven);
+  CHECK(generate(model, prompt, sampling(30, 7)).tokens == explicit_rng.tokens);
+  CHECK(generate(model, prompt, sampling(30, 8)).tokens != explicit_rng.tokens);
+  Rng seven_again(7);
+  CHECK(generate_windowed(model, prompt, 5, sampling(30, 7)).tokens ==
+        generate_windowed(model, prompt, 5, sampling(30), seven_again).tokens);
 }
 
 TEST_CASE("a stop token ends generation and is not returned; max_tokens = 0 generates nothing") {

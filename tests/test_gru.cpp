@@ -192,7 +192,7 @@ void check_gradients(const GradientCase& c, bool reset_after) {
   gru.backward(d_output, c.final_state_gradient ? &d_final : nullptr);
   std::vector<Matrix<double>> analytic;
   for (const auto& p : parameters) analytic.push_back(*p.gradient);
-  const Matrix<double> d_x = gru.input_gradient();
+  const Matrix<double> d_x = gru.has_input_gradient() ? gru.input_gradient() : Matrix<double>();
   const Matrix<double> d_h0 = gru.initial_state_gradient().h;
 
   for (size_t k = 0; k < parameters.size(); ++k) {
@@ -289,7 +289,7 @@ void check_truncation(bool reset_after, Index chunk, bool token_ids) {
   gru.backward(d_output, &d_final, chunk);
   std::vector<Matrix<double>> truncated;
   for (const auto& p : parameters) truncated.push_back(*p.gradient);
-  const Matrix<double> truncated_dx = gru.input_gradient();
+  const Matrix<double> truncated_dx = gru.has_input_gradient() ? gru.input_gradient() : Matrix<double>();
   const Matrix<double> truncated_dh0 = gru.initial_state_gradient().h;
 
   zero_gradients(parameters);
@@ -353,7 +353,7 @@ void check_streaming(bool reset_after, bool token_ids, Index batch, double toler
   const Matrix<S> output =
       token_ids ? gru.forward(TokenView(ids, T, batch), &h0) : gru.forward(x, batch, &h0);
 
-  typename GRU<S>::StepState state = gru.make_step_state(batch);
+  typename GRU<S>::State state = gru.make_state(batch);
   CHECK(state.h.isZero(0));
   state.h = h0.h;
   for (Index t = 0; t < T; ++t) {
@@ -410,8 +410,8 @@ TEST_CASE("GRU rejects bad input with messages that say what and where") {
                             {"GRU", "final state gradient", "3x3", "expected 3x2"});
   check_throws<value_error>([&] { gru.backward(d_last, nullptr, -1); }, {"GRU", "truncate", "-1"});
 
-  check_throws<value_error>([&] { gru.make_step_state(0); }, {"GRU", "batch size"});
-  auto state = gru.make_step_state(2);
+  check_throws<value_error>([&] { gru.make_state(0); }, {"GRU", "batch size"});
+  auto state = gru.make_state(2);
   check_throws<shape_error>([&] { gru.step(Matrix<double>::Zero(4, 3), state); },
                             {"GRU", "step input", "4x3", "expected 4x2"});
   const TokenId bad_ids[] = {1, 9};
@@ -421,7 +421,7 @@ TEST_CASE("GRU rejects bad input with messages that say what and where") {
   check_throws<shape_error>([&] { gru.step(Matrix<double>::Zero(4, 2), state); },
                             {"GRU", "step state h has 5 rows, expected 3"});
   // A state built by hand (no scratch space yet) works.
-  typename GRU<double>::StepState manual;
+  typename GRU<double>::State manual;
   manual.h = Matrix<double>::Zero(3, 2);
   gru.step(ids.data(), manual);
   CHECK(manual.h.allFinite());
@@ -443,8 +443,8 @@ void check_no_reallocation(bool reset_after) {
   const RecurrentState<S> h0 = state_of<S>(random_of<S>(H, B, rng));
   const Matrix<S> d_output = random_of<S>(H, T * B, rng);
   const RecurrentState<S> d_final = state_of<S>(random_of<S>(H, B, rng));
-  auto states = gru.make_step_state(B);
-  auto single = gru.make_step_state(1);
+  auto states = gru.make_state(B);
+  auto single = gru.make_state(1);
 
   auto run_all = [&] {
     gru.forward(x, B, &h0);

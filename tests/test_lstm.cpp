@@ -297,7 +297,7 @@ void check_streaming_equals_forward(Index batch, bool ids, double tolerance) {
   for (auto& id : id_values) id = static_cast<TokenId>(rng.below(I));
 
   const Matrix<Scalar> y = ids ? lstm.forward(TokenView(id_values, T, batch)) : lstm.forward(x, batch);
-  auto state = lstm.make_step_state(batch);
+  auto state = lstm.make_state(batch);
   for (Index t = 0; t < T; ++t) {
     if (ids) {
       lstm.step(id_values.data() + t * batch, state);
@@ -436,7 +436,7 @@ TEST_CASE("LSTM rejects bad input with errors naming the layer and the shapes") 
   lstm.backward(Matrix<double>::Zero(3, 4));
   check_error<value_error>([&] { lstm.input_gradient(); }, {"LSTM", "token-id"});
 
-  auto state = lstm.make_step_state(2);
+  auto state = lstm.make_state(2);
   check_error<shape_error>([&] { lstm.step(Matrix<double>::Zero(4, 3), state); },
                            {"LSTM step", "4x3", "4x2"});
   const TokenId out_of_range[] = {1, 7};
@@ -444,7 +444,7 @@ TEST_CASE("LSTM rejects bad input with errors naming the layer and the shapes") 
                            {"LSTM step", "token id 7", "sequence 1"});
   state.c.resize(3, 1);
   check_error<shape_error>([&] { lstm.step(Matrix<double>::Zero(4, 2), state); }, {"LSTM step", "state.c"});
-  check_error<value_error>([&] { lstm.make_step_state(0); }, {"LSTM", "batch size"});
+  check_error<value_error>([&] { lstm.make_state(0); }, {"LSTM", "batch size"});
 }
 
 TEST_CASE("LSTM failed calls leave the layer usable") {
@@ -504,7 +504,7 @@ TEST_CASE("LSTM streaming steps allocate nothing, batch 1 and batch 4") {
   LSTM<float> lstm(5, 12);
   lstm.initialize(rng);
   for (Index batch : {1, 4}) {
-    auto state = lstm.make_step_state(batch);
+    auto state = lstm.make_state(batch);
     const Matrix<float> x = random_matrix(5, batch, rng).cast<float>();
     std::vector<TokenId> ids(batch, 3);
     Eigen::internal::set_is_malloc_allowed(false);

@@ -97,7 +97,7 @@ TEST_CASE("float model round trip: weights, architecture, tokenizer, metadata, t
 
   LoadedModel<float> loaded = load_model<float>(file.path);
   check_same_weights(model, loaded.model);
-  CHECK(loaded.model.architecture() == model.architecture());
+  CHECK(architecture_of(loaded.model) == architecture_of(model));
   CHECK(loaded.tokenizer == sample_contents().tokenizer);
   CHECK(loaded.training_config == sample_contents().training_config);
   CHECK(loaded.metadata == sample_contents().metadata);

@@ -30,8 +30,7 @@ Totals run(LSTM<double>& lstm, Dense<double>& dense, const LineSequences& lines,
   for (const auto& indices : batches) {
     lines.fill(IndexSpan(indices), batch, min_steps);
     const Vector<double> weights =
-        Eigen::Map<const Eigen::VectorXf>(batch.weights.data(), static_cast<Index>(batch.weights.size()))
-            .cast<double>();
+        Eigen::Map<const Vector<double>>(batch.weights.data(), static_cast<Index>(batch.weights.size()));
     const auto result =
         loss.forward(dense.forward(lstm.forward(batch.input_view())), batch.target_view(), weights);
     zero_gradients(parameters);

@@ -41,89 +41,23 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 #include <cmath>
 #include <seqlm/model/sequential.hpp>
+#include <seqlm/train/step.hpp>
 #include <string>
 #include <vector>
 
 #include "gradcheck.hpp"
+#include "tutorial_stacks.hpp"
 
 using namespace seqlm;
+using namespace seqlm::test;
 
 namespace {
 
-// ---- the tutorials' stacks, at full size and at test size ---------------------------------------------
-
-struct Sizes {
-  Index vocabulary, embedding, filters, units;
-};
-
-// Headlines: Embedding(V, 10) + LSTM(100) + Dropout(0.1) + Dense(V).
+// One training step from zeroed gradients (a TrainStep accumulates into them).
 template <class S>
-Sequential<S> headlines(const Sizes& n) {
-  Sequential<S> model(InputSpec::token_ids(n.vocabulary));
-  model.add(layers::embedding<S>(n.vocabulary, n.embedding));
-  model.add(layers::lstm<S>(n.embedding, n.units));
-  model.add(layers::dropout<S>(0.1));
-  model.add(layers::dense<S>(n.units, n.vocabulary));
-  return model;
-}
-
-// Poems: GRU(128, return_sequences) + GRU(128) + Dense(V) on token ids.
-template <class S>
-Sequential<S> poems(const Sizes& n) {
-  GRUOptions sequences;
-  sequences.return_sequences = true;
-  Sequential<S> model(InputSpec::token_ids(n.vocabulary));
-  model.add(layers::gru<S>(n.vocabulary, n.units, sequences));
-  model.add(layers::gru<S>(n.units, n.units));
-  model.add(layers::dense<S>(n.units, n.vocabulary));
-  return model;
-}
-
-// Nietzsche: LSTM(128) on one-hot characters (token ids) + Dense(V).
-template <class S>
-Sequential<S> nietzsche(const Sizes& n) {
-  Sequential<S> model(InputSpec::token_ids(n.vocabulary));
-  model.add(layers::lstm<S>(n.vocabulary, n.units));
-  model.add(layers::dense<S>(n.units, n.vocabulary));
-  return model;
-}
-
-// Machado: Embedding(V, 16) + Conv1D(32, 3, relu, causal) + GRU(128, return_sequences) + Dense(V).
-template <class S>
-Sequential<S> machado(const Sizes& n, Index dilation = 1) {
-  Conv1DOptions conv;
-  conv.activation = Activation::relu;
-  conv.dilation = dilation;
-  GRUOptions sequences;
-  sequences.return_sequences = true;
-  Sequential<S> model(InputSpec::token_ids(n.vocabulary));
-  model.add(layers::embedding<S>(n.vocabulary, n.embedding));
-  model.add(layers::conv1d<S>(n.embedding, n.filters, 3, conv));
-  model.add(layers::gru<S>(n.filters, n.units, sequences));
-  model.add(layers::dense<S>(n.units, n.vocabulary));
-  return model;
-}
-
-std::vector<TokenId> random_ids(Index count, Index vocabulary, Rng& rng) {
-  std::vector<TokenId> ids(static_cast<size_t>(count));
-  for (auto& id : ids) id = static_cast<TokenId>(rng.below(static_cast<std::uint64_t>(vocabulary)));
-  return ids;
-}
-
-// A batch with random inputs/targets and weights 1, 0.5, 0 (masked), ... in turn.
-Batch random_batch(Index steps, Index batch_size, Index target_steps, Index vocabulary, Rng& rng) {
-  Batch batch;
-  batch.reshape(steps, batch_size, target_steps);
-  batch.inputs = random_ids(steps * batch_size, vocabulary, rng);
-  batch.targets = random_ids(target_steps * batch_size, vocabulary, rng);
-  const float pattern[] = {1.0f, 0.5f, 0.0f, 1.0f};
-  for (size_t k = 0; k < batch.weights.size(); ++k) batch.weights[k] = pattern[k % 4];
-  batch.weights[0] = 1.0f;
-  return batch;
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
+CrossEntropyResult train_step(Sequential<S>& model, const Batch& batch, const LayerContext& context) {
+  zero_gradients(model.parameters());
+  return train_on_batch(model, batch, context);
 }
 
 }  // namespace
@@ -227,7 +161,7 @@ void check_model_gradients(Sequential<double>& model, const Batch& batch) {
   Rng dropout_rng;
   auto loss = [&]() {
     dropout_rng.reseed(99);
-    return model.train_step(batch, LayerContext{true, &dropout_rng}).loss;
+    return train_step(model, batch, LayerContext{true, &dropout_rng}).loss;
   };
   loss();
   std::vector<Matrix<double>> analytic;
@@ -299,15 +233,15 @@ TEST_CASE("context.truncate reaches the recurrent layers (truncated BPTT changes
   auto model = poems<double>({5, 0, 0, 4});
   model.initialize(rng);
   const Batch batch = random_batch(6, 2, 1, 5, rng);
-  model.train_step(batch, LayerContext{true, &rng, 0});
+  train_step(model, batch, LayerContext{true, &rng, 0});
   std::vector<Matrix<double>> full;
   for (const auto& p : model.parameters()) full.push_back(*p.gradient);
-  model.train_step(batch, LayerContext{true, &rng, 2});
+  train_step(model, batch, LayerContext{true, &rng, 2});
   const auto parameters = model.parameters();
-  CHECK(*parameters[0].gradient != full[0]);             // gru/kernel
-  CHECK(*parameters[3].gradient != full[3]);             // gru_1/kernel
-  CHECK(*parameters[6].gradient == full[6]);             // dense/kernel: before any recurrence
-  model.train_step(batch, LayerContext{true, &rng, 6});  // chunks as long as the sequence: no cut
+  CHECK(*parameters[0].gradient != full[0]);              // gru/kernel
+  CHECK(*parameters[3].gradient != full[3]);              // gru_1/kernel
+  CHECK(*parameters[6].gradient == full[6]);              // dense/kernel: before any recurrence
+  train_step(model, batch, LayerContext{true, &rng, 6});  // chunks as long as the sequence: no cut
   CHECK(*parameters[0].gradient == full[0]);
 }
 
@@ -318,9 +252,9 @@ TEST_CASE("evaluate_batch equals the training loss without dropout and leaves gr
   auto model = headlines<double>({9, 3, 0, 4});
   model.initialize(rng);
   const Batch batch = random_batch(3, 2, 1, 9, rng);
-  const CrossEntropyResult trained = model.train_step(batch, LayerContext{true, &rng});
+  const CrossEntropyResult trained = train_step(model, batch, LayerContext{true, &rng});
   const Matrix<double> gradient = *model.parameters()[0].gradient;
-  const CrossEntropyResult evaluated = model.evaluate_batch(batch);
+  const CrossEntropyResult evaluated = evaluate_batch(model, batch);
   CHECK(*model.parameters()[0].gradient == gradient);
   CHECK(evaluated.counted == 2);  // weights 1 and 0.5 over B = 2: both count
   CHECK(evaluated.counted_weight == 1.5);
@@ -328,7 +262,7 @@ TEST_CASE("evaluate_batch equals the training loss without dropout and leaves gr
   CHECK(trained.counted == evaluated.counted);
   // Inference is deterministic: a copy evaluates to the same loss.
   Sequential<double> copy = model;
-  CHECK(copy.evaluate_batch(batch).loss == evaluated.loss);
+  CHECK(evaluate_batch(copy, batch).loss == evaluated.loss);
 }
 
 namespace {
@@ -337,7 +271,7 @@ namespace {
 // through the Dense layer, the loss over all scored columns (weight 0 included), backward().
 void check_counted_columns_match_all_columns(Sequential<double>& model, const Batch& batch) {
   const LayerContext context{true, nullptr, 0};
-  const CrossEntropyResult counted = model.train_step(batch, context);
+  const CrossEntropyResult counted = train_step(model, batch, context);
   std::vector<Matrix<double>> counted_gradients;
   for (const auto& p : model.parameters()) counted_gradients.push_back(*p.gradient);
 
@@ -362,7 +296,7 @@ void check_counted_columns_match_all_columns(Sequential<double>& model, const Ba
     CAPTURE(parameters[k].name);
     CHECK((counted_gradients[k] - *parameters[k].gradient).cwiseAbs().maxCoeff() <= 1e-14);
   }
-  const CrossEntropyResult evaluated = model.evaluate_batch(batch);
+  const CrossEntropyResult evaluated = evaluate_batch(model, batch);
   CHECK(evaluated.loss ==
         doctest::Approx(cross_entropy(logits.rightCols(scored), batch.target_view(), weights).loss)
             .epsilon(1e-13));
@@ -393,11 +327,11 @@ TEST_CASE("train_step scores only the counted columns of a last Dense layer: sam
   SUBCASE("an out-of-vocabulary target is named by its position in the batch") {
     Batch batch = random_batch(4, 2, 4, V, rng);
     batch.targets[5] = V;  // weight 0.5: counted
-    CHECK_THROWS_WITH_AS(model.train_step(batch, LayerContext{true, nullptr, 0}),
+    CHECK_THROWS_WITH_AS(train_step(model, batch, LayerContext{true, nullptr, 0}),
                          "SoftmaxCrossEntropy: target id 8 at position 5 (step 2, sequence 1) is outside the "
                          "vocabulary [0, 8)",
                          value_error);
-    CHECK_THROWS_WITH_AS(model.evaluate_batch(batch),
+    CHECK_THROWS_WITH_AS(evaluate_batch(model, batch),
                          "cross_entropy: target id 8 at position 5 (step 2, sequence 1) is outside the "
                          "vocabulary [0, 8)",
                          value_error);
@@ -409,14 +343,14 @@ TEST_CASE("train_step errors: target shapes, weights, dropout without a generato
   auto model = headlines<float>({9, 3, 0, 4});
   model.initialize(rng);
   Batch batch = random_batch(3, 2, 3, 9, rng);  // 3 target steps, but the model predicts the last step only
-  CHECK_THROWS_AS(model.train_step(batch, LayerContext{true, &rng}), shape_error);
+  CHECK_THROWS_AS(train_step(model, batch, LayerContext{true, &rng}), shape_error);
   batch = random_batch(3, 2, 1, 9, rng);
-  CHECK_THROWS_AS(model.train_step(batch, LayerContext{true, nullptr}), value_error);
+  CHECK_THROWS_AS(train_step(model, batch, LayerContext{true, nullptr}), value_error);
   batch.weights.pop_back();
-  CHECK_THROWS_AS(model.train_step(batch, LayerContext{true, &rng}), shape_error);
+  CHECK_THROWS_AS(train_step(model, batch, LayerContext{true, &rng}), shape_error);
   batch = random_batch(3, 2, 1, 9, rng);
   batch.inputs[1] = 9;  // outside the vocabulary
-  CHECK_THROWS_AS(model.train_step(batch, LayerContext{true, &rng}), value_error);
+  CHECK_THROWS_AS(train_step(model, batch, LayerContext{true, &rng}), value_error);
   Matrix<float> logits_gradient = Matrix<float>::Zero(9, 2);
   Sequential<float> fresh = headlines<float>({9, 3, 0, 4});
   CHECK_THROWS_AS(fresh.backward(logits_gradient, LayerContext{}), value_error);
@@ -429,20 +363,21 @@ TEST_CASE("repeated same-shape batches and streaming steps allocate nothing") {
   model.initialize(rng);
   const Batch batch = random_batch(6, 3, 6, 13, rng);
   const LayerContext context{true, &rng, 0};
-  model.train_step(batch, context);
-  model.evaluate_batch(batch);
-  model.train_step(batch, context);
+  TrainStep<float> step(model);
+  step.train(batch, context);
+  step.evaluate(batch);
+  step.train(batch, context);
 
   const long before = heap_allocations;
   Eigen::internal::set_is_malloc_allowed(false);
   for (int k = 0; k < 3; ++k) {
-    model.train_step(batch, context);
-    model.evaluate_batch(batch);
+    step.train(batch, context);
+    step.evaluate(batch);
   }
   Eigen::internal::set_is_malloc_allowed(true);
   const long after_training = heap_allocations;
 
-  auto state = model.make_step_state(2);
+  auto state = model.make_state(2);
   const TokenId ids[2] = {1, 2};
   model.step(ids, state);
   const long before_steps = heap_allocations;
@@ -467,7 +402,7 @@ void check_streaming_matches_forward(Sequential<S> model, Index steps, Index bat
   const Index V = model.input_spec().size;
   const std::vector<TokenId> ids = random_ids(steps * batch, V, rng);
   const Matrix<S> full = model.forward(TokenView(ids, steps, batch), LayerContext{});
-  auto state = model.make_step_state(batch);
+  auto state = model.make_state(batch);
   for (Index t = 0; t < steps; ++t) {
     const Matrix<S>& streamed = model.step(ids.data() + t * batch, state);
     Matrix<S> expected;
@@ -517,7 +452,7 @@ TEST_CASE("streaming on a feature model, and step-state errors") {
   const Index T = 4, B = 2;
   const Matrix<double> x = testing::random_matrix(3, T * B, rng);
   const Matrix<double> full = model.forward(x, B, LayerContext{});
-  auto state = model.make_step_state(B);
+  auto state = model.make_state(B);
   for (Index t = 0; t < T; ++t) {
     CHECK((model.step(x.middleCols(t * B, B), state) - full.middleCols(t * B, B)).cwiseAbs().maxCoeff() <
           1e-12);
@@ -527,150 +462,13 @@ TEST_CASE("streaming on a feature model, and step-state errors") {
   CHECK_THROWS_AS(model.step(x.leftCols(1), state), shape_error);
 
   auto token_model = nietzsche<double>({4, 0, 0, 3});
-  auto token_state = token_model.make_step_state(1);
+  auto token_state = token_model.make_state(1);
   CHECK_THROWS_AS(token_model.step(nullptr, token_state), value_error);
   const TokenId bad = 4;
   CHECK_THROWS_AS(token_model.step(&bad, token_state), value_error);
-  Sequential<double>::StepState foreign = model.make_step_state(1);
+  Sequential<double>::State foreign = model.make_state(1);
   CHECK_THROWS_AS(token_model.step(&id, foreign), value_error);
-  CHECK_THROWS_AS(token_model.make_step_state(0), value_error);
-}
-
-// ---- architecture JSON ------------------------------------------------------------------------------------
-
-namespace {
-
-template <class S>
-void copy_weights(Sequential<S>& from, Sequential<S>& to) {
-  const auto source = from.parameters();
-  const auto target = to.parameters();
-  REQUIRE(source.size() == target.size());
-  for (size_t k = 0; k < source.size(); ++k) {
-    CHECK(source[k].name == target[k].name);
-    *target[k].value = *source[k].value;
-  }
-}
-
-}  // namespace
-
-TEST_CASE("architecture() -> from_architecture() rebuilds the same model") {
-  Rng rng(13);
-  std::vector<Sequential<float>> models = {headlines<float>({12, 3, 0, 5}), poems<float>({12, 0, 0, 5}),
-                                           nietzsche<float>({12, 0, 0, 5}), machado<float>({12, 3, 4, 5}, 2)};
-  LSTMOptions no_forget_bias;
-  no_forget_bias.unit_forget_bias = false;
-  no_forget_bias.return_sequences = true;
-  GRUOptions reset_before;
-  reset_before.reset_after = false;
-  Sequential<float> options_model(InputSpec::token_ids(12));
-  options_model.add(layers::lstm<float>(12, 4, no_forget_bias)).add(layers::gru<float>(4, 3, reset_before));
-  options_model.add(layers::dense<float>(3, 12));
-  models.push_back(options_model);
-
-  for (auto& model : models) {
-    model.initialize(rng);
-    const json::Value architecture = model.architecture();
-    CAPTURE(architecture.dump());
-    // Through text, as in a model file.
-    Sequential<float> rebuilt = Sequential<float>::from_architecture(json::parse(architecture.dump()));
-    CHECK(rebuilt.summary(7) == model.summary(7));
-    CHECK(rebuilt.architecture() == architecture);
-    copy_weights(model, rebuilt);
-    const std::vector<TokenId> ids = random_ids(4 * 2, 12, rng);
-    const Matrix<float> expected = model.forward(TokenView(ids, 4, 2), LayerContext{});
-    CHECK(rebuilt.forward(TokenView(ids, 4, 2), LayerContext{}) == expected);
-  }
-
-  Sequential<double> features(InputSpec::features(4));
-  features.add(layers::dropout<double>(0.25)).add(layers::dense<double>(4, 2));
-  const auto rebuilt = Sequential<double>::from_architecture(features.architecture());
-  CHECK(rebuilt.input_spec().tokens == false);
-  CHECK(rebuilt.input_spec().size == 4);
-  CHECK(rebuilt.architecture() == features.architecture());
-}
-
-TEST_CASE("from_architecture() keeps stored layer names") {
-  json::Value architecture = nietzsche<float>({5, 0, 0, 3}).architecture();
-  json::Value::Array layer_list = architecture.get_array("layers");
-  layer_list[0].set("name", "encoder");
-  architecture.set("layers", layer_list);
-  auto model = Sequential<float>::from_architecture(architecture);
-  CHECK(model.layer_name(0) == "encoder");
-  CHECK(model.parameters()[0].name == "encoder/kernel");
-}
-
-TEST_CASE("from_architecture() rejects invalid architectures with file_error") {
-  const std::string valid =
-      R"({"format":"seqlm.sequential","input":{"kind":"token_ids","size":5},"layers":[)"
-      R"({"type":"LSTM","name":"lstm","config":{"input_size":5,"units":3,"return_sequences":false,"unit_forget_bias":true}},)"
-      R"({"type":"Dense","name":"dense","config":{"input_size":3,"units":5}}]})";
-  CHECK_NOTHROW(Sequential<float>::from_architecture(json::parse(valid)));
-
-  auto rejects = [&](const std::string& from, const std::string& to, const std::string& message_part) {
-    std::string text = valid;
-    const size_t at = text.find(from);
-    REQUIRE(at != std::string::npos);
-    text.replace(at, from.size(), to);
-    CAPTURE(text);
-    try {
-      Sequential<float>::from_architecture(json::parse(text));
-      FAIL("accepted an invalid architecture");
-    } catch (const file_error& e) {
-      const std::string message = e.what();
-      CAPTURE(message);
-      CHECK(contains(e.what(), message_part));
-    }
-  };
-  rejects(R"("type":"LSTM")", R"("type":"Transformer")", "unknown layer type \"Transformer\"");
-  rejects(R"("units":3,)", "", "field \"units\" is missing");
-  rejects(R"("units":3,)", R"("units":-3,)", "field \"units\" is -3");
-  rejects(R"("units":3,)", R"("units":0,)", "field \"units\" is 0");
-  rejects(R"("units":3,)", R"("units":2.5,)", "field \"units\" is not an integer");
-  rejects(R"("units":3,)", R"("units":"3",)", "field \"units\" is not an integer");
-  rejects(R"("units":3,)", R"("units":4,)", "input size 3, expected 4");  // mismatched sizes
-  rejects(R"("units":3,)", R"("units":1e12,)", "field \"units\"");        // absurd size
-  rejects(R"("input_size":5,"units":3)", R"("input_size":16000000,"units":16000000)", "limit");
-  rejects(R"("return_sequences":false)", R"("return_sequences":1)", "expected a boolean");
-  rejects(R"("unit_forget_bias":true)", R"("unit_forget_bias":true,"extra":1)", "unknown field \"extra\"");
-  rejects(R"("size":5)", R"("size":-5)", "input size");
-  rejects(R"("kind":"token_ids")", R"("kind":"pixels")", "input kind");
-  rejects(R"("format":"seqlm.sequential")", R"("format":"keras")", "format");
-  rejects(R"("name":"dense")", R"("name":"lstm")", "not unique");
-  rejects(R"("name":"dense")", R"("name":"a/b")", "contains '/'");
-  rejects(R"("config":{"input_size":3,"units":5})", R"("config":[3,5])", "\"config\" is an array");
-  rejects(R"("type":"Dense","name":"dense","config":{"input_size":3,"units":5})",
-          R"("type":"Dropout","name":"dropout","config":{"rate":1.5})", "field \"rate\" is 1.5");
-  rejects(
-      R"({"type":"Dense","name":"dense","config":{"input_size":3,"units":5}})",
-      R"({"type":"Conv1D","name":"c","config":{"input_size":3,"filters":2,"kernel_size":2,"dilation":1,"activation":"tanh"}})",
-      "expected \"relu\" or \"linear\"");
-}
-
-TEST_CASE("from_architecture() rejects structural problems") {
-  CHECK_THROWS_AS(Sequential<float>::from_architecture(json::parse("[]")), file_error);
-  CHECK_THROWS_AS(Sequential<float>::from_architecture(json::parse(R"({"format":"seqlm.sequential"})")),
-                  file_error);
-  CHECK_THROWS_AS(Sequential<float>::from_architecture(json::parse(
-                      R"({"format":"seqlm.sequential","input":{"kind":"token_ids","size":5},"layers":[]})")),
-                  file_error);
-  CHECK_THROWS_AS(Sequential<float>::from_architecture(json::parse(
-                      R"({"format":"seqlm.sequential","input":{"kind":"token_ids","size":5},"layers":[7]})")),
-                  file_error);
-  CHECK_THROWS_AS(make_layer<float>("Dense", json::parse(R"({"input_size":3})")), file_error);
-
-  // A model-wide parameter cap, checked layer by layer while building.
-  const json::Value two_dense =
-      json::parse(R"({"format":"seqlm.sequential","input":{"kind":"features","size":10},"layers":[)"
-                  R"({"type":"Dense","config":{"input_size":10,"units":10}},)"
-                  R"({"type":"Dense","config":{"input_size":10,"units":10}}]})");
-  CHECK(Sequential<float>::from_architecture(two_dense, 220).parameter_count() == 220);
-  try {
-    Sequential<float>::from_architecture(two_dense, 219);
-    FAIL("expected a file_error");
-  } catch (const file_error& e) {
-    CHECK(std::string(e.what()).find("layer 1: the model would have more than 219 parameters") !=
-          std::string::npos);
-  }
+  CHECK_THROWS_AS(token_model.make_state(0), value_error);
 }
 
 // ---- copies --------------------------------------------------------------------------------------------
@@ -699,4 +497,129 @@ TEST_CASE("copies are deep: changing a copy's weights leaves the original intact
   auto clone = original.layer(3).clone();
   CHECK(clone->type() == "Dense");
   CHECK(*clone->parameters()[0].value == *original.layer(3).parameters()[0].value);
+}
+
+// ---- states through the model --------------------------------------------------------------------------
+
+TEST_CASE("a long sequence run in chunks with a carried state gives the logits of one forward") {
+  Rng rng(21);
+  LSTMOptions lstm_sequences;
+  lstm_sequences.return_sequences = true;
+  Sequential<double> stacked(InputSpec::token_ids(9));
+  stacked.add(layers::lstm<double>(9, 5, lstm_sequences)).add(layers::dense<double>(5, 9));
+  std::vector<Sequential<double>> models = {machado<double>({9, 3, 4, 5}), machado<double>({9, 3, 4, 5}, 2),
+                                            stacked};
+  const Index T = 12, B = 3;
+  for (auto& model : models) {
+    model.initialize(rng);
+    const std::vector<TokenId> ids = random_ids(T * B, 9, rng);
+    const Matrix<double> whole = model.forward(TokenView(ids, T, B), {});
+    for (const Index chunk : {1, 2, 5, 12}) {
+      CAPTURE(chunk);
+      auto state = model.make_state(B);
+      for (Index t0 = 0; t0 < T; t0 += chunk) {
+        const Index length = std::min(chunk, T - t0);
+        const TokenView part(ids.data() + t0 * B, length, B);
+        const Matrix<double>& logits = model.forward(part, {}, &state);
+        CHECK((logits - whole.middleCols(t0 * B, length * B)).cwiseAbs().maxCoeff() < 1e-12);
+      }
+      // Streaming from the carried state continues the same text.
+      const std::vector<TokenId> next = random_ids(B, 9, rng);
+      std::vector<TokenId> longer = ids;
+      longer.insert(longer.end(), next.begin(), next.end());
+      const Matrix<double> extended = model.forward(TokenView(longer, T + 1, B), {});
+      CHECK((model.step(next.data(), state) - extended.rightCols(B)).cwiseAbs().maxCoeff() < 1e-12);
+    }
+    // reset_states: back to the start of a text.
+    auto state = model.make_state(B);
+    model.forward(TokenView(ids.data(), 4, B), {}, &state);
+    model.reset_states(state);
+    CHECK((model.forward(TokenView(ids.data(), 4, B), {}, &state) - whole.leftCols(4 * B))
+              .cwiseAbs()
+              .maxCoeff() < 1e-12);
+  }
+}
+
+TEST_CASE("stateful training in chunks sums to the gradient of truncated BPTT over the whole sequence") {
+  // Chunks of k steps with the state carried (and detached) between them give, summed, the
+  // gradient of one forward over all T steps with truncate = k. Every position has weight 1,
+  // so chunk c's mean loss weighs its sum by 1/(k B) and the whole by 1/(T B).
+  Rng rng(22);
+  LSTMOptions lstm_sequences;
+  lstm_sequences.return_sequences = true;
+  GRUOptions gru_sequences;
+  gru_sequences.return_sequences = true;
+  Sequential<double> model(InputSpec::token_ids(7));
+  model.add(layers::embedding<double>(7, 3))
+      .add(layers::lstm<double>(3, 4, lstm_sequences))
+      .add(layers::gru<double>(4, 5, gru_sequences))
+      .add(layers::dense<double>(5, 7));
+  model.initialize(rng);
+  const Index T = 12, B = 2, k = 4;
+  const std::vector<TokenId> ids = random_ids(T * B, 7, rng), targets = random_ids(T * B, 7, rng);
+  auto make_batch = [&](Index t0, Index length) {
+    Batch batch;
+    batch.reshape(length, B, length);
+    for (Index c = 0; c < length * B; ++c) {
+      batch.inputs[static_cast<size_t>(c)] = ids[static_cast<size_t>(t0 * B + c)];
+      batch.targets[static_cast<size_t>(c)] = targets[static_cast<size_t>(t0 * B + c)];
+      batch.weights[static_cast<size_t>(c)] = 1.0;
+    }
+    return batch;
+  };
+  const auto parameters = model.parameters();
+
+  zero_gradients(parameters);
+  TrainStep<double> step(model);
+  step.train(make_batch(0, T), LayerContext{true, nullptr, k});
+  std::vector<Matrix<double>> whole;
+  for (const auto& p : parameters) whole.push_back(*p.gradient * double(T * B));
+
+  zero_gradients(parameters);
+  std::vector<Matrix<double>> chunked;
+  for (const auto& p : parameters)
+    chunked.push_back(Matrix<double>::Zero(p.gradient->rows(), p.gradient->cols()));
+  auto state = model.make_state(B);
+  for (Index t0 = 0; t0 < T; t0 += k) {
+    zero_gradients(parameters);
+    step.train(make_batch(t0, k), LayerContext{true, nullptr, 0}, &state);
+    for (size_t p = 0; p < parameters.size(); ++p) chunked[p] += *parameters[p].gradient * double(k * B);
+  }
+  for (size_t p = 0; p < parameters.size(); ++p) {
+    CAPTURE(parameters[p].name);
+    CHECK((chunked[p] - whole[p]).cwiseAbs().maxCoeff() <= 1e-10 * (1.0 + whole[p].cwiseAbs().maxCoeff()));
+  }
+}
+
+TEST_CASE("a model whose weights were never initialised refuses to run") {
+  Sequential<float> model = nietzsche<float>({5, 0, 0, 3});
+  const std::vector<TokenId> ids = {1, 2, 3};
+  try {
+    model.forward(TokenView(ids, 3, 1), {});
+    FAIL("expected a value_error");
+  } catch (const value_error& e) {
+    CHECK(contains(e.what(), "initialize"));
+  }
+  auto state = model.make_state(1);
+  CHECK_THROWS_AS(model.step(ids.data(), state), value_error);
+  model.initialize(std::uint64_t{4});
+  CHECK(model.initialized());
+  CHECK_NOTHROW(model.forward(TokenView(ids, 3, 1), {}));
+  model.add(layers::dense<float>(5, 5));  // a new layer starts at zero
+  CHECK_FALSE(model.initialized());
+}
+
+TEST_CASE("a batch whose vectors are shorter than its shape is refused, never read past the end") {
+  Rng rng(23);
+  auto model = nietzsche<float>({6, 0, 0, 3});
+  model.initialize(rng);
+  Batch batch = random_batch(4, 2, 1, 6, rng);
+  batch.inputs.resize(5);  // fewer than steps x batch ids
+  try {
+    train_step(model, batch, LayerContext{true, &rng});
+    FAIL("expected a shape_error");
+  } catch (const shape_error& e) {
+    CHECK(contains(e.what(), "inputs hold 5 values, expected 8"));
+  }
+  CHECK_THROWS_AS(batch.input_view(), shape_error);
 }

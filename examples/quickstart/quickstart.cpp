@@ -68,7 +68,7 @@ Settings parse_arguments(int argc, char** argv) {
 // Writes `length` characters continuing `prompt`, one LSTM step per character.
 void generate(const seqlm::LSTM<float>& lstm, const seqlm::Dense<float>& dense,
               const seqlm::CharTokenizer& tokenizer, const std::string& prompt, const Settings& settings) {
-  auto state = lstm.make_step_state(1);
+  auto state = lstm.make_state(1);
   seqlm::Matrix<float> logits(dense.units(), 1);
   std::vector<double> probabilities(static_cast<size_t>(dense.units()));
   seqlm::GenerationOptions options;
@@ -79,7 +79,7 @@ void generate(const seqlm::LSTM<float>& lstm, const seqlm::Dense<float>& dense,
   for (seqlm::TokenId id : prompt_ids) lstm.step(&id, state);  // prime the state on the prompt
   std::cout << prompt;
   for (int k = 0; k < settings.length; ++k) {
-    dense.apply(state.h, logits);  // logits of the next character
+    dense.step(state.h, logits);  // logits of the next character
     seqlm::softmax(logits, logits);
     for (seqlm::Index v = 0; v < logits.rows(); ++v) probabilities[static_cast<size_t>(v)] = logits(v, 0);
     const seqlm::TokenId next = seqlm::choose_next_token(probabilities, options, rng);

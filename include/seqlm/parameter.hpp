@@ -20,8 +20,19 @@ struct Parameter {
 template <class Scalar>
 using ParameterList = std::vector<Parameter<Scalar>>;
 
+// The read-only view of a parameter, from a const layer or model.
 template <class Scalar>
-Index count_parameters(const ParameterList<Scalar>& parameters) {
+struct ConstParameter {
+  std::string name;
+  const Matrix<Scalar>* value = nullptr;
+  const Matrix<Scalar>* gradient = nullptr;
+};
+
+template <class Scalar>
+using ConstParameterList = std::vector<ConstParameter<Scalar>>;
+
+template <class List>
+Index count_parameters(const List& parameters) {
   Index total = 0;
   for (const auto& p : parameters) total += p.value->size();
   return total;

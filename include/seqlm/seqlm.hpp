@@ -16,6 +16,7 @@
 #include "version.hpp"
 
 // Layers
+#include "layers/contract.hpp"
 #include "layers/conv1d.hpp"
 #include "layers/dense.hpp"
 #include "layers/dropout.hpp"
@@ -55,6 +56,7 @@
 #include "sampling.hpp"
 
 // Models, generation, model files
+#include "files/layer_table.hpp"
 #include "io/model_file.hpp"
 #include "model/generate.hpp"
 #include "model/layer.hpp"
@@ -71,4 +73,5 @@
 #include "train/progress.hpp"
 #include "train/schedules.hpp"
 #include "train/state.hpp"
+#include "train/step.hpp"
 #include "train/worker_pool.hpp"

@@ -9,7 +9,8 @@
 //     schedule.start_epoch(epoch);
 //     for (Index k = 0; k < schedule.batch_count(); ++k) {
 //       dataset.fill(schedule.batch(k), batch);     // reuses batch's memory
-//       model.train_step(batch.input_view(), batch.target_view(), batch.weights);
+//       zero_gradients(model.parameters());
+//       step.train(batch, {true, &rng});            // TrainStep, train/step.hpp
 //     }
 //   }
 #pragma once
@@ -45,6 +46,7 @@ struct IndexSpan {
 //   inputs  (steps x batch)         inputs[t * batch + b]  = input token t of sequence b
 //   targets (target_steps x batch)  targets[t * batch + b] = the token to predict
 //   weights (target_steps x batch)  1 where the target counts in the loss, 0 on padding
+//                                   (double: exact in a float or a double model)
 // target_steps is `steps` when every position has a target (seq-to-seq, line sequences) and
 // 1 when only the token after the last input is predicted (Chollet's windows, prefix
 // sequences). The vectors are resized only when the shape changes; a vector's capacity is
@@ -52,7 +54,7 @@ struct IndexSpan {
 struct Batch {
   std::vector<TokenId> inputs;
   std::vector<TokenId> targets;
-  std::vector<float> weights;
+  std::vector<double> weights;
   Index steps = 0;
   Index batch = 0;
   Index target_steps = 0;
@@ -70,13 +72,39 @@ struct Batch {
     weights.resize(static_cast<size_t>(target_steps * batch));
   }
 
-  TokenView input_view() const { return TokenView(inputs.data(), steps, batch); }
-  TokenView target_view() const { return TokenView(targets.data(), target_steps, batch); }
+  // Views of the ids; shape_error when a vector does not hold exactly its shape's ids.
+  TokenView input_view() const {
+    check_shape("Batch::input_view");
+    return TokenView(inputs.data(), steps, batch);
+  }
+  TokenView target_view() const {
+    check_shape("Batch::target_view");
+    return TokenView(targets.data(), target_steps, batch);
+  }
+
+  // shape_error naming `where` unless inputs hold steps x batch ids and targets and weights
+  // target_steps x batch (with positive steps, batch and target_steps).
+  void check_shape(const char* where) const {
+    if (steps <= 0 || batch <= 0 || target_steps <= 0) {
+      throw shape_error(detail::make_message(where, ": the batch has shape steps ", steps, " x batch ", batch,
+                                             ", target_steps ", target_steps, " (each must be positive)"));
+    }
+    const auto expect = [&](const char* name, size_t actual, Index rows) {
+      if (actual != static_cast<size_t>(rows * batch)) {
+        throw shape_error(detail::make_message(where, ": the batch's ", name, " hold ", actual,
+                                               " values, expected ", rows * batch, " (", rows, " x ", batch,
+                                               ")"));
+      }
+    };
+    expect("inputs", inputs.size(), steps);
+    expect("targets", targets.size(), target_steps);
+    expect("weights", weights.size(), target_steps);
+  }
 
   // Number of targets that count in the loss (sum of the 0/1 weights).
   Index weighted_count() const {
     Index count = 0;
-    for (float w : weights) count += (w != 0.0f) ? 1 : 0;
+    for (double w : weights) count += (w != 0.0) ? 1 : 0;
     return count;
   }
 };

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../files/layer_table.hpp"
 #include "../model/sequential.hpp"
 #include "../optim/optimizer.hpp"
 #include "../random.hpp"
@@ -220,7 +221,7 @@ safetensors::File make_model_file(Sequential<Scalar>& model, const ModelFileCont
   file.metadata["format_version"] = std::to_string(model_file_format_version);
   file.metadata["seqlm_version"] = version_string;
   file.metadata["dtype"] = safetensors::dtype_name(safetensors::dtype_of<Scalar>());
-  file.metadata["architecture"] = model.architecture().dump();
+  file.metadata["architecture"] = architecture_of(model).dump();
   file.metadata["tokenizer"] = contents.tokenizer.dump();
   file.metadata["training_config"] = contents.training_config.dump();
 
@@ -322,7 +323,7 @@ LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string&
   const json::Value architecture = metadata_json("architecture");
   std::optional<Sequential<Scalar>> rebuilt;
   try {
-    rebuilt.emplace(Sequential<Scalar>::from_architecture(architecture));
+    rebuilt.emplace(sequential_from_architecture<Scalar>(architecture));
   } catch (const error& e) {
     fail(std::string("invalid architecture: ") + e.what());
   }
@@ -366,6 +367,7 @@ LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string&
     }
     *p.value = tensor->to_matrix<Scalar>();
   }
+  loaded.model.set_weights_initialized();
 
   // No tensor the architecture has no place for.
   const json::Value* test_vectors = nullptr;

@@ -15,7 +15,10 @@
 //   dW_j += dPre[:, s_j*B :] * X[:, : (T-s_j)*B]^T
 //   db   += sum over columns of dPre
 //   dX[:, : (T-s_j)*B] += W_j^T * dPre[:, s_j*B :]
-// Streaming keeps the last (k-1)*d inputs of each sequence in a ring buffer (StepState).
+// Streaming keeps the last (k-1)*d inputs of each sequence in a ring buffer (State). A forward
+// given an initial State reads those inputs instead of the zero padding (X_ext = [history, X],
+// L = (k-1)*d steps of history; every tap then covers all T*B columns, tap j reading X_ext from
+// column (L - s_j)*B); its input gradient covers X only: the history is a constant.
 // See docs/layers/conv1d.md.
 #pragma once
 
@@ -28,6 +31,7 @@
 #include "../parameter.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
+#include "contract.hpp"
 
 namespace seqlm {
 
@@ -59,11 +63,19 @@ template <class Scalar>
 class Conv1D {
  public:
   using Options = Conv1DOptions;
+  static constexpr const char* type_name = "Conv1D";
+  static constexpr LayerTraits traits{/*reads_tokens=*/false, /*reads_features=*/true,
+                                      /*needs_time_axis=*/true, /*columnwise=*/false};
 
-  // Streaming state of a batch of sequences: the last (k-1)*d inputs of each, as a ring of
+  struct Config {
+    Index input_size = 0, filters = 0, kernel_size = 0;
+    Options options;
+  };
+
+  // The state of a batch of sequences: the last (k-1)*d inputs of each, as a ring of
   // (k-1)*d slots of B columns (slot = step mod (k-1)*d, column slot*B + b is sequence b).
-  // Starts at zero, which is exactly the causal left padding. Made by make_step_state().
-  struct StepState {
+  // Starts at zero, which is exactly the causal left padding. Made by make_state().
+  struct State {
     Matrix<Scalar> history;  // (in x (k-1)*d*B); empty when (k-1)*d == 0
     Index batch = 0;         // B
     Index position = 0;      // slot of the next step: steps taken mod (k-1)*d (0 when k = 1)
@@ -72,51 +84,94 @@ class Conv1D {
   // in_channels -> filters channels with a kernel of kernel_size taps. All sizes and the
   // dilation must be positive (value_error).
   Conv1D(Index in_channels, Index filters, Index kernel_size, Options options = Options())
-      : in_(in_channels), filters_(filters), kernel_size_(kernel_size), options_(options) {
-    detail::check_positive("Conv1D", "input channels", in_channels);
-    detail::check_positive("Conv1D", "filters", filters);
-    detail::check_positive("Conv1D", "kernel size", kernel_size);
-    detail::check_positive("Conv1D", "dilation", options.dilation);
-    kernel_ = Matrix<Scalar>::Zero(filters, kernel_size * in_channels);
-    d_kernel_ = Matrix<Scalar>::Zero(filters, kernel_size * in_channels);
-    bias_ = Matrix<Scalar>::Zero(filters, 1);
-    d_bias_ = Matrix<Scalar>::Zero(filters, 1);
+      : Conv1D(Config{in_channels, filters, kernel_size, options}) {}
+  explicit Conv1D(const Config& config)
+      : input_size_(config.input_size),
+        filters_(config.filters),
+        kernel_size_(config.kernel_size),
+        options_(config.options) {
+    detail::check_positive("Conv1D", "input channels", input_size_);
+    detail::check_positive("Conv1D", "filters", filters_);
+    detail::check_positive("Conv1D", "kernel size", kernel_size_);
+    detail::check_positive("Conv1D", "dilation", options_.dilation);
+    kernel_ = Matrix<Scalar>::Zero(filters_, kernel_size_ * input_size_);
+    kernel_gradient_ = Matrix<Scalar>::Zero(filters_, kernel_size_ * input_size_);
+    bias_ = Matrix<Scalar>::Zero(filters_, 1);
+    bias_gradient_ = Matrix<Scalar>::Zero(filters_, 1);
   }
 
-  Index input_size() const { return in_; }
+  Index input_size() const { return input_size_; }
+  Index output_size() const { return filters_; }
   Index filters() const { return filters_; }
   Index kernel_size() const { return kernel_size_; }
   const Options& options() const { return options_; }
+  Config config() const { return Config{input_size_, filters_, kernel_size_, options_}; }
+  bool keeps_time_axis() const { return true; }
+
+  // W (filters x k*in) + b (filters).
+  static Index parameter_count(const Config& config) {
+    return config.filters * (config.kernel_size * config.input_size + 1);
+  }
+  Index parameter_count() const { return parameter_count(config()); }
   // How many past steps an output sees besides the current one: (k-1)*d.
   Index receptive_history() const { return (kernel_size_ - 1) * options_.dilation; }
 
   // Keras defaults: kernel glorot_uniform with fan_in = k*in, fan_out = k*filters; bias zero.
   void initialize(Rng& rng) {
-    init::glorot_uniform(kernel_, kernel_size_ * in_, kernel_size_ * filters_, rng);
+    init::glorot_uniform(kernel_, kernel_size_ * input_size_, kernel_size_ * filters_, rng);
     bias_.setZero();
   }
 
   // {"kernel" (filters x k*in), "bias" (filters x 1)}: values and accumulated gradients.
   ParameterList<Scalar> parameters() {
-    return {{"kernel", &kernel_, &d_kernel_}, {"bias", &bias_, &d_bias_}};
+    return {{"kernel", &kernel_, &kernel_gradient_}, {"bias", &bias_, &bias_gradient_}};
+  }
+  ConstParameterList<Scalar> parameters() const {
+    return {{"kernel", &kernel_, &kernel_gradient_}, {"bias", &bias_, &bias_gradient_}};
   }
 
+  Matrix<Scalar>& kernel() { return kernel_; }
+  Matrix<Scalar>& bias() { return bias_; }
   const Matrix<Scalar>& kernel() const { return kernel_; }
   const Matrix<Scalar>& bias() const { return bias_; }
 
+  // The contract's form: features only.
+  const Matrix<Scalar>& forward(const LayerInput<Scalar>& input, const LayerContext& = {},
+                                const State* initial = nullptr) {
+    return forward(detail::features_of("Conv1D", input), input.batch, initial);
+  }
+
   // Y (filters x T*B) for X (in x T*B) holding `batch` sequences. X is copied for backward().
-  const Matrix<Scalar>& forward(ConstMatrixRef<Scalar> x, Index batch) {
-    detail::check_rows("Conv1D", "input", x.rows(), in_);
+  // initial: the inputs before X (a State, e.g. the previous chunk's copy_final_state), or
+  // null for the zero padding.
+  const Matrix<Scalar>& forward(ConstMatrixRef<Scalar> x, Index batch, const State* initial = nullptr) {
+    detail::check_rows("Conv1D", "input", x.rows(), input_size_);
     const Index steps = detail::steps_of("Conv1D", x.cols(), batch);
+    if (initial != nullptr) check_state("Conv1D", *initial, batch);
+    const Index lead = initial != nullptr ? receptive_history() : 0;  // L steps of history
     batch_ = batch;
     steps_ = steps;
-    input_ = x;  // no allocation when the shape is unchanged
+    lead_ = lead;
+    input_.resize(input_size_, (lead + steps) * batch);  // X_ext = [history, X]
+    if (lead > 0) {
+      // The ring's oldest slot is `position` (the next one to be overwritten).
+      for (Index q = 0; q < lead; ++q) {
+        const Index slot = (initial->position + q) % lead;
+        input_.middleCols(q * batch, batch) = initial->history.middleCols(slot * batch, batch);
+      }
+    }
+    input_.rightCols(steps * batch) = x;  // no allocation when the shape is unchanged
     if (output_.cols() != x.cols()) output_.resize(filters_, x.cols());
 
     // Tap k-1 has shift 0 and covers every column: it initialises Y.
-    products::multiply(output_, tap(kernel_size_ - 1), input_);
+    products::multiply(output_, tap(kernel_size_ - 1), input_.rightCols(steps * batch));
     for (Index j = 0; j + 1 < kernel_size_; ++j) {
       const Index shift = shift_of(j);
+      if (lead > 0) {  // x_ext[L + t - s]: every step reads real history
+        products::multiply(output_, tap(j), input_.middleCols((lead - shift) * batch, steps * batch),
+                           products::Update::accumulate);
+        continue;
+      }
       if (shift >= steps) continue;  // this tap only ever sees the zero padding
       const Index width = (steps - shift) * batch;
       products::multiply(output_.middleCols(shift * batch, width), tap(j), input_.leftCols(width),
@@ -126,9 +181,28 @@ class Conv1D {
     return output_;
   }
 
+  // Writes the last (k-1)*d inputs of the last forward (zeros before its first step, unless
+  // it started from a state) into `state`, as a ring starting at slot 0.
+  void copy_final_state(State& state) const {
+    if (steps_ == 0) throw value_error("Conv1D: copy_final_state() called before forward()");
+    const Index history = receptive_history(), B = batch_;
+    const Index extended_steps = lead_ + steps_;
+    state.batch = B;
+    state.position = 0;
+    state.history.resize(input_size_, history * B);
+    for (Index q = 0; q < history; ++q) {
+      const Index t = extended_steps - history + q;  // step of X_ext held by slot q
+      if (t >= 0) {
+        state.history.middleCols(q * B, B) = input_.middleCols(t * B, B);
+      } else {
+        state.history.middleCols(q * B, B).setZero();
+      }
+    }
+  }
+
   // Accumulates the kernel and bias gradients for the last forward() and computes
   // input_gradient(). d_output must have that forward's output shape (shape_error).
-  void backward(ConstMatrixRef<Scalar> d_output) {
+  void backward(ConstMatrixRef<Scalar> d_output, const LayerContext& = {}) {
     if (steps_ == 0) throw value_error("Conv1D: backward() called before forward()");
     detail::check_shape("Conv1D", "d_output", d_output, filters_, output_.cols());
     if (options_.activation == Activation::relu) {
@@ -149,33 +223,38 @@ class Conv1D {
     }
   }
 
+  bool has_input_gradient() const { return input_gradient_.size() > 0; }
   // dL/dX (in x T*B) from the last backward().
-  const Matrix<Scalar>& input_gradient() const { return d_input_; }
+  const Matrix<Scalar>& input_gradient() const {
+    if (!has_input_gradient()) throw value_error("Conv1D: input_gradient() called before backward()");
+    return input_gradient_;
+  }
 
   // A fresh streaming state for `batch` sequences (all history zero = causal padding).
-  StepState make_step_state(Index batch) const {
+  State make_state(Index batch) const {
     detail::check_positive("Conv1D step", "batch size", batch);
-    StepState state;
-    state.history = Matrix<Scalar>::Zero(in_, receptive_history() * batch);
+    State state;
+    state.history = Matrix<Scalar>::Zero(input_size_, receptive_history() * batch);
     state.batch = batch;
     return state;
+  }
+
+  // The contract's form: out (filters x B) = y[t] for one step of B sequences.
+  void step(const LayerInput<Scalar>& input, State& state, Matrix<Scalar>& out) const {
+    const Matrix<Scalar>& x = detail::features_of("Conv1D step", input);
+    detail::check_step_batch("Conv1D", input.batch, state.batch);
+    detail::size_output(out, filters_, state.batch);
+    step(x, state, out);
   }
 
   // Streaming: out (filters x B) = y[t] for the next input x (in x B) of every sequence;
   // remembers x in the state. Running T steps reproduces forward() on the T steps.
   // Allocates nothing. For B = 1 the products are matrix-vector products.
-  void step(ConstMatrixRef<Scalar> x, StepState& state, MatrixRef<Scalar> out) const {
+  void step(ConstMatrixRef<Scalar> x, State& state, MatrixRef<Scalar> out) const {
     const Index batch = state.batch;
     const Index history = receptive_history();
-    const bool position_ok = state.position >= 0 && state.position < std::max<Index>(history, 1);
-    if (batch <= 0 || !position_ok || state.history.rows() != in_ ||
-        state.history.cols() != history * batch) {
-      throw shape_error(detail::make_message(
-          "Conv1D step: state has shape ", state.history.rows(), "x", state.history.cols(), ", batch ", batch,
-          ", position ", state.position, "; expected ", in_, "x", history * batch, " and position in [0, ",
-          std::max<Index>(history, 1), ") (use make_step_state)"));
-    }
-    detail::check_shape("Conv1D step", "input", x, in_, batch);
+    check_state("Conv1D step", state, batch);
+    detail::check_shape("Conv1D step", "input", x, input_size_, batch);
     detail::check_shape("Conv1D step", "output", out, filters_, batch);
 
     products::multiply(out, tap(kernel_size_ - 1), x);  // shift 0: the current input
@@ -193,8 +272,21 @@ class Conv1D {
   }
 
  private:
+  // A state must be a ring of (k-1)*d slots of `batch` columns with a valid position.
+  void check_state(const char* where, const State& state, Index batch) const {
+    const Index history = receptive_history();
+    const bool position_ok = state.position >= 0 && state.position < std::max<Index>(history, 1);
+    if (state.batch != batch || batch <= 0 || !position_ok || state.history.rows() != input_size_ ||
+        state.history.cols() != history * batch) {
+      throw shape_error(detail::make_message(
+          where, ": state has shape ", state.history.rows(), "x", state.history.cols(), ", batch ",
+          state.batch, ", position ", state.position, "; expected ", input_size_, "x", history * batch,
+          ", batch ", batch, " and position in [0, ", std::max<Index>(history, 1), ") (use make_state)"));
+    }
+  }
+
   // W_j (filters x in): column block j of the kernel.
-  auto tap(Index j) const { return kernel_.middleCols(j * in_, in_); }
+  auto tap(Index j) const { return kernel_.middleCols(j * input_size_, input_size_); }
   // s_j = (k-1-j)*d: tap j reads the input s_j steps back.
   Index shift_of(Index j) const { return (kernel_size_ - 1 - j) * options_.dilation; }
 
@@ -211,37 +303,48 @@ class Conv1D {
   }
 
   // Weight, bias and input gradients from dPre (filters x T*B), as large GEMMs per tap.
+  //   dW_j += dPre[:, s_j*B :] X[:, : (T-s_j)*B]^T     (from a state: dPre X_ext[:, (L-s_j)*B :]^T)
+  //   dX[:, : (T-s_j)*B] += W_j^T dPre[:, s_j*B :]      (the history gets no gradient)
   void backward_from_pre_activation(const ConstMatrixRef<Scalar>& d_pre) {
-    const Index batch = batch_, steps = steps_;
-    d_bias_.noalias() += d_pre.rowwise().sum();
-    if (d_input_.cols() != input_.cols()) d_input_.resize(in_, input_.cols());
+    const Index batch = batch_, steps = steps_, lead = lead_;
+    const Index in = input_size_;
+    const auto x = input_.rightCols(steps * batch);
+    bias_gradient_.noalias() += d_pre.rowwise().sum();
+    if (input_gradient_.cols() != x.cols()) input_gradient_.resize(in, x.cols());
     // Tap k-1 (shift 0) covers every column, so it initialises dX.
-    products::multiply_transposed_b(d_kernel_.middleCols((kernel_size_ - 1) * in_, in_), d_pre, input_,
+    products::multiply_transposed_b(kernel_gradient_.middleCols((kernel_size_ - 1) * in, in), d_pre, x,
                                     products::Update::accumulate);
-    products::multiply_transposed_a(d_input_, tap(kernel_size_ - 1), d_pre);
+    products::multiply_transposed_a(input_gradient_, tap(kernel_size_ - 1), d_pre);
     for (Index j = 0; j + 1 < kernel_size_; ++j) {
       const Index shift = shift_of(j);
+      if (lead > 0) {
+        products::multiply_transposed_b(kernel_gradient_.middleCols(j * in, in), d_pre,
+                                        input_.middleCols((lead - shift) * batch, steps * batch),
+                                        products::Update::accumulate);
+      }
       if (shift >= steps) continue;
       const Index width = (steps - shift) * batch;
       const auto d_pre_shifted = d_pre.middleCols(shift * batch, width);
-      products::multiply_transposed_b(d_kernel_.middleCols(j * in_, in_), d_pre_shifted,
-                                      input_.leftCols(width), products::Update::accumulate);
-      products::multiply_transposed_a(d_input_.leftCols(width), tap(j), d_pre_shifted,
+      if (lead == 0) {
+        products::multiply_transposed_b(kernel_gradient_.middleCols(j * in, in), d_pre_shifted,
+                                        input_.leftCols(width), products::Update::accumulate);
+      }
+      products::multiply_transposed_a(input_gradient_.leftCols(width), tap(j), d_pre_shifted,
                                       products::Update::accumulate);
     }
   }
 
-  Index in_, filters_, kernel_size_;
+  Index input_size_, filters_, kernel_size_;
   Options options_;
-  Matrix<Scalar> kernel_, d_kernel_;  // (filters x k*in)
-  Matrix<Scalar> bias_, d_bias_;      // (filters x 1)
+  Matrix<Scalar> kernel_, kernel_gradient_;  // (filters x k*in)
+  Matrix<Scalar> bias_, bias_gradient_;      // (filters x 1)
 
   // Cached by forward() for backward().
-  Index batch_ = 0, steps_ = 0;
-  Matrix<Scalar> input_;    // X  (in x T*B)
-  Matrix<Scalar> output_;   // Y  (filters x T*B); for relu also the mask [pre > 0]
-  Matrix<Scalar> d_pre_;    // dPre (filters x T*B), relu only
-  Matrix<Scalar> d_input_;  // dX (in x T*B)
+  Index batch_ = 0, steps_ = 0, lead_ = 0;  // lead_: L steps of history before X (0 without a state)
+  Matrix<Scalar> input_;                    // X_ext = [history, X]  (in x (L+T)*B)
+  Matrix<Scalar> output_;                   // Y  (filters x T*B); for relu also the mask [pre > 0]
+  Matrix<Scalar> d_pre_;                    // dPre (filters x T*B), relu only
+  Matrix<Scalar> input_gradient_;           // dX (in x T*B)
 };
 
 }  // namespace seqlm

@@ -12,23 +12,66 @@
 #include "../parameter.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
+#include "contract.hpp"
 
 namespace seqlm {
 
 template <class Scalar>
 class Dropout {
  public:
+  static constexpr const char* type_name = "Dropout";
+  static constexpr LayerTraits traits{/*reads_tokens=*/false, /*reads_features=*/true,
+                                      /*needs_time_axis=*/false, /*columnwise=*/true,
+                                      /*sized_by_input=*/true};
+  using State = StatelessState;
+
+  // size: the features passing through; 0 until a model sets it (set_input_size).
+  struct Config {
+    double rate = 0.0;
+    Index size = 0;
+  };
+
   // rate: probability of dropping an element, in [0, 1) (value_error otherwise).
-  explicit Dropout(double rate) : rate_(rate) {
-    if (!(rate >= 0.0 && rate < 1.0)) {
-      throw value_error(detail::make_message("Dropout: rate must be in [0, 1), got ", rate));
+  explicit Dropout(double rate, Index size = 0) : Dropout(Config{rate, size}) {}
+  explicit Dropout(const Config& config) : rate_(config.rate), size_(config.size) {
+    if (!(rate_ >= 0.0 && rate_ < 1.0)) {
+      throw value_error(detail::make_message("Dropout: rate must be in [0, 1), got ", rate_));
     }
+    if (size_ < 0) throw value_error(detail::make_message("Dropout: size must be >= 0, got ", size_));
   }
 
   double rate() const { return rate_; }
+  Index input_size() const { return size_; }
+  Index output_size() const { return size_; }
+  Config config() const { return Config{rate_, size_}; }
+  bool keeps_time_axis() const { return true; }
+  // Dropout has no size of its own: a model tells it the size of what flows through.
+  void set_input_size(Index size) {
+    detail::check_positive("Dropout", "input size", size);
+    size_ = size;
+  }
 
   // No trainable parameters.
+  static Index parameter_count(const Config&) { return 0; }
+  Index parameter_count() const { return 0; }
+  void initialize(Rng&) {}
   ParameterList<Scalar> parameters() { return {}; }
+  ConstParameterList<Scalar> parameters() const { return {}; }
+
+  // The contract's form: masks are drawn from context.rng when context.training and rate > 0
+  // (value_error when the generator is missing then).
+  const Matrix<Scalar>& forward(const LayerInput<Scalar>& input, const LayerContext& context = {},
+                                const State* = nullptr) {
+    const Matrix<Scalar>& x = detail::features_of("Dropout", input);
+    const bool masks = context.training && rate_ > 0.0;
+    if (masks && context.rng == nullptr) {
+      throw value_error(
+          "Dropout: training with rate > 0 needs a random generator (LayerContext::rng is null)");
+    }
+    Rng unused(0);
+    return forward(x, masks, masks ? *context.rng : unused);
+  }
+  void copy_final_state(State&) const {}
 
   // y = x .* m when training (and rate > 0), else y = x. Draws x.size() uniforms from rng
   // only when a mask is made.
@@ -50,17 +93,30 @@ class Dropout {
 
   // input_gradient() = d_output .* m (or d_output after an inference forward).
   // d_output must have the last forward's shape (shape_error).
-  void backward(ConstMatrixRef<Scalar> d_output) {
+  void backward(ConstMatrixRef<Scalar> d_output, const LayerContext& = {}) {
     if (output_.size() == 0) throw value_error("Dropout: backward() called before forward()");
     detail::check_shape("Dropout", "d_output", d_output, output_.rows(), output_.cols());
     if (masked_) {
-      d_input_.noalias() = d_output.cwiseProduct(mask_);
+      input_gradient_.noalias() = d_output.cwiseProduct(mask_);
     } else {
-      d_input_ = d_output;
+      input_gradient_ = d_output;
     }
   }
 
-  const Matrix<Scalar>& input_gradient() const { return d_input_; }
+  bool has_input_gradient() const { return input_gradient_.size() > 0; }
+  const Matrix<Scalar>& input_gradient() const {
+    if (!has_input_gradient()) throw value_error("Dropout: input_gradient() called before backward()");
+    return input_gradient_;
+  }
+
+  // ---- streaming (inference: the identity) -------------------------------------------------
+
+  State make_state(Index batch) const { return detail::make_stateless_state("Dropout", batch); }
+
+  void step(const LayerInput<Scalar>& input, State& state, Matrix<Scalar>& out) const {
+    detail::check_step_batch("Dropout", input.batch, state.batch);
+    out = detail::features_of("Dropout step", input);
+  }
 
   // The mask m of the last training forward: 0 or 1/(1-rate) per element.
   const Matrix<Scalar>& mask() const { return mask_; }
@@ -69,10 +125,11 @@ class Dropout {
 
  private:
   double rate_;
+  Index size_;
   bool masked_ = false;
-  Matrix<Scalar> mask_;     // m, same shape as x
-  Matrix<Scalar> output_;   // y
-  Matrix<Scalar> d_input_;  // dx
+  Matrix<Scalar> mask_;            // m, same shape as x
+  Matrix<Scalar> output_;          // y
+  Matrix<Scalar> input_gradient_;  // dx
 };
 
 }  // namespace seqlm

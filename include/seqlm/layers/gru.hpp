@@ -37,6 +37,7 @@
 #include "../parameter.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
+#include "contract.hpp"
 #include "recurrent_state.hpp"
 
 namespace seqlm {
@@ -52,13 +53,19 @@ template <class Scalar>
 class GRU {
  public:
   using Options = GRUOptions;
-  using State = RecurrentState<Scalar>;
+  static constexpr const char* type_name = "GRU";
+  static constexpr LayerTraits traits{/*reads_tokens=*/true, /*reads_features=*/true,
+                                      /*needs_time_axis=*/true, /*columnwise=*/false};
 
-  // Streaming state of a batch of independent sequences, owned by the caller. Only h is
-  // meant to be read or set (units x batch); the rest is scratch space for step().
-  struct StepState {
-    Matrix<Scalar> h;
+  struct Config {
+    Index input_size = 0, units = 0;
+    Options options;
+  };
 
+  // The state of a batch of independent sequences, owned by the caller: h (units x batch;
+  // c stays empty) and scratch space for step(). Made by make_state() (zeros). Also what a
+  // full-sequence forward can start from and what copy_final_state() writes.
+  struct State : RecurrentState<Scalar> {
    private:
     friend class GRU;
     Matrix<Scalar> gates;      // 3H x B: W x + b_x, then the activated gates [z; r; n]
@@ -68,10 +75,11 @@ class GRU {
 
   // A GRU mapping `input_size` features (or a vocabulary of that size, for token ids) to
   // `units` hidden units. Throws value_error when a size is not positive.
-  GRU(Index input_size, Index units, Options options = {})
-      : input_size_(input_size), units_(units), options_(options) {
-    detail::check_positive("GRU", "input size", input_size);
-    detail::check_positive("GRU", "units", units);
+  GRU(Index input_size, Index units, Options options = {}) : GRU(Config{input_size, units, options}) {}
+  explicit GRU(const Config& config)
+      : input_size_(config.input_size), units_(config.units), options_(config.options) {
+    detail::check_positive("GRU", "input size", input_size_);
+    detail::check_positive("GRU", "units", units_);
     const Index bias_columns = options_.reset_after ? 2 : 1;
     kernel_ = Matrix<Scalar>::Zero(3 * units_, input_size_);
     recurrent_kernel_ = Matrix<Scalar>::Zero(3 * units_, units_);
@@ -82,8 +90,18 @@ class GRU {
   }
 
   Index input_size() const { return input_size_; }
+  Index output_size() const { return units_; }
   Index units() const { return units_; }
   const Options& options() const { return options_; }
+  Config config() const { return Config{input_size_, units_, options_}; }
+  bool keeps_time_axis() const { return options_.return_sequences; }
+
+  // W (3H x I) + U (3H x H) + b (3H x 2 with reset_after, else 3H x 1).
+  static Index parameter_count(const Config& config) {
+    const Index bias_columns = config.options.reset_after ? 2 : 1;
+    return 3 * config.units * (config.input_size + config.units + bias_columns);
+  }
+  Index parameter_count() const { return parameter_count(config()); }
 
   // Keras's defaults: kernel glorot_uniform(fan_in = I, fan_out = 3H), recurrent kernel
   // orthogonal, biases zero.
@@ -99,6 +117,11 @@ class GRU {
             {"recurrent_kernel", &recurrent_kernel_, &recurrent_kernel_gradient_},
             {"bias", &bias_, &bias_gradient_}};
   }
+  ConstParameterList<Scalar> parameters() const {
+    return {{"kernel", &kernel_, &kernel_gradient_},
+            {"recurrent_kernel", &recurrent_kernel_, &recurrent_kernel_gradient_},
+            {"bias", &bias_, &bias_gradient_}};
+  }
 
   Matrix<Scalar>& kernel() { return kernel_; }
   const Matrix<Scalar>& kernel() const { return kernel_; }
@@ -109,10 +132,18 @@ class GRU {
 
   // ---- full-sequence pass -------------------------------------------------------------------
 
+  // The contract's form: token ids or features, from the zero state or from `initial`.
+  const Matrix<Scalar>& forward(const LayerInput<Scalar>& input, const LayerContext& = {},
+                                const State* initial = nullptr) {
+    if (input.is_tokens()) return forward(input.tokens, initial);
+    return forward(*input.features, input.batch, initial);
+  }
+
   // x: input_size x T*B, time-major (column t*B + b is step t of sequence b).
   // initial: h_{-1} (units x batch), or nullptr for zeros.
   // Returns h of every step (units x T*B) if return_sequences, else the last h (units x B).
-  const Matrix<Scalar>& forward(ConstMatrixRef<Scalar> x, Index batch, const State* initial = nullptr) {
+  const Matrix<Scalar>& forward(ConstMatrixRef<Scalar> x, Index batch,
+                                const RecurrentState<Scalar>* initial = nullptr) {
     detail::check_rows("GRU", "input", x.rows(), input_size_);
     const Index steps = detail::steps_of("GRU", x.cols(), batch);
     check_state("initial state", initial, batch);
@@ -128,7 +159,7 @@ class GRU {
 
   // Token ids meaning one-hot vectors over input_size entries: the input projection of id k
   // is column k of the kernel (a gather), no one-hot matrix is built.
-  const Matrix<Scalar>& forward(const TokenView& ids, const State* initial = nullptr) {
+  const Matrix<Scalar>& forward(const TokenView& ids, const RecurrentState<Scalar>* initial = nullptr) {
     detail::check_tokens("GRU", ids, input_size_);
     check_state("initial state", initial, ids.batch);
     prepare_forward(ids.steps, ids.batch);
@@ -141,7 +172,13 @@ class GRU {
   // The output of the last forward().
   const Matrix<Scalar>& output() const { return output_; }
   // h after the last step of the last forward() (units x batch); c is left empty.
-  const State& final_state() const { return final_state_; }
+  const RecurrentState<Scalar>& final_state() const { return final_state_; }
+  // Writes h_{T-1} of the last forward into `state` (e.g. the next chunk's initial state).
+  void copy_final_state(State& state) const {
+    if (steps_ == 0) throw value_error("GRU: copy_final_state() called before forward()");
+    state.h = final_state_.h;
+    size_workspace(state);
+  }
 
   // ---- backpropagation through time ---------------------------------------------------------
 
@@ -150,7 +187,13 @@ class GRU {
   // t % k == 0 (t > 0): the same gradients as training chunks of k steps one after the other
   // with the carried state detached. Parameter gradients ACCUMULATE; input_gradient() and
   // initial_state_gradient() are overwritten.
-  void backward(ConstMatrixRef<Scalar> d_output, const State* d_final = nullptr, Index truncate = 0) {
+  // The contract's form: context.truncate selects truncated BPTT.
+  void backward(ConstMatrixRef<Scalar> d_output, const LayerContext& context) {
+    backward(d_output, nullptr, context.truncate);
+  }
+
+  void backward(ConstMatrixRef<Scalar> d_output, const RecurrentState<Scalar>* d_final = nullptr,
+                Index truncate = 0) {
     if (steps_ == 0) throw value_error("GRU: backward() called before forward()");
     const Index H = units_, B = batch_, T = steps_;
     detail::check_shape("GRU", "output gradient", d_output, H, options_.return_sequences ? T * B : B);
@@ -202,13 +245,12 @@ class GRU {
       if (inputs_are_ids_) kernel_gradient_.col(token_ids_[k]) += d_projection_.col(k);
     }
     bias_gradient_.col(0) += projection_gradient_sum_;  // db_x += rowsum(dZx)
-    if (inputs_are_ids_) {
-      input_gradient_.resize(0, 0);
-    } else {
+    if (!inputs_are_ids_) {
       products::multiply_transposed_b(kernel_gradient_, d_projection_, inputs_, products::Update::accumulate);
       input_gradient_.resize(input_size_, T * B);
       products::multiply_transposed_a(input_gradient_, kernel_, d_projection_);
     }
+    has_gradients_ = true;
     if (options_.reset_after) {
       // dZh = [dZx_z; dZx_r; dL/dhh]: its z and r rows are dZx's, only the candidate rows differ.
       products::multiply_transposed_b(recurrent_kernel_gradient_.topRows(2 * H), d_projection_.topRows(2 * H),
@@ -228,24 +270,48 @@ class GRU {
     }
   }
 
-  // dL/dx (input_size x T*B) of the last backward(); empty (0 x 0) when forward took token ids.
-  const Matrix<Scalar>& input_gradient() const { return input_gradient_; }
+  // Whether the last backward computed input_gradient(): false for token-id inputs.
+  bool has_input_gradient() const { return has_gradients_ && !inputs_are_ids_; }
+
+  // dL/dx (input_size x T*B) of the last backward(). Throws for token-id inputs, which have none.
+  const Matrix<Scalar>& input_gradient() const {
+    if (!has_gradients_) throw value_error("GRU: input_gradient() called before backward()");
+    if (inputs_are_ids_) {
+      throw value_error(
+          "GRU: input_gradient() is not defined for token-id inputs (the ids are not differentiable)");
+    }
+    return input_gradient_;
+  }
   // dL/dh_{-1} (units x batch) of the last backward(); c is left empty.
-  const State& initial_state_gradient() const { return initial_state_gradient_; }
+  const RecurrentState<Scalar>& initial_state_gradient() const {
+    if (!has_gradients_) throw value_error("GRU: initial_state_gradient() called before backward()");
+    return initial_state_gradient_;
+  }
 
   // ---- streaming ------------------------------------------------------------------------
 
   // A state for `batch` sequences with h = 0.
-  StepState make_step_state(Index batch) const {
+  State make_state(Index batch) const {
     detail::check_positive("GRU", "batch size", batch);
-    StepState state;
+    State state;
     state.h = Matrix<Scalar>::Zero(units_, batch);
     size_workspace(state);
     return state;
   }
 
   // Advances every sequence of `state` by one step; x: input_size x batch.
-  void step(ConstMatrixRef<Scalar> x, StepState& state) const {
+  // The contract's form: one step of token ids or features; out = h_t (H x B).
+  void step(const LayerInput<Scalar>& input, State& state, Matrix<Scalar>& out) const {
+    detail::check_step_batch("GRU", input.batch, state.h.cols());
+    if (input.is_tokens()) {
+      step(input.tokens.ids, state);
+    } else {
+      step(*input.features, state);
+    }
+    out = state.h;  // no allocation once out has the shape
+  }
+
+  void step(ConstMatrixRef<Scalar> x, State& state) const {
     prepare_step_state(state);
     detail::check_shape("GRU", "step input", x, input_size_, state.h.cols());
     products::multiply(state.gates, kernel_, x);  // a matrix-vector product for one sequence
@@ -254,7 +320,7 @@ class GRU {
   }
 
   // Same with token ids: ids[b] is the input of sequence b (state.h.cols() ids are read).
-  void step(const TokenId* ids, StepState& state) const {
+  void step(const TokenId* ids, State& state) const {
     prepare_step_state(state);
     if (ids == nullptr) throw value_error("GRU: step() got a null token id pointer");
     const Index batch = state.h.cols();
@@ -275,18 +341,18 @@ class GRU {
   // Token ids: column k of gates_ = W x + b_x = W(:, id) + b_x (the one-hot product as a gather).
   void gather_input_projection(Index k) { gates_.col(k) = kernel_.col(token_ids_[k]) + input_bias(); }
 
-  void check_state(const char* what, const State* state, Index batch) const {
+  void check_state(const char* what, const RecurrentState<Scalar>* state, Index batch) const {
     if (state != nullptr) detail::check_shape("GRU", what, state->h, units_, batch);
   }
 
   // Checks h and sizes the scratch space for its batch (no-op when already right).
-  void prepare_step_state(StepState& state) const {
+  void prepare_step_state(State& state) const {
     detail::check_rows("GRU", "step state h", state.h.rows(), units_);
     detail::check_positive("GRU", "step state batch size", state.h.cols());
     size_workspace(state);
   }
 
-  void size_workspace(StepState& state) const {
+  void size_workspace(State& state) const {
     const Index B = state.h.cols();
     state.recurrent.resize(3 * units_, B);
     state.gates.resize(3 * units_, B);
@@ -299,6 +365,7 @@ class GRU {
     const Index H = units_, N = steps * batch;
     steps_ = steps;
     batch_ = batch;
+    has_gradients_ = false;
     states_.resize(H, N + batch);
     gates_.resize(3 * H, N);
     if (options_.reset_after) {
@@ -327,7 +394,7 @@ class GRU {
   // The time loop of forward(); gates_ holds W x + b_x for every step (for token ids each column
   // is gathered right before its gate pass, while it is in cache) and each step turns its
   // columns into the activated gates in place (they are read once, so no second 3H x N buffer).
-  void run_forward(const State* initial) {
+  void run_forward(const RecurrentState<Scalar>* initial) {
     const Index H = units_, B = batch_, T = steps_;
     if (initial != nullptr) {
       states_.leftCols(B) = initial->h;
@@ -341,7 +408,8 @@ class GRU {
       for (Index t = 0; t < T; ++t) {
         const auto h_previous = states_.middleCols(t * B + first, count);
         if (options_.reset_after) {
-          packed_kernel_.multiply(h_previous, recurrent, gemm::Update::overwrite);  // U h: 3H x count
+          packed_recurrent_kernel_.multiply(h_previous, recurrent,
+                                            gemm::Update::overwrite);  // U h: 3H x count
           for (Index b = first; b < first + count; ++b) {
             const Index k = t * B + b;
             if (inputs_are_ids_) gather_input_projection(k);
@@ -349,7 +417,7 @@ class GRU {
                               &recurrent_candidate_(0, k), &states_(0, k + B));
           }
         } else {
-          packed_kernel_.multiply(h_previous, recurrent.topRows(2 * H), gemm::Update::overwrite);
+          packed_recurrent_kernel_.multiply(h_previous, recurrent.topRows(2 * H), gemm::Update::overwrite);
           for (Index b = first; b < first + count; ++b) {
             const Index k = t * B + b;
             if (inputs_are_ids_) gather_input_projection(k);
@@ -376,7 +444,7 @@ class GRU {
 
   // One step of streaming; state.gates holds W x + b_x. h is updated in place
   // (each kernel reads h_{t-1}[j] before it writes h_t[j]).
-  void step_from_input_projection(StepState& state) const {
+  void step_from_input_projection(State& state) const {
     const Index H = units_, B = state.h.cols();
     if (options_.reset_after) {
       products::multiply(state.recurrent, recurrent_kernel_, state.h);
@@ -499,8 +567,8 @@ class GRU {
       });
     }
     if (!cut_here) {  // dh_{t-1} += U^T dZh_t
-      packed_kernel_.multiply(d_step_recurrent_.middleCols(first, count),
-                              d_hidden_previous.middleCols(first, count), gemm::Update::accumulate);
+      packed_recurrent_kernel_.multiply(d_step_recurrent_.middleCols(first, count),
+                                        d_hidden_previous.middleCols(first, count), gemm::Update::accumulate);
     }
   }
 
@@ -550,8 +618,8 @@ class GRU {
       });
     }
     if (!cut_here) {  // dh_{t-1} += U_zr^T [da_z; da_r]
-      packed_kernel_.multiply(d_projection_.block(0, t * B + first, 2 * H, count),
-                              d_hidden_previous.middleCols(first, count), gemm::Update::accumulate);
+      packed_recurrent_kernel_.multiply(d_projection_.block(0, t * B + first, 2 * H, count),
+                                        d_hidden_previous.middleCols(first, count), gemm::Update::accumulate);
     }
   }
 
@@ -560,9 +628,9 @@ class GRU {
   void pack_recurrent_kernel(gemm::Op op) {
     const Index H = units_;
     if (options_.reset_after) {
-      packed_kernel_.pack(recurrent_kernel_, op);
+      packed_recurrent_kernel_.pack(recurrent_kernel_, op);
     } else {
-      packed_kernel_.pack(recurrent_kernel_.topRows(2 * H), op);
+      packed_recurrent_kernel_.pack(recurrent_kernel_.topRows(2 * H), op);
       packed_candidate_kernel_.pack(recurrent_kernel_.bottomRows(H), op);
     }
   }
@@ -577,6 +645,7 @@ class GRU {
   // Cached by forward() for backward(). N = T*B.
   Index steps_ = 0, batch_ = 0;
   bool inputs_are_ids_ = false;
+  bool has_gradients_ = false;
   Matrix<Scalar> inputs_;               // I x N, dense inputs
   std::vector<TokenId> token_ids_;      // N, token inputs
   Matrix<Scalar> states_;               // H x (T+1)B: [h_{-1}, h_0, ..., h_{T-1}]
@@ -585,11 +654,11 @@ class GRU {
   Matrix<Scalar> reset_hidden_;         // H x N: r .* h_{t-1}              (reset_after = false)
   Matrix<Scalar> step_recurrent_;       // 3H x B: U h_{t-1} of the current step
   Matrix<Scalar> output_;
-  State final_state_;
+  RecurrentState<Scalar> final_state_;
 
   // The recurrent products' matrices: U (or U_zr) and U_h packed by forward, their transposes
   // by backward (math/gemm.hpp).
-  gemm::PackedMatrix<Scalar> packed_kernel_, packed_candidate_kernel_;
+  gemm::PackedMatrix<Scalar> packed_recurrent_kernel_, packed_candidate_kernel_;
 
   // backward() work and results.
   Matrix<Scalar> d_projection_;             // 3H x N: dL/d(W x + b_x), "dZx"
@@ -599,7 +668,7 @@ class GRU {
   Vector<Scalar> candidate_gradient_sum_;   // H: rowsum(dL/dhh) (reset_after)
   Matrix<Scalar> d_hidden_, d_hidden_previous_, d_reset_hidden_;  // H x B
   Matrix<Scalar> input_gradient_;
-  State initial_state_gradient_;
+  RecurrentState<Scalar> initial_state_gradient_;
 };
 
 }  // namespace seqlm

@@ -38,6 +38,7 @@
 #include "../parameter.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
+#include "contract.hpp"
 #include "recurrent_state.hpp"
 
 namespace seqlm {
@@ -106,13 +107,19 @@ template <class Scalar>
 class LSTM {
  public:
   using Options = LSTMOptions;
+  static constexpr const char* type_name = "LSTM";
+  static constexpr LayerTraits traits{/*reads_tokens=*/true, /*reads_features=*/true,
+                                      /*needs_time_axis=*/true, /*columnwise=*/false};
 
-  // Streaming state of B sequences: h and c (H x B), plus the step's private workspace.
-  // Create it with make_step_state(); after step() the new output h_t is in h.
-  struct StepState {
-    Matrix<Scalar> h;
-    Matrix<Scalar> c;
+  struct Config {
+    Index input_size = 0, units = 0;
+    Options options;
+  };
 
+  // The state of B sequences: h and c (H x B), plus the step's private workspace. Made by
+  // make_state() (zeros); after step() the new output h_t is in h. Also what a full-sequence
+  // forward can start from and what copy_final_state() writes.
+  struct State : RecurrentState<Scalar> {
    private:
     friend class LSTM;
     Matrix<Scalar> gates_;      // 4H x B
@@ -121,10 +128,12 @@ class LSTM {
 
   // An LSTM(units) on input_size inputs (the vocabulary size for token-id inputs).
   // Weights start at zero; call initialize() for Keras's initialisers.
-  LSTM(Index input_size, Index units, Options options = {})
-      : input_size_(input_size), units_(units), options_(options) {
-    detail::check_positive("LSTM", "input size", input_size);
-    detail::check_positive("LSTM", "units", units);
+  LSTM(Index input_size, Index units, Options options = {}) : LSTM(Config{input_size, units, options}) {}
+  explicit LSTM(const Config& config)
+      : input_size_(config.input_size), units_(config.units), options_(config.options) {
+    detail::check_positive("LSTM", "input size", input_size_);
+    detail::check_positive("LSTM", "units", units_);
+    const Index units = units_, input_size = input_size_;
     kernel_ = Matrix<Scalar>::Zero(4 * units, input_size);
     recurrent_kernel_ = Matrix<Scalar>::Zero(4 * units, units);
     bias_ = Matrix<Scalar>::Zero(4 * units, 1);
@@ -134,8 +143,17 @@ class LSTM {
   }
 
   Index input_size() const { return input_size_; }
+  Index output_size() const { return units_; }
   Index units() const { return units_; }
   const Options& options() const { return options_; }
+  Config config() const { return Config{input_size_, units_, options_}; }
+  bool keeps_time_axis() const { return options_.return_sequences; }
+
+  // W (4H x I) + U (4H x H) + b (4H): 4H (I + H + 1).
+  static Index parameter_count(const Config& config) {
+    return 4 * config.units * (config.input_size + config.units + 1);
+  }
+  Index parameter_count() const { return parameter_count(config()); }
 
   // Keras's defaults: W glorot_uniform(fan_in = I, fan_out = 4H), U orthogonal, b zeros
   // (forget block = 1 when unit_forget_bias).
@@ -152,6 +170,11 @@ class LSTM {
             {"recurrent_kernel", &recurrent_kernel_, &recurrent_kernel_gradient_},
             {"bias", &bias_, &bias_gradient_}};
   }
+  ConstParameterList<Scalar> parameters() const {
+    return {{"kernel", &kernel_, &kernel_gradient_},
+            {"recurrent_kernel", &recurrent_kernel_, &recurrent_kernel_gradient_},
+            {"bias", &bias_, &bias_gradient_}};
+  }
 
   Matrix<Scalar>& kernel() { return kernel_; }
   Matrix<Scalar>& recurrent_kernel() { return recurrent_kernel_; }
@@ -162,6 +185,13 @@ class LSTM {
 
   // ---- full-sequence forward ----------------------------------------------------------------
 
+  // The contract's form: token ids or features, from the zero state or from `initial`.
+  const Matrix<Scalar>& forward(const LayerInput<Scalar>& input, const LayerContext& = {},
+                                const State* initial = nullptr) {
+    if (input.is_tokens()) return forward(input.tokens, initial);
+    return forward(*input.features, input.batch, initial);
+  }
+
   // Dense inputs x (I x T*B) of `batch` sequences. initial = (h_{-1}, c_{-1}), each H x B, or
   // null for zeros. Returns h for every step (H x T*B) if return_sequences, else h_{T-1} (H x B).
   // x is copied (backward needs it), so the caller need not keep it alive.
@@ -171,7 +201,7 @@ class LSTM {
     const Index steps = detail::steps_of("LSTM", x.cols(), batch);
     check_initial_state(initial, batch);
 
-    start_forward(steps, batch, initial, InputKind::dense);
+    prepare_forward(steps, batch, initial, InputKind::dense);
     inputs_ = x;
     for (Index k = 0; k < steps * batch; ++k) gates_.col(k) = bias_.col(0);
     products::multiply(gates_, kernel_, inputs_,
@@ -185,7 +215,7 @@ class LSTM {
     detail::check_tokens("LSTM", ids, input_size_);
     check_initial_state(initial, ids.batch);
 
-    start_forward(ids.steps, ids.batch, initial, InputKind::ids);
+    prepare_forward(ids.steps, ids.batch, initial, InputKind::ids);
     token_ids_.assign(ids.ids, ids.ids + ids.size());
     run_recurrence();  // gathers W x_t + b = W(:, id) + b step by step, right before the step's product
     return output_;
@@ -194,10 +224,22 @@ class LSTM {
   // The last forward's output and final state (h_{T-1}, c_{T-1}), each H x B.
   const Matrix<Scalar>& output() const { return output_; }
   const RecurrentState<Scalar>& final_state() const { return final_state_; }
+  // Writes (h_{T-1}, c_{T-1}) of the last forward into `state` (e.g. the next chunk's initial).
+  void copy_final_state(State& state) const {
+    if (input_kind_ == InputKind::none) throw value_error("LSTM: copy_final_state() called before forward()");
+    state.h = final_state_.h;
+    state.c = final_state_.c;
+    size_workspace(state);
+  }
   Index steps() const { return steps_; }
   Index batch() const { return batch_; }
 
   // ---- backward ------------------------------------------------------------------------------
+
+  // The contract's form: context.truncate selects truncated BPTT.
+  void backward(ConstMatrixRef<Scalar> d_output, const LayerContext& context) {
+    backward(d_output, nullptr, context.truncate);
+  }
 
   // d_output = dL/d(output), the shape of output(). d_final (optional) = dL/d(h_{T-1}, c_{T-1})
   // for a loss that also reads final_state(). Accumulates into the parameter gradients and
@@ -272,6 +314,9 @@ class LSTM {
     has_gradients_ = true;
   }
 
+  // Whether the last backward computed input_gradient(): false for token-id inputs.
+  bool has_input_gradient() const { return has_gradients_ && input_kind_ == InputKind::dense; }
+
   // dL/dx (I x T*B) from the last backward. Throws for token-id inputs, which have none.
   const Matrix<Scalar>& input_gradient() const {
     if (!has_gradients_) throw value_error("LSTM: input_gradient() called before backward()");
@@ -291,19 +336,29 @@ class LSTM {
   // ---- streaming ---------------------------------------------------------------------------
 
   // Zero state for `batch` independent streams, workspace included.
-  StepState make_step_state(Index batch) const {
+  State make_state(Index batch) const {
     detail::check_positive("LSTM", "batch size", batch);
-    StepState state;
+    State state;
     state.h = Matrix<Scalar>::Zero(units_, batch);
     state.c = Matrix<Scalar>::Zero(units_, batch);
-    state.gates_.resize(4 * units_, batch);
-    state.tanh_cell_.resize(units_, batch);
+    size_workspace(state);
     return state;
+  }
+
+  // The contract's form: one step of token ids or features; out = h_t (H x B).
+  void step(const LayerInput<Scalar>& input, State& state, Matrix<Scalar>& out) const {
+    detail::check_step_batch("LSTM", input.batch, state.h.cols());
+    if (input.is_tokens()) {
+      step(input.tokens.ids, state);
+    } else {
+      step(*input.features, state);
+    }
+    out = state.h;  // no allocation once out has the shape
   }
 
   // One step of B streams with dense inputs x (I x B). Updates state.h, state.c in place.
   // Batch 1 uses matrix-vector products; nothing is allocated.
-  void step(ConstMatrixRef<Scalar> x, StepState& state) const {
+  void step(ConstMatrixRef<Scalar> x, State& state) const {
     const Index B = check_step_state(state);
     detail::check_shape("LSTM step", "input", x, input_size_, B);
     products::multiply(state.gates_, kernel_, x);  // matrix-vector products when B = 1
@@ -313,7 +368,7 @@ class LSTM {
   }
 
   // One step of B streams with token ids ids[0..B) in [0, I).
-  void step(const TokenId* ids, StepState& state) const {
+  void step(const TokenId* ids, State& state) const {
     const Index B = check_step_state(state);
     if (ids == nullptr) throw value_error("LSTM step: ids is null");
     for (Index b = 0; b < B; ++b) {
@@ -337,7 +392,7 @@ class LSTM {
   }
 
   // Sizes the buffers (a no-op when the shapes are unchanged) and writes h_{-1}, c_{-1}.
-  void start_forward(Index steps, Index batch, const RecurrentState<Scalar>* initial, InputKind kind) {
+  void prepare_forward(Index steps, Index batch, const RecurrentState<Scalar>* initial, InputKind kind) {
     const Index H = units_, TB = steps * batch;
     steps_ = steps;
     batch_ = batch;
@@ -394,18 +449,22 @@ class LSTM {
   }
 
   // Returns the batch size of a streaming state after checking its shapes.
-  Index check_step_state(StepState& state) const {
+  Index check_step_state(State& state) const {
     const Index B = state.h.cols();
     detail::check_positive("LSTM step", "batch size (state.h columns)", B);
     detail::check_shape("LSTM step", "state.h", state.h, units_, B);
     detail::check_shape("LSTM step", "state.c", state.c, units_, B);
-    state.gates_.resize(4 * units_, B);  // no-op unless the state was not made by make_step_state
-    state.tanh_cell_.resize(units_, B);
+    size_workspace(state);  // no-op unless the state was not made by make_state
     return B;
   }
 
+  void size_workspace(State& state) const {
+    state.gates_.resize(4 * units_, state.h.cols());
+    state.tanh_cell_.resize(units_, state.h.cols());
+  }
+
   // Applies the gates to state.gates_ (pre-activations) and updates c and h in place.
-  void finish_step(StepState& state) const {
+  void finish_step(State& state) const {
     for (Index b = 0; b < state.h.cols(); ++b) {
       detail::lstm_cell_forward(units_, state.gates_.col(b).data(), state.c.col(b).data(),
                                 state.c.col(b).data(), state.tanh_cell_.col(b).data(), state.h.col(b).data());

@@ -12,7 +12,7 @@
 //   * every other product of the layers (math/products.hpp) runs on Multiplier, the general
 //     form (both operands packed on the fly into buffers it owns), or on multiply_vector for
 //     one column: as fast as Eigen's at the layers' shapes, the same bits on any number of
-//     threads, and about 3 s less to compile a training program than Eigen's GEMM.
+//     threads, and a shorter compile of a training program than with Eigen's GEMM.
 //
 // The algorithm is GotoBLAS/BLIS's, in three layers (docs/design.md, "The GEMM kernel"):
 //

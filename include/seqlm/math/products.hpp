@@ -18,9 +18,9 @@
 //     along the longer side of C, on register-tile boundaries; each part is an ordinary
 //     product on its own thread. Every element of C is the same sum, in the same order, in
 //     every part and for every split, so the result has the same bits on 1 thread or many.
-// Eigen's GEMM is not instantiated at all: it took about 3 s of the ~15 s a training program
-// takes to compile, and it allocates its blocking buffers on every large call (docs/
-// performance.md, "GEMM strategy" and "Compile time").
+// Eigen's GEMM is not instantiated at all: it made a training program markedly slower to
+// compile, and it allocates its blocking buffers on every large call (the measurements are in
+// docs/performance.md, "GEMM strategy" and "Compile time").
 #pragma once
 
 #include <algorithm>

@@ -114,11 +114,20 @@ GenerationResult generate(const Sequential<Scalar>& model, const std::vector<Tok
                           PromptPolicy policy = PromptPolicy::error) {
   check_generation_options("generate", options);
   const std::vector<TokenId> ids = detail::checked_prompt("generate", model, prompt, policy);
-  auto state = model.make_step_state(1);
+  auto state = model.make_state(1);
   const Matrix<Scalar>* logits = nullptr;
   for (const TokenId id : ids) logits = &model.step(&id, state);
   auto feed = [&](TokenId next) { return model.step(&next, state).col(0); };
   return detail::sample_tokens(logits->col(0), feed, options, rng, on_token);
+}
+
+// The same with a fresh Rng(options.seed): the same seed gives the same text.
+template <class Scalar>
+GenerationResult generate(const Sequential<Scalar>& model, const std::vector<TokenId>& prompt,
+                          const GenerationOptions& options, const TokenCallback& on_token = {},
+                          PromptPolicy policy = PromptPolicy::error) {
+  Rng rng(options.seed);
+  return generate(model, prompt, options, rng, on_token, policy);
 }
 
 // Windowed generation (the tutorials' loop): for every token, a full forward over the last
@@ -145,6 +154,16 @@ GenerationResult generate_windowed(const Sequential<Scalar>& model, const std::v
     return last_logits();
   };
   return detail::sample_tokens(last_logits(), feed, options, rng, on_token);
+}
+
+// The same with a fresh Rng(options.seed).
+template <class Scalar>
+GenerationResult generate_windowed(const Sequential<Scalar>& model, const std::vector<TokenId>& prompt,
+                                   Index window, const GenerationOptions& options,
+                                   const TokenCallback& on_token = {},
+                                   PromptPolicy policy = PromptPolicy::error) {
+  Rng rng(options.seed);
+  return generate_windowed(model, prompt, window, options, rng, on_token, policy);
 }
 
 // p(next token | context) from one full forward over the whole context (batch 1): the softmax of

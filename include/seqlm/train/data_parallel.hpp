@@ -2,7 +2,7 @@
 //
 // A batch of B sequences is split into `threads` contiguous sub-batches (a fixed split:
 // sub-batch r holds sequences [r*B/threads, (r+1)*B/threads)). Sub-batch 0 runs on the main
-// model, sub-batch r > 0 on replica r (a Sequential copy made once). Each train_step returns
+// model, sub-batch r > 0 on replica r (a Sequential copy made once). Each TrainStep returns
 // the mean loss L_r over its own counted targets (summed weight W_r) and its gradient g_r, so
 // the gradient of the whole batch's mean loss L = sum_r W_r L_r / W is
 //
@@ -25,6 +25,7 @@
 #include "../model/sequential.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
+#include "step.hpp"
 #include "worker_pool.hpp"
 
 namespace seqlm {
@@ -75,10 +76,14 @@ class DataParallelTrainer {
   DataParallelTrainer(Sequential<Scalar>& model, Index threads, std::uint64_t seed)
       : model_(model), parameters_(model.parameters()), threads_(threads), seed_(seed) {
     detail::check_positive("fit", "threads", threads);
+    steps_.push_back(std::make_unique<TrainStep<Scalar>>(model_));
     if (threads_ > 1) {
-      replicas_.reserve(static_cast<size_t>(threads_ - 1));
+      replicas_.reserve(static_cast<size_t>(threads_ - 1));  // no reallocation: the steps refer to them
       for (Index r = 1; r < threads_; ++r) replicas_.emplace_back(model);
-      for (auto& replica : replicas_) replica_parameters_.push_back(replica.parameters());
+      for (auto& replica : replicas_) {
+        replica_parameters_.push_back(replica.parameters());
+        steps_.push_back(std::make_unique<TrainStep<Scalar>>(replica));
+      }
       parts_.resize(static_cast<size_t>(threads_));
       results_.resize(static_cast<size_t>(threads_));
       ran_.resize(static_cast<size_t>(threads_));
@@ -97,7 +102,8 @@ class DataParallelTrainer {
     truncate_ = truncate;
     if (threads_ == 1) {
       rngs_[0] = batch_rng(seed_, epoch, batch_index, 0);
-      return model_.train_step(batch, LayerContext{true, &rngs_[0], truncate});
+      zero_gradients(parameters_);
+      return steps_[0]->train(batch, LayerContext{true, &rngs_[0], truncate});
     }
 
     for (size_t r = 0; r < replicas_.size(); ++r) {
@@ -156,8 +162,8 @@ class DataParallelTrainer {
     if (!ran_[slot]) return;
     rngs_[slot] = batch_rng(seed_, epoch_, batch_index_, r);
     const LayerContext context{true, &rngs_[slot], truncate_};
-    Sequential<Scalar>& model = r == 0 ? model_ : replicas_[slot - 1];
-    results_[slot] = model.train_step(parts_[slot], context);
+    zero_gradients(r == 0 ? parameters_ : replica_parameters_[slot - 1]);
+    results_[slot] = steps_[slot]->train(parts_[slot], context);
   }
 
   Sequential<Scalar>& model_;
@@ -166,6 +172,7 @@ class DataParallelTrainer {
   std::uint64_t seed_;
   std::vector<Sequential<Scalar>> replicas_;
   std::vector<ParameterList<Scalar>> replica_parameters_;
+  std::vector<std::unique_ptr<TrainStep<Scalar>>> steps_;  // [0]: the main model, [r]: replica r
   std::vector<Batch> parts_;
   std::vector<CrossEntropyResult> results_;
   std::vector<char> ran_;

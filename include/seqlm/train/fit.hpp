@@ -50,6 +50,7 @@
 #include "progress.hpp"
 #include "schedules.hpp"
 #include "state.hpp"
+#include "step.hpp"
 
 namespace seqlm {
 
@@ -96,9 +97,10 @@ EvaluationResult evaluate(Sequential<Scalar>& model, const Dataset& data, Index 
   const BatchSchedule schedule(data.size(), batch_size, BatchOptions{false, 0, false});
   Batch batch;
   MetricTotals totals;
+  TrainStep<Scalar> step(model);
   for (Index k = 0; k < schedule.batch_count(); ++k) {
     data.fill(schedule.batch(k), batch);
-    totals.add(model.evaluate_batch(batch));
+    totals.add(step.evaluate(batch));
   }
   return totals.result();
 }
