@@ -178,6 +178,33 @@ TEST_CASE("splits by counts, by fractions and Keras's validation_split") {
   CHECK_THROWS_AS(validation_split(tokens, 1.0), value_error);
 }
 
+TEST_CASE("a DatasetRange is a renumbered view of a dataset's sequences, and split_sequences cuts two") {
+  // Windows of 3 with step 1 over 0..19: window k is k, k+1, k+2 and predicts k+3 (17 windows).
+  const WindowDataset windows(counting_stream(20), 3, 1, WindowTargets::next_token_after_window);
+  REQUIRE(windows.size() == 17);
+  const DatasetRange<WindowDataset> tail(windows, 12, 5);
+  CHECK(tail.size() == 5);
+  CHECK(tail.begin() == 12);
+  Batch batch;
+  tail.fill(std::vector<Index>{4, 0}, batch);  // windows 16 and 12 of the dataset
+  CHECK(batch.inputs == std::vector<TokenId>{16, 12, 17, 13, 18, 14});
+  CHECK(batch.targets == std::vector<TokenId>{19, 15});
+  CHECK_THROWS_WITH_AS(tail.fill(std::vector<Index>{5}, batch), "DatasetRange: sequence 5 is outside [0, 5)",
+                       value_error);
+  CHECK_THROWS_WITH_AS(DatasetRange<WindowDataset>(windows, 12, 6),
+                       "DatasetRange: sequences [12, 18) are outside the dataset of 17 sequences",
+                       value_error);
+  CHECK_THROWS_AS(DatasetRange<WindowDataset>(windows, -1, 2), value_error);
+
+  // Keras's rule on sequences: split_at = floor(17 * 0.75) = 12.
+  const DatasetSplit<WindowDataset> parts = split_sequences(windows, 0.25);
+  CHECK(parts.train.size() == 12);
+  CHECK(parts.validation.size() == 5);
+  CHECK(parts.validation.begin() == 12);
+  CHECK(split_sequences(windows, 0.0).validation.size() == 0);
+  CHECK_THROWS_AS(split_sequences(windows, 1.0), value_error);
+}
+
 TEST_CASE("shuffling is a deterministic permutation for a seed and epoch") {
   const std::vector<Index> a = epoch_permutation(1000, 42, 0);
   CHECK(a == epoch_permutation(1000, 42, 0));

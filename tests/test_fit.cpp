@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <seqlm/data/split.hpp>
 #include <seqlm/data/windows.hpp>
 #include <seqlm/model/sequential.hpp>
 #include <seqlm/optim/adam.hpp>
@@ -456,6 +457,77 @@ TEST_CASE("Progress output, CSV history and the sampling callback inside fit") {
   while (std::getline(in, row)) ++rows;
   CHECK(rows == 2);
   std::remove(csv.c_str());
+}
+
+TEST_CASE("validation_split holds out the last sequences: the same run as passing them explicitly") {
+  // 97 windows of 6 with step 2; validation_split 0.25 keeps floor(97 x 0.75) = 72 for training.
+  const TokenStream tokens = repeating_language(200);
+  const WindowDataset windows(tokens, 6, 2, WindowTargets::next_token_after_window);
+  REQUIRE(windows.size() == 97);
+  // The same two parts built by hand from slices of the stream: windows 0..71 and 72..96.
+  const WindowDataset head(tokens.slice(0, 72 * 2 + 6), 6, 2, WindowTargets::next_token_after_window);
+  const WindowDataset tail(tokens.slice(72 * 2, 200 - 72 * 2), 6, 2, WindowTargets::next_token_after_window);
+  REQUIRE(head.size() == 72);
+  REQUIRE(tail.size() == 25);
+
+  FitOptions<float> options = quiet_options<float>(3, 16);  // shuffled: the split comes first
+  Sequential<float> split_model = char_model<float>(4, 8, 5);
+  Adam<float> split_optimizer;
+  FitOptions<float> split_options = options;
+  split_options.validation_split = 0.25;
+  const History split = fit(split_model, split_optimizer, windows, split_options);
+
+  Sequential<float> explicit_model = char_model<float>(4, 8, 5);
+  Adam<float> explicit_optimizer;
+  const History by_hand = fit(explicit_model, explicit_optimizer, head, options, &tail);
+
+  REQUIRE(split.size() == 3);
+  CHECK(split["val_loss"] == by_hand["val_loss"]);
+  CHECK(split["val_accuracy"] == by_hand["val_accuracy"]);
+  CHECK(split["loss"] == by_hand["loss"]);
+  CHECK(identical(weights_of(split_model), weights_of(explicit_model)));
+  CHECK(split_optimizer.iterations() == 3 * 5);  // ceil(72 / 16) = 5 batches per epoch
+
+  // Any dataset type: a custom one's last 8 of 40 sequences validate.
+  const PaddedDataset padded{repeating_language(200), 5, 40};
+  Sequential<double> model = char_model<double>(4, 6, 3, false, true);
+  Adam<double> optimizer;
+  FitOptions<double> padded_options = quiet_options<double>(1, 8);
+  padded_options.validation_split = 0.2;
+  const History history = fit(model, optimizer, padded, padded_options);
+  CHECK(optimizer.iterations() == 4);  // 32 training sequences
+  CHECK(history.last("val_loss") == evaluate(model, DatasetRange<PaddedDataset>(padded, 32, 8), 8).loss);
+}
+
+TEST_CASE("validation_split refuses values outside [0, 1), a validation set as well, and empty parts") {
+  const WindowDataset windows(repeating_language(200), 6, 2, WindowTargets::next_token_after_window);
+  const WindowDataset other(repeating_language(50), 6, 2, WindowTargets::next_token_after_window);
+  Sequential<float> model = char_model<float>(4, 4, 2);
+  SGD<float> optimizer;
+  const auto with_split = [](double fraction) {
+    FitOptions<float> options = quiet_options<float>(1, 8);
+    options.validation_split = fraction;
+    return options;
+  };
+  CHECK_THROWS_WITH_AS(fit(model, optimizer, windows, with_split(-0.1)),
+                       "fit: FitOptions::validation_split must be in [0, 1), got -0.1", value_error);
+  CHECK_THROWS_WITH_AS(fit(model, optimizer, windows, with_split(1.0)),
+                       "fit: FitOptions::validation_split must be in [0, 1), got 1", value_error);
+  CHECK_THROWS_WITH_AS(fit(model, optimizer, windows, with_split(std::nan(""))),
+                       doctest::Contains("validation_split must be in [0, 1), got nan"), value_error);
+  CHECK_THROWS_WITH_AS(fit(model, optimizer, windows, with_split(0.2), &other),
+                       "fit: FitOptions::validation_split is 0.2 and a validation dataset was given too; "
+                       "use one of them",
+                       value_error);
+  // floor(97 x 0.005) = 0 sequences left to train on.
+  CHECK_THROWS_WITH_AS(fit(model, optimizer, windows, with_split(0.995)),
+                       doctest::Contains("validation_split = 0.995 holds out all 97 training sequences"),
+                       value_error);
+  // 1 - 1e-17 rounds to 1: nothing held out.
+  CHECK_THROWS_WITH_AS(
+      fit(model, optimizer, windows, with_split(1e-17)),
+      doctest::Contains("validation_split = 1e-17 holds out none of the 97 training sequences"), value_error);
+  CHECK(optimizer.iterations() == 0);
 }
 
 TEST_CASE("fit rejects bad options and impossible resume positions") {

@@ -483,6 +483,33 @@ TEST_CASE("ProgressReporter: plain lines every 10%, throttled bar, silence") {
   CHECK_THROWS_AS(ProgressReporter{bad}, value_error);
 }
 
+TEST_CASE("The first progress frame, before any batch, shows no loss instead of nan") {
+  ProgressSnapshot s;  // as fit() starts an epoch: no batch done, the running metrics are 0/0
+  s.epochs = 3;
+  s.batches = 40;
+  s.loss = std::nan("");
+  s.accuracy = std::nan("");
+  CHECK(format_bar_line(s, 10) == " 0/40 [>.........] - ETA: ? - 0 tok/s");
+  CHECK(format_progress_line(s) == "epoch 1/3 - batch 0/40 (0%) - ETA ? - 0 tok/s");
+
+  std::ostringstream bar_out;
+  ProgressOptions bar_options{Verbosity::progress_bar, &bar_out};
+  bar_options.bar_width = 10;
+  ProgressReporter bar(bar_options);
+  bar.begin_epoch(s);
+  CHECK(bar_out.str() == "Epoch 1/3\n\r 0/40 [>.........] - ETA: ? - 0 tok/s");
+
+  // Once a batch is done the running metrics appear.
+  s.batch = 1;
+  s.batches_timed = 1;
+  s.elapsed_seconds = 0.5;
+  s.tokens = 100;
+  s.loss = 2.5;
+  s.accuracy = 0.25;
+  CHECK(format_bar_line(s, 10) ==
+        " 1/40 [>.........] - ETA: 20s - 200 tok/s - loss: 2.5000 - accuracy: 0.2500");
+}
+
 TEST_CASE("WorkerPool runs every task once per call and rethrows the lowest failing task") {
   detail::WorkerPool pool(3);
   CHECK(pool.workers() == 3);

@@ -6,7 +6,7 @@
 //   headlines sample --model headlines.safetensors --prompt "new york" --words 9
 //   headlines baseline --data data/headlines/ArticlesMarch2018.csv --validation-split 0.1
 //
-// The defaults are the tutorial's (see /work/shared/SEEDS.md, section 1):
+// The defaults are the tutorial's (see docs/tutorials.md, section 1):
 //   data      column `headline` of ArticlesMarch2018.csv without the "Unknown" rows (1,250),
 //             cleaned: ASCII punctuation removed, lower-cased, non-ASCII dropped
 //   words     Keras Tokenizer(): index by descending count (ties: first seen), 0 = padding

@@ -5,7 +5,7 @@
 //   machado sample --model machado.safetensors --prompt "A menina estava " --length 200
 //   machado baseline --data data/machado/machado.txt
 //
-// The defaults are the tutorial's (see /work/shared/SEEDS.md, section 2):
+// The defaults are the tutorial's (see docs/tutorials.md, section 2):
 //   text      machado.txt lower-cased; one token per character, vocabulary in Keras
 //             TextVectorization order (descending frequency, ties by descending code point)
 //             without its two special tokens (the tutorial subtracts 2). The tutorial's

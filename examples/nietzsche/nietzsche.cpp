@@ -54,7 +54,6 @@
 #include <vector>
 
 #include "../common/cli.hpp"
-#include "../common/example_range.hpp"
 #include "../common/model_metadata.hpp"
 #include "../common/ngram_baseline.hpp"
 
@@ -197,9 +196,7 @@ int train(const examples::CommandLine& cli) {
   const Corpus corpus = read_corpus(cli.text("data"));
   const Index vocabulary = corpus.tokenizer.vocabulary_size();
   const Windows windows = cut_windows(corpus, cli);
-  const examples::ExampleRange<seqlm::WindowDataset> train_windows{&windows.all, 0, windows.split_at, {}};
-  const examples::ExampleRange<seqlm::WindowDataset> validation_windows{
-      &windows.all, windows.split_at, windows.validation_size(), {}};
+  const bool validate = windows.validation_size() > 0;
 
   Model model = build_model(vocabulary, units, every_position);
   seqlm::Rng init_rng(seed);
@@ -250,13 +247,12 @@ int train(const examples::CommandLine& cli) {
   if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
   options.callbacks = callbacks;
 
-  const seqlm::History history =
-      validation_windows.size() > 0
-          ? seqlm::fit(model, optimizer, train_windows, options, &validation_windows)
-          : seqlm::fit(model, optimizer, train_windows, options);
+  // --validation-split: fit holds out windows [split_at, n), the split cut_windows printed.
+  options.validation_split = cli.real("validation-split");
+  const seqlm::History history = seqlm::fit(model, optimizer, windows.all, options);
   if (!history.empty()) {
     std::cout << "last epoch: loss " << history.last("loss") << ", accuracy " << history.last("accuracy");
-    if (validation_windows.size() > 0) {
+    if (validate) {
       std::cout << ", val_loss " << history.last("val_loss") << ", val_accuracy "
                 << history.last("val_accuracy");
     }

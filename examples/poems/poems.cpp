@@ -65,7 +65,6 @@
 #include <vector>
 
 #include "../common/cli.hpp"
-#include "../common/example_range.hpp"
 #include "../common/model_metadata.hpp"
 #include "../common/ngram_baseline.hpp"
 
@@ -197,9 +196,7 @@ int train(const examples::CommandLine& cli) {
   const Corpus corpus = read_corpus(cli.text("data"), keep_terminator);
   const Index vocabulary = corpus.tokenizer.vocabulary_size();
   const Windows windows = cut_windows(corpus, cli);
-  const examples::ExampleRange<seqlm::WindowDataset> train_windows{&windows.all, 0, windows.split_at, {}};
-  const examples::ExampleRange<seqlm::WindowDataset> validation_windows{
-      &windows.all, windows.split_at, windows.validation_size(), {}};
+  const bool validate = windows.validation_size() > 0;
 
   Model model = build_model(vocabulary, units, every_position);
   seqlm::Rng init_rng(seed);
@@ -216,7 +213,7 @@ int train(const examples::CommandLine& cli) {
   options.threads = cli.positive("threads");
   options.seed = seed;
 
-  const std::string monitor = validation_windows.size() > 0 ? "val_loss" : "loss";
+  const std::string monitor = validate ? "val_loss" : "loss";
   seqlm::json::Value config = seqlm::json::Value::object();
   config.set("tutorial", "tallesl/poema-top (poemas-10k-llama3.1.txt)")
       .set("data", cli.text("data"))
@@ -258,10 +255,9 @@ int train(const examples::CommandLine& cli) {
   if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
   options.callbacks = callbacks;
 
-  const seqlm::History history =
-      validation_windows.size() > 0
-          ? seqlm::fit(model, optimizer, train_windows, options, &validation_windows)
-          : seqlm::fit(model, optimizer, train_windows, options);
+  // --validation-split: fit holds out windows [split_at, n), the split cut_windows printed.
+  options.validation_split = validation_fraction;
+  const seqlm::History history = seqlm::fit(model, optimizer, windows.all, options);
   if (!history.empty()) {
     std::cout << "epochs run: " << history.size() << ", best " << monitor << " " << early_stopping.best()
               << " in epoch " << early_stopping.best_epoch() + 1 << " (saved in " << out << ")\n";

@@ -10,14 +10,19 @@
 //                                                fraction, split_at = floor(n * (1 - 0.2))
 //   validation_split_indices(examples, 0.2)      the same on example indices (Keras splits the
 //                                                examples before it shuffles the training part)
+//   split_sequences(dataset, 0.2)                the same on any dataset's sequences, as two
+//                                                DatasetRange views (nothing is copied); what
+//                                                fit() does with FitOptions::validation_split
 #pragma once
 
 #include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "../error.hpp"
 #include "../tensor.hpp"
+#include "batching.hpp"
 #include "token_source.hpp"
 
 namespace seqlm {
@@ -102,6 +107,60 @@ inline ExampleSplit validation_split_indices(Index count, double validation_frac
   for (Index k = 0; k < split_at; ++k) split.train.push_back(k);
   for (Index k = split_at; k < count; ++k) split.validation.push_back(k);
   return split;
+}
+
+// The sequences [begin, begin + count) of any dataset (anything with `Index size() const` and
+// `void fill(IndexSpan, Batch&) const`), renumbered from 0: sequence k of the range is
+// sequence begin + k of the dataset. It is a dataset itself and copies nothing; the dataset
+// must outlive it. fill() reuses one buffer of shifted indices, so one range must not be
+// filled from several threads at once (fit() and evaluate() fill on one thread).
+template <class Dataset>
+class DatasetRange {
+ public:
+  DatasetRange(const Dataset& data, Index begin, Index count) : data_(&data), begin_(begin), count_(count) {
+    if (begin < 0 || count < 0 || begin + count > data.size()) {
+      throw value_error(detail::make_message("DatasetRange: sequences [", begin, ", ", begin + count,
+                                             ") are outside the dataset of ", data.size(), " sequences"));
+    }
+  }
+
+  Index size() const { return count_; }
+  Index begin() const { return begin_; }  // first sequence of the dataset in the range
+  const Dataset& dataset() const { return *data_; }
+
+  void fill(IndexSpan indices, Batch& batch) const {
+    shifted_.resize(static_cast<size_t>(indices.size));
+    for (Index k = 0; k < indices.size; ++k) {
+      if (indices[k] < 0 || indices[k] >= count_) {
+        throw value_error(
+            detail::make_message("DatasetRange: sequence ", indices[k], " is outside [0, ", count_, ")"));
+      }
+      shifted_[static_cast<size_t>(k)] = begin_ + indices[k];
+    }
+    data_->fill(IndexSpan(shifted_), batch);
+  }
+
+ private:
+  const Dataset* data_;
+  Index begin_;
+  Index count_;
+  mutable std::vector<Index> shifted_;  // begin + indices, reused from batch to batch
+};
+
+template <class Dataset>
+struct DatasetSplit {
+  DatasetRange<Dataset> train;       // sequences [0, split_at)
+  DatasetRange<Dataset> validation;  // sequences [split_at, size)
+};
+
+// Keras's validation_split on a dataset's sequences, before any shuffling:
+// split_at = floor(size * (1 - validation_fraction)), train = [0, split_at),
+// validation = [split_at, size). Either part may be empty; fit() refuses that.
+template <class Dataset>
+DatasetSplit<Dataset> split_sequences(const Dataset& data, double validation_fraction) {
+  const Index count = data.size();
+  const Index split_at = keras_split_point(count, validation_fraction);
+  return {DatasetRange<Dataset>(data, 0, split_at), DatasetRange<Dataset>(data, split_at, count - split_at)};
 }
 
 }  // namespace seqlm

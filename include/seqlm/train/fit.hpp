@@ -25,7 +25,8 @@
 // skipped_batches with NanPolicy::skip_batch.
 //
 // Any dataset works that has `Index size() const` and `void fill(IndexSpan, Batch&) const`
-// (WindowDataset, PrefixSequences, LineSequences, ...).
+// (WindowDataset, PrefixSequences, LineSequences, ...). Validation data is either a second
+// dataset or, with FitOptions::validation_split, the last part of the training one.
 #pragma once
 
 #include <chrono>
@@ -38,6 +39,7 @@
 #include <vector>
 
 #include "../data/batching.hpp"
+#include "../data/split.hpp"
 #include "../error.hpp"
 #include "../math/simd.hpp"
 #include "../model/sequential.hpp"
@@ -78,6 +80,11 @@ struct FitOptions {
   Verbosity verbosity = Verbosity::automatic;
   std::ostream* output = nullptr;   // progress output; null: std::cout
   Index validation_batch_size = 0;  // 0: batch_size
+  // Keras's validation_split, in [0, 1): the LAST fraction of the training sequences,
+  // [floor(n (1 - validation_split)), n), is held out before any shuffling and evaluated as the
+  // validation data after every epoch (views of `train`, nothing is copied; data/split.hpp).
+  // 0: no split. Giving it together with a validation dataset is a value_error.
+  double validation_split = 0.0;
   LearningRateSchedule* schedule = nullptr;
   std::vector<Callback<Scalar>*> callbacks;  // run in this order
 };
@@ -144,22 +151,37 @@ inline void check_gemm_threads(Index threads, int gemm_threads, bool allow_overs
   }
 }
 
-}  // namespace detail
+// FitOptions::validation_split applied to `train` (n sequences): checked, then cut at
+// floor(n (1 - fraction)) into two views. `has_validation`: a validation dataset was given too.
+template <class TrainSet>
+DatasetSplit<TrainSet> split_for_validation(const TrainSet& train, double fraction, bool has_validation) {
+  if (!(fraction >= 0.0 && fraction < 1.0)) {
+    throw value_error(make_message("fit: FitOptions::validation_split must be in [0, 1), got ", fraction));
+  }
+  if (has_validation) {
+    throw value_error(make_message("fit: FitOptions::validation_split is ", fraction,
+                                   " and a validation dataset was given too; use one of them"));
+  }
+  const Index count = train.size();
+  if (count <= 0) throw value_error("fit: the training set is empty");
+  DatasetSplit<TrainSet> parts = split_sequences(train, fraction);
+  if (parts.train.size() == 0) {
+    throw value_error(make_message("fit: FitOptions::validation_split = ", fraction, " holds out all ", count,
+                                   " training sequences (floor(", count, " x (1 - ", fraction,
+                                   ")) = 0 are left for training); lower it"));
+  }
+  if (parts.validation.size() == 0) {
+    throw value_error(make_message("fit: FitOptions::validation_split = ", fraction,
+                                   " holds out none of the ", count,
+                                   " training sequences; raise it, or set it to 0 for no validation"));
+  }
+  return parts;
+}
 
-// Trains `model` with `optimizer` on `train` (see the top of this file) and returns the
-// history of all completed epochs (those in `state` included).
-//
-// state: null for a fresh run. Otherwise fit() starts from *state (epoch, next batch, callback
-// generator, schedule state, running epoch totals, history) and keeps it current after every
-// batch, so a copy taken in a callback, together with a copy of the model and
-// optimizer.export_state(), resumes bit-identically (a default TrainingState is a fresh run).
-// The callbacks' own state (TrainingState::callback_states, see callbacks.hpp) is given back
-// to them after on_train_begin and cleared; when fit() returns it holds their final state.
-// train/checkpoint.hpp saves and loads all of it as a file.
-template <class Scalar, class TrainSet, class ValidSet = NoValidation>
-History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const TrainSet& train,
-            const FitOptions<Scalar>& options, const ValidSet* validation = nullptr,
-            TrainingState* state = nullptr) {
+// fit() on `train` and `validation` as given (FitOptions::validation_split already applied).
+template <class Scalar, class TrainSet, class ValidSet>
+History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const TrainSet& train,
+                   const FitOptions<Scalar>& options, const ValidSet* validation, TrainingState* state) {
   detail::check_fit_options(options.epochs, options.batch_size, options.threads, options.truncate,
                             options.validation_batch_size);
   if (train.size() <= 0) throw value_error("fit: the training set is empty");
@@ -333,6 +355,34 @@ History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const Train
   for_each_callback([&](Callback<Scalar>& c) { c.on_train_end(last_logs, context); });
   st.callback_states = export_callback_states(options.callbacks);
   return st.history;
+}
+
+}  // namespace detail
+
+// Trains `model` with `optimizer` on `train` (see the top of this file) and returns the
+// history of all completed epochs (those in `state` included).
+//
+// state: null for a fresh run. Otherwise fit() starts from *state (epoch, next batch, callback
+// generator, schedule state, running epoch totals, history) and keeps it current after every
+// batch, so a copy taken in a callback, together with a copy of the model and
+// optimizer.export_state(), resumes bit-identically (a default TrainingState is a fresh run).
+// The callbacks' own state (TrainingState::callback_states, see callbacks.hpp) is given back
+// to them after on_train_begin and cleared; when fit() returns it holds their final state.
+// train/checkpoint.hpp saves and loads all of it as a file.
+//
+// validation: null for none, or a dataset evaluated after every epoch (val_* metrics). With
+// FitOptions::validation_split > 0 it must be null: fit() then trains on the first part of
+// `train` and validates on the rest (a resumed run must use the same split).
+template <class Scalar, class TrainSet, class ValidSet = NoValidation>
+History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const TrainSet& train,
+            const FitOptions<Scalar>& options, const ValidSet* validation = nullptr,
+            TrainingState* state = nullptr) {
+  if (options.validation_split == 0.0) {
+    return detail::fit_epochs(model, optimizer, train, options, validation, state);
+  }
+  const DatasetSplit<TrainSet> parts =
+      detail::split_for_validation(train, options.validation_split, validation != nullptr);
+  return detail::fit_epochs(model, optimizer, parts.train, options, &parts.validation, state);
 }
 
 }  // namespace seqlm

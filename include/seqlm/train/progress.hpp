@@ -54,7 +54,7 @@ struct ProgressSnapshot {
   double elapsed_seconds = 0.0;  // since this run of the epoch started
   Index tokens = 0;              // input tokens processed since then
   Index batches_timed = 0;       // batches completed since then (fewer than `batch` after a resume)
-  double loss = 0.0;
+  double loss = 0.0;             // NaN while no batch of the epoch has counted (not shown)
   double accuracy = 0.0;
 };
 
@@ -140,6 +140,16 @@ inline std::string format_metrics(const Logs& logs) {
   return text;
 }
 
+// The running loss and accuracy of a bar or progress line, e.g. " - loss: 1.2345 - accuracy:
+// 0.6123". A metric is left out while it is unknown (NaN: no batch of the epoch has counted
+// yet, as in the frame drawn when an epoch begins), so a line never shows "nan".
+inline std::string format_running_metrics(const ProgressSnapshot& s) {
+  Logs known;
+  if (std::isfinite(s.loss)) known["loss"] = s.loss;
+  if (std::isfinite(s.accuracy)) known["accuracy"] = s.accuracy;
+  return format_metrics(known);
+}
+
 // The in-place bar line, e.g. " 57/120 [=====>....] - ETA: 4s - 8.1k tok/s - loss: 1.2345 - accuracy:
 // 0.6123".
 inline std::string format_bar_line(const ProgressSnapshot& s, int width) {
@@ -148,8 +158,7 @@ inline std::string format_bar_line(const ProgressSnapshot& s, int width) {
   if (done.size() < total.size()) done.insert(0, total.size() - done.size(), ' ');
   return done + "/" + total + " " + format_bar(s.batch, s.batches, width) +
          " - ETA: " + format_duration(eta_seconds(s)) + " - " +
-         format_count(tokens_per_second(s.tokens, s.elapsed_seconds)) + " tok/s" +
-         format_metrics({{"loss", s.loss}, {"accuracy", s.accuracy}});
+         format_count(tokens_per_second(s.tokens, s.elapsed_seconds)) + " tok/s" + format_running_metrics(s);
 }
 
 // A plain progress line, e.g. "epoch 3/20 - batch 12/120 (10%) - ETA 40s - 8.1k tok/s - loss: ...".
@@ -158,8 +167,7 @@ inline std::string format_progress_line(const ProgressSnapshot& s) {
   return "epoch " + std::to_string(s.epoch + 1) + "/" + std::to_string(s.epochs) + " - batch " +
          std::to_string(s.batch) + "/" + std::to_string(s.batches) + " (" + std::to_string(percent) +
          "%) - ETA " + format_duration(eta_seconds(s)) + " - " +
-         format_count(tokens_per_second(s.tokens, s.elapsed_seconds)) + " tok/s" +
-         format_metrics({{"loss", s.loss}, {"accuracy", s.accuracy}});
+         format_count(tokens_per_second(s.tokens, s.elapsed_seconds)) + " tok/s" + format_running_metrics(s);
 }
 
 // The end-of-epoch summary after the bar or as a plain line: time, speed and `logs`.
