@@ -444,10 +444,10 @@ TEST_CASE("Corrupt or inconsistent training-state fields are file_errors naming 
   const std::vector<Case> cases = {
       {"a counter of the wrong type",
        [&](json::Value& t) { member(member(extra(t), "epoch_totals"), "correct") = "7"; },
-       {"training state: \"epoch_totals.correct\" is a string, expected an integer"}},
+       {"training state/epoch_totals: field \"correct\" is a string, expected an integer"}},
       {"a missing field",
        [&](json::Value& t) { extra(t).as_object().erase(extra(t).as_object().begin() + 9); },
-       {"\"callbacks\" is missing"}},
+       {"training state: field \"callbacks\" is missing"}},
       {"a missing history",
        [&](json::Value& t) {
          auto& members = extra(t).as_object();
@@ -458,57 +458,57 @@ TEST_CASE("Corrupt or inconsistent training-state fields are file_errors naming 
            }
          }
        },
-       {"\"history\" is missing"}},
+       {"training state: field \"history\" is missing"}},
       {"a negative counter",
        [&](json::Value& t) { member(extra(t), "epoch_tokens") = -5; },
-       {"\"epoch_tokens\" is -5, expected >= 0"}},
+       {"training state: field \"epoch_tokens\" is -5, expected an integer >= 0"}},
       {"a fractional counter",
        [&](json::Value& t) { member(extra(t), "skipped_batches") = 1.5; },
-       {"\"skipped_batches\" is 1.5, expected an integer"}},
+       {"training state: field \"skipped_batches\" is 1.5, expected an integer"}},
       {"a batch beyond the epoch",
        [&](json::Value& t) {
          member(t, "batch") = 40;
          member(member(extra(t), "epoch_totals"), "batches") = 40;
        },
-       {"\"batch\" is 40, beyond the end of an epoch of 5 batches"}},
+       {"training state: \"batch\" is 40, beyond the end of an epoch of 5 batches"}},
       {"running totals that do not add up",
        [&](json::Value& t) { member(member(extra(t), "epoch_totals"), "batches") = 3; },
-       {"\"epoch_totals.batches\" (3) + \"skipped_batches\" (0) must equal \"batch\" (0)"}},
+       {"\"epoch_totals/batches\" (3) + \"skipped_batches\" (0) must equal \"batch\" (0)"}},
       {"a history metric of the wrong length",
        [&](json::Value& t) {
          member(member(member(extra(t), "history"), "metrics"), "loss").as_array().pop_back();
        },
-       {"\"history.metrics.loss\" has 1 values for 2 epochs"}},
+       {"training state/history/metrics: field \"loss\" has 1 values for 2 epochs"}},
       {"a history value that is not a number",
        [&](json::Value& t) {
          member(member(member(extra(t), "history"), "metrics"), "loss").as_array()[1] = "banana";
        },
-       {"\"history.metrics.loss[1]\" is the string \"banana\""}},
+       {"training state/history/metrics: field \"loss[1]\" is the string \"banana\""}},
       {"history epochs out of order",
        [&](json::Value& t) { member(member(extra(t), "history"), "epochs").as_array()[1] = 0; },
-       {"\"history.epochs[1]\" is 0, not after the epoch before it (0)"}},
+       {"training state/history: field \"epochs[1]\" is 0, not after the epoch before it (0)"}},
       {"a non-boolean stop flag",
        [&](json::Value& t) { member(extra(t), "stop_training") = 0; },
-       {"\"stop_training\" is a number, expected a boolean"}},
+       {"training state: field \"stop_training\" is a number, expected a boolean"}},
       {"a schedule state that is not a number",
        [&](json::Value& t) { member(extra(t), "schedule_state") = json::Value::object().set("best", true); },
-       {"\"schedule_state.best\" is a boolean, expected a number"}},
+       {"training state/schedule_state: field \"best\" is a boolean, expected a number"}},
       {"an unknown field",
        [&](json::Value& t) { extra(t).set("epoch_total", 1); },
-       {"unknown field \"epoch_total\""}},
+       {"training state: unknown field \"epoch_total\""}},
       {"another format",
        [&](json::Value& t) { member(extra(t), "format") = "seqlm.other"; },
-       {"\"format\" must be \"seqlm.training_state\""}},
+       {"field \"format\" is \"seqlm.other\", expected \"seqlm.training_state\""}},
       {"a newer version",
        [&](json::Value& t) { member(extra(t), "version") = 2; },
-       {"training state version 2 is newer than this seqlm reads (1)"}},
+       {"field \"version\" is 2, newer than this seqlm reads (1)"}},
       {"a callback tensor that is not in the file",
        [&](json::Value& t) {
          member(member(member(extra(t), "callbacks"), "early_stopping"), "tensors")
              .push_back("best_weights/x");
        },
-       {"\"callbacks.early_stopping.tensors\" lists \"best_weights/x\", but the checkpoint has no tensor "
-        "\"callbacks/early_stopping/best_weights/x\""}},
+       {"training state/callbacks/early_stopping: field \"tensors\" lists \"best_weights/x\", but the "
+        "checkpoint has no tensor \"callbacks/early_stopping/best_weights/x\""}},
       {"a callback tensor no callback lists",
        [&](json::Value& t) {
          member(member(member(extra(t), "callbacks"), "early_stopping"), "tensors").as_array().pop_back();
@@ -516,7 +516,7 @@ TEST_CASE("Corrupt or inconsistent training-state fields are file_errors naming 
        {"tensor \"callbacks/early_stopping/best_weights/dense/bias\" belongs to no callback state"}},
       {"callback values that are not an object",
        [&](json::Value& t) { member(member(member(extra(t), "callbacks"), "early_stopping"), "values") = 3; },
-       {"\"callbacks.early_stopping.values\" is a number, expected an object"}},
+       {"training state/callbacks/early_stopping: field \"values\" is a number, expected an object"}},
       {"no training state at all",
        [&](json::Value& t) { member(t, "extra") = json::Value(); },
        {"no training state (the checkpoint was written by save_checkpoint"}},
@@ -559,7 +559,7 @@ TEST_CASE("fit refuses callback states it cannot place and a checkpoint writer t
   SUBCASE("a callback state of the wrong shape") {
     resume_fails(
         [](TrainingState& state) { state.callback_states["early_stopping"].values.set("wait", "two"); },
-        "EarlyStopping 'early_stopping': import_state: \"wait\" is a string");
+        "EarlyStopping 'early_stopping': import_state: field \"wait\" is a string, expected an integer");
   }
   SUBCASE("best weights without restore_best") {
     stopping_options.restore_best = false;

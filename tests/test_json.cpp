@@ -163,3 +163,153 @@ TEST_CASE("parse_file reports the path") {
   std::remove(path.c_str());
   CHECK_THROWS_AS(json::parse_file("/nonexistent.json"), file_error);
 }
+
+// ---- ObjectReader ------------------------------------------------------------------------------
+
+namespace {
+
+// The message of the error `read` throws as `Error` ("" when it throws nothing).
+template <class Error = file_error, class Read>
+std::string read_error(const Read& read) {
+  try {
+    read();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+const char* const architecture_text =
+    R"({"layers":[{"type":"Embedding","config":{"vocabulary_size":50,"dimension":8}},)"
+    R"({"type":"LSTM","config":{"input_size":8,"units":16,"return_sequences":true,"rate":0.5,)"
+    R"("activation":"relu","input":{"tokens":true}}}],"note":null})";
+
+}  // namespace
+
+TEST_CASE("an object reader returns every field with its type and range checked") {
+  const json::Value value = json::parse(architecture_text);
+  json::ObjectReader read(value, "model architecture");
+  json::ArrayReader layers = read.array("layers");
+  REQUIRE(layers.size() == 2);
+  json::ObjectReader layer = layers.object(1);
+  CHECK(layer.path() == "model architecture/layers[1]");
+  CHECK(layer.text("type") == "LSTM");
+  json::ObjectReader config = layer.object("config");
+  CHECK(config.path() == "model architecture/layers[1]/config");
+  CHECK(config.size("input_size") == 8);
+  CHECK(config.integer("units", 1, 16) == 16);
+  CHECK(config.count("units") == 16);
+  CHECK(config.flag("return_sequences"));
+  CHECK(config.number("rate") == 0.5);
+  CHECK(config.text("activation") == "relu");
+  json::ObjectReader input = config.object("input");
+  CHECK(input.path() == "model architecture/layers[1]/config/input");
+  CHECK(input.flag("tokens"));
+  CHECK_NOTHROW(input.finish());
+  CHECK_NOTHROW(config.finish());
+  CHECK_NOTHROW(layer.finish());
+  CHECK(read.value("note").is_null());
+  CHECK_NOTHROW(read.finish());
+}
+
+TEST_CASE("optional fields are empty when absent and checked when present") {
+  const json::Value value = json::parse(R"({"units":4,"name":"x","nested":{},"list":[1]})");
+  json::ObjectReader read(value, "options");
+  CHECK(read.optional_size("units") == 4);
+  CHECK_FALSE(read.optional_size("filters").has_value());
+  CHECK(read.optional_text("name") == std::string("x"));
+  CHECK_FALSE(read.optional_flag("verbose").has_value());
+  CHECK_FALSE(read.optional_number("rate").has_value());
+  CHECK_FALSE(read.optional_count("steps").has_value());
+  CHECK(read.optional_object("nested").has_value());
+  CHECK_FALSE(read.optional_object("other").has_value());
+  CHECK(read.optional_array("list")->size() == 1);
+  CHECK(read.find("absent") == nullptr);
+  CHECK_NOTHROW(read.finish());
+  CHECK(read_error([&] { json::ObjectReader(value, "options").optional_flag("units"); }) ==
+        "options: field \"units\" is a number, expected a boolean");
+}
+
+TEST_CASE("reader messages name the full path, the field, what was found and what was expected") {
+  const json::Value value = json::parse(architecture_text);
+  auto config = [&value]() {
+    return json::ObjectReader(value, "model architecture").array("layers").object(1).object("config");
+  };
+  const std::string where = "model architecture/layers[1]/config: ";
+  CHECK(read_error([&] { config().size("filters"); }) == where + "field \"filters\" is missing");
+  CHECK(read_error([&] { config().size("activation"); }) ==
+        where + "field \"activation\" is a string, expected an integer");
+  CHECK(read_error([&] { config().size("rate"); }) == where + "field \"rate\" is 0.5, expected an integer");
+  CHECK(read_error([&] { config().integer("units", 1, 8); }) ==
+        where + "field \"units\" is 16, expected an integer in [1, 8]");
+  CHECK(read_error([&] { config().size("units", 4); }) ==
+        where + "field \"units\" is 16, expected an integer in [1, 4]");
+  CHECK(read_error([&] { config().integer("units", 20); }) ==
+        where + "field \"units\" is 16, expected an integer >= 20");
+  CHECK(read_error([&] { config().flag("units"); }) ==
+        where + "field \"units\" is a number, expected a boolean");
+  CHECK(read_error([&] { config().number("activation"); }) ==
+        where + "field \"activation\" is a string, expected a number");
+  CHECK(read_error([&] { config().text("units"); }) ==
+        where + "field \"units\" is a number, expected a string");
+  CHECK(read_error([&] { config().object("units"); }) ==
+        where + "field \"units\" is a number, expected an object");
+  CHECK(read_error([&] { config().array("input"); }) ==
+        where + "field \"input\" is an object, expected an array");
+  CHECK(read_error([&] { config().object("input").flag("ids"); }) ==
+        where.substr(0, where.size() - 2) + "/input: field \"ids\" is missing");
+  CHECK(read_error([&] { config().fail("rate", "is 0.5, expected [0, 0.25)"); }) ==
+        where + "field \"rate\" is 0.5, expected [0, 0.25)");
+}
+
+TEST_CASE("array elements are named by index and checked like fields") {
+  const json::Value value = json::parse(R"({"epochs":[0,1,"two",-3],"layers":[{"units":0}]})");
+  json::ObjectReader read(value, "history");
+  const json::ArrayReader epochs = read.array("epochs");
+  CHECK(epochs.count(1) == 1);
+  CHECK(read_error([&] { epochs.count(2); }) ==
+        "history: field \"epochs[2]\" is a string, expected an integer");
+  CHECK(read_error([&] { epochs.count(3); }) ==
+        "history: field \"epochs[3]\" is -3, expected an integer >= 0");
+  CHECK(read_error([&] { epochs.value(4); }) ==
+        "history: field \"epochs\" has 4 elements, element 4 was asked for");
+  CHECK(read_error([&] { epochs.fail("has 4 values for 3 epochs"); }) ==
+        "history: field \"epochs\" has 4 values for 3 epochs");
+  CHECK(read_error([&] { read.array("layers").object(0).size("units"); }) ==
+        "history/layers[0]: field \"units\" is 0, expected an integer in [1, 16777216]");
+  CHECK(read_error([&] { epochs.object(0); }) ==
+        "history: field \"epochs[0]\" is a number, expected an object");
+}
+
+TEST_CASE("finish refuses a field nobody asked for and lists the expected ones") {
+  const json::Value value = json::parse(R"({"units":3,"unit":4})");
+  json::ObjectReader read(value, "layer config of Dense");
+  read.size("units");
+  read.optional_flag("bias");
+  CHECK(read_error([&] { read.finish(); }) ==
+        "layer config of Dense: unknown field \"unit\" (expected \"units\", \"bias\")");
+  CHECK(read_error([&] { json::ObjectReader(json::parse(R"({"x":1})"), "empty").finish(); }) ==
+        "empty: unknown field \"x\" (expected no fields)");
+}
+
+TEST_CASE("a reader refuses a value that is not an object and throws the error type it is given") {
+  CHECK(read_error([] { json::ObjectReader(json::parse("[1]"), "tokenizer"); }) ==
+        "tokenizer: expected an object, got an array");
+  const json::Value value = json::parse(R"({"n":"x"})");
+  CHECK(read_error<value_error>([&] {
+          json::ObjectReader(value, "state", &json::throw_as<value_error>).count("n");
+        }) == "state: field \"n\" is a string, expected an integer");
+  CHECK_THROWS_AS(json::ObjectReader(value, "state", &json::throw_as<value_error>).count("n"), value_error);
+  CHECK(read_error([&] { json::ObjectReader(value, "").count("n"); }) ==
+        "field \"n\" is a string, expected an integer");
+}
+
+TEST_CASE("check_type_and_version names the field that is wrong") {
+  CHECK(read_error<value_error>([] {
+          json::check_type_and_version(json::parse(R"({"type":"a","version":1})"), "b", 1);
+        }) == "field \"type\" is \"a\", expected \"b\"");
+  CHECK(read_error<value_error>([] {
+          json::check_type_and_version(json::parse(R"({"type":"b","version":2})"), "b", 1);
+        }) == "field \"version\" holds unsupported version 2, expected 1");
+  CHECK_NOTHROW(json::check_type_and_version(json::parse(R"({"type":"b","version":1,"x":0})"), "b", 1));
+}

@@ -163,7 +163,7 @@ TEST_CASE("save/load and JSON round trips; load validates") {
   CHECK(load_error(R"({"type":"seqlm.CharTokenizer"})").find("\"type\" is \"seqlm.CharTokenizer\"") !=
         std::string::npos);
   CHECK(load_error("{}") ==
-        "WordTokenizer file \"seqlm_test_word_tokenizer.json\": WordTokenizer JSON: JSON: missing key "
-        "\"type\"");
+        "WordTokenizer file \"seqlm_test_word_tokenizer.json\": WordTokenizer JSON: field \"type\" is "
+        "missing");
   std::remove(path.c_str());
 }

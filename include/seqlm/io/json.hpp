@@ -21,10 +21,12 @@
 //   std::string compact = out.dump(), pretty = out.dump(2);
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -641,16 +643,313 @@ inline Value parse_file(const std::string& path, const ParseOptions& options = {
   }
 }
 
+// ---- strict field reading -------------------------------------------------------------------
+//
+// ObjectReader reads the fields of one JSON object the way every seqlm file format needs:
+// each field is looked up by name, its type and range are checked, and finish() refuses any
+// field that was not asked for (a misspelt or unknown key). It carries the path of the object
+// from the document root, so every message says exactly where the problem is:
+//
+//   json::ObjectReader read(architecture, "model architecture");          // file_error
+//   json::ObjectReader layer = read.array("layers").object(2);            // ".../layers[2]"
+//   json::ObjectReader config = layer.object("config");                   // ".../layers[2]/config"
+//   const std::int64_t units = config.size("units");                      // integer in [1, 2^24]
+//   const bool sequences = config.flag("return_sequences");
+//   config.finish();                                                      // no other fields
+//
+//   -> file_error "model architecture/layers[2]/config: field \"units\" is 0, expected an
+//      integer in [1, 16777216]"
+//
+// Messages are "<path>: field \"<name>\" <problem>", with the problem saying what was found and
+// what was expected ("is a string, expected an integer", "is missing"). The error type is
+// file_error unless another is given (json::throw_as<value_error>). The reader refers to the
+// Value, which must outlive it (and any reader or array it hands out).
+
+// Throws `message` as an Error; pass &throw_as<value_error> (or any function that throws) to
+// a reader to choose what it throws.
+using Thrower = void (*)(const std::string& message);
+template <class Error>
+[[noreturn]] void throw_as(const std::string& message) {
+  throw Error(message);
+}
+
+}  // namespace seqlm::json
+
+namespace seqlm::detail {
+
+// "<path>: field \"<name>\" <problem>", or without the path at the top of an unnamed document.
+inline std::string field_message(const std::string& path, const std::string& field,
+                                 const std::string& problem) {
+  std::string message = path.empty() ? std::string() : path + ": ";
+  return message + "field \"" + field + "\" " + problem;
+}
+
+// The checks shared by ObjectReader (fields by name) and ArrayReader (elements by index):
+// `value` is the field called `field` in the object at `path`.
+class FieldCheck {
+ public:
+  FieldCheck(const json::Value& value, const std::string& path, std::string field, json::Thrower thrower)
+      : value_(value), path_(path), field_(std::move(field)), thrower_(thrower) {}
+
+  [[noreturn]] void fail(const std::string& problem) const {
+    const std::string message = field_message(path_, field_, problem);
+    thrower_(message);
+    throw file_error(message);  // only if the thrower returned
+  }
+  void expect(json::Value::Type type) const {
+    if (value_.type() != type) {
+      fail(make_message("is ", value_.type_name(), ", expected ", json::Value::type_name(type)));
+    }
+  }
+  std::int64_t integer(std::int64_t min, std::int64_t max) const {
+    if (!value_.is_number()) fail(make_message("is ", value_.type_name(), ", expected an integer"));
+    if (!value_.is_integer()) fail(make_message("is ", value_.as_double(), ", expected an integer"));
+    const std::int64_t n = value_.as_int64();
+    if (n < min || n > max) {
+      if (max == std::numeric_limits<std::int64_t>::max()) {
+        fail(make_message("is ", n, ", expected an integer >= ", min));
+      }
+      fail(make_message("is ", n, ", expected an integer in [", min, ", ", max, "]"));
+    }
+    return n;
+  }
+  double number() const {
+    expect(json::Value::Type::number);
+    const double x = value_.as_double();
+    if (!std::isfinite(x)) fail(make_message("is ", x, ", expected a finite number"));
+    return x;
+  }
+  bool flag() const {
+    expect(json::Value::Type::boolean);
+    return value_.as_bool();
+  }
+  const std::string& text() const {
+    expect(json::Value::Type::string);
+    return value_.as_string();
+  }
+  // The path of the field itself, for a reader of a nested object or array.
+  std::string nested_path() const { return path_.empty() ? field_ : path_ + "/" + field_; }
+
+ private:
+  const json::Value& value_;
+  const std::string& path_;
+  std::string field_;
+  json::Thrower thrower_;
+};
+
+}  // namespace seqlm::detail
+
+namespace seqlm::json {
+
+class ArrayReader;
+
+class ObjectReader {
+ public:
+  // Sizes larger than this are refused by size() unless another limit is given: a hostile
+  // file could otherwise ask for terabytes.
+  static constexpr std::int64_t max_size = std::int64_t{1} << 24;
+
+  // Reads `value`, which must be an object ("<path>: expected an object, got an array"
+  // otherwise). `path` names it in messages; errors are thrown through `thrower`.
+  ObjectReader(const Value& value, std::string path, Thrower thrower = &throw_as<file_error>)
+      : value_(value), path_(std::move(path)), thrower_(thrower) {
+    if (!value.is_object()) fail_here(detail::make_message("expected an object, got ", value.type_name()));
+  }
+
+  const std::string& path() const { return path_; }
+  Thrower thrower() const { return thrower_; }
+
+  // Required fields; each throws naming the field when it is missing or has the wrong type.
+  // An integer in [min, max].
+  std::int64_t integer(const std::string& field, std::int64_t min = std::numeric_limits<std::int64_t>::min(),
+                       std::int64_t max = std::numeric_limits<std::int64_t>::max()) {
+    return check(field).integer(min, max);
+  }
+  // An integer in [0, max]: a counter.
+  std::int64_t count(const std::string& field, std::int64_t max = std::numeric_limits<std::int64_t>::max()) {
+    return integer(field, 0, max);
+  }
+  // An integer in [1, max]: a dimension that will be allocated.
+  std::int64_t size(const std::string& field, std::int64_t max = max_size) { return integer(field, 1, max); }
+  bool flag(const std::string& field) { return check(field).flag(); }
+  // A finite number.
+  double number(const std::string& field) { return check(field).number(); }
+  const std::string& text(const std::string& field) { return check(field).text(); }
+  // A nested object, read with the path "<path>/<field>".
+  ObjectReader object(const std::string& field);
+  // A nested array ("<path>: field \"<field>[k]\" ..." for its elements).
+  ArrayReader array(const std::string& field);
+  // The field as it is, of any type.
+  const Value& value(const std::string& field) {
+    const Value* found = find(field);
+    if (found == nullptr) fail(field, "is missing");
+    return *found;
+  }
+
+  // Optional fields: std::nullopt (or nullptr) when absent, checked like the above otherwise.
+  const Value* find(const std::string& field) {
+    known_.push_back(field);
+    return value_.find(field);
+  }
+  bool has(const std::string& field) { return find(field) != nullptr; }
+  std::optional<std::int64_t> optional_integer(const std::string& field,
+                                               std::int64_t min = std::numeric_limits<std::int64_t>::min(),
+                                               std::int64_t max = std::numeric_limits<std::int64_t>::max()) {
+    if (!has(field)) return std::nullopt;
+    return integer(field, min, max);
+  }
+  std::optional<std::int64_t> optional_count(const std::string& field,
+                                             std::int64_t max = std::numeric_limits<std::int64_t>::max()) {
+    return optional_integer(field, 0, max);
+  }
+  std::optional<std::int64_t> optional_size(const std::string& field, std::int64_t max = max_size) {
+    return optional_integer(field, 1, max);
+  }
+  std::optional<bool> optional_flag(const std::string& field) {
+    if (!has(field)) return std::nullopt;
+    return flag(field);
+  }
+  std::optional<double> optional_number(const std::string& field) {
+    if (!has(field)) return std::nullopt;
+    return number(field);
+  }
+  std::optional<std::string> optional_text(const std::string& field) {
+    if (!has(field)) return std::nullopt;
+    return text(field);
+  }
+  std::optional<ObjectReader> optional_object(const std::string& field);
+  std::optional<ArrayReader> optional_array(const std::string& field);
+
+  // Every member, for objects used as maps with free-form keys ("metrics": {"loss": [...]}).
+  // Reading a member through the accessors above marks it as read.
+  const Value::Object& members() const { return value_.as_object(); }
+
+  // Refuses any field that no accessor asked for: "<path>: unknown field \"x\" (expected
+  // \"a\", \"b\")". Call it after reading every field.
+  void finish() const {
+    for (const Value::Member& member : value_.as_object()) {
+      if (std::find(known_.begin(), known_.end(), member.first) != known_.end()) continue;
+      std::string expected;
+      for (const std::string& name : known_) {
+        if (expected.find("\"" + name + "\"") != std::string::npos) continue;
+        expected += (expected.empty() ? "" : ", ") + ("\"" + name + "\"");
+      }
+      fail_here("unknown field \"" + member.first + "\" (expected " +
+                (expected.empty() ? std::string("no fields") : expected) + ")");
+    }
+  }
+
+  // Throws "<path>: field \"<field>\" <problem>", for checks the accessors cannot make
+  // (`problem` says what was found and what was expected: "is 1.5, expected [0, 1)").
+  [[noreturn]] void fail(const std::string& field, const std::string& problem) const {
+    detail::FieldCheck(value_, path_, field, thrower_).fail(problem);
+  }
+  // Throws "<path>: <problem>", for a problem of the object as a whole.
+  [[noreturn]] void fail_here(const std::string& problem) const {
+    const std::string message = path_.empty() ? problem : path_ + ": " + problem;
+    thrower_(message);
+    throw file_error(message);  // only if the thrower returned
+  }
+
+ private:
+  detail::FieldCheck check(const std::string& field) {
+    return detail::FieldCheck(value(field), path_, field, thrower_);
+  }
+
+  const Value& value_;
+  std::string path_;
+  Thrower thrower_;
+  std::vector<std::string> known_;  // every field asked for, present or not
+};
+
+// The elements of one array field, read by index: messages name "<field>[k]".
+class ArrayReader {
+ public:
+  // `value` must be an array; it is the field `field` of the object at `path`.
+  ArrayReader(const Value& value, std::string path, std::string field,
+              Thrower thrower = &throw_as<file_error>)
+      : value_(value), path_(std::move(path)), field_(std::move(field)), thrower_(thrower) {
+    detail::FieldCheck(value, path_, field_, thrower_).expect(Value::Type::array);
+  }
+
+  std::size_t size() const { return value_.size(); }
+  bool empty() const { return size() == 0; }
+  // Element k, of any type; an index past the end is refused like a bad field.
+  const Value& value(std::size_t k) const {
+    if (k >= size()) fail(detail::make_message("has ", size(), " elements, element ", k, " was asked for"));
+    return value_.at(k);
+  }
+
+  std::int64_t integer(std::size_t k, std::int64_t min = std::numeric_limits<std::int64_t>::min(),
+                       std::int64_t max = std::numeric_limits<std::int64_t>::max()) const {
+    return check(k).integer(min, max);
+  }
+  std::int64_t count(std::size_t k, std::int64_t max = std::numeric_limits<std::int64_t>::max()) const {
+    return integer(k, 0, max);
+  }
+  bool flag(std::size_t k) const { return check(k).flag(); }
+  double number(std::size_t k) const { return check(k).number(); }
+  const std::string& text(std::size_t k) const { return check(k).text(); }
+  ObjectReader object(std::size_t k) const {
+    const detail::FieldCheck element_check = check(k);
+    element_check.expect(Value::Type::object);
+    return ObjectReader(value(k), element_check.nested_path(), thrower_);
+  }
+  ArrayReader array(std::size_t k) const { return ArrayReader(value(k), path_, element(k), thrower_); }
+
+  // "<field>[k]": how messages name element k.
+  std::string element(std::size_t k) const { return detail::make_message(field_, "[", k, "]"); }
+  // Throws "<path>: field \"<field>[k]\" <problem>".
+  [[noreturn]] void fail(std::size_t k, const std::string& problem) const {
+    detail::FieldCheck(value(k), path_, element(k), thrower_).fail(problem);
+  }
+  // Throws "<path>: field \"<field>\" <problem>", for the array as a whole ("has 3 values,
+  // expected 4").
+  [[noreturn]] void fail(const std::string& problem) const {
+    detail::FieldCheck(value_, path_, field_, thrower_).fail(problem);
+  }
+
+ private:
+  detail::FieldCheck check(std::size_t k) const {
+    return detail::FieldCheck(value(k), path_, element(k), thrower_);
+  }
+
+  const Value& value_;
+  std::string path_;
+  std::string field_;
+  Thrower thrower_;
+};
+
+inline ObjectReader ObjectReader::object(const std::string& field) {
+  const detail::FieldCheck field_check = check(field);
+  field_check.expect(Value::Type::object);
+  return ObjectReader(value(field), field_check.nested_path(), thrower_);
+}
+
+inline ArrayReader ObjectReader::array(const std::string& field) {
+  return ArrayReader(value(field), path_, field, thrower_);
+}
+
+inline std::optional<ObjectReader> ObjectReader::optional_object(const std::string& field) {
+  if (!has(field)) return std::nullopt;
+  return object(field);
+}
+
+inline std::optional<ArrayReader> ObjectReader::optional_array(const std::string& field) {
+  if (!has(field)) return std::nullopt;
+  return array(field);
+}
+
 // Checks the header every serialised seqlm object starts with: an object whose "type" is
 // `type` and whose "version" is `version` (value_error saying which is wrong otherwise).
 inline void check_type_and_version(const Value& value, const std::string& type, std::int64_t version) {
-  if (!value.is_object()) throw value_error(std::string("expected an object, got ") + value.type_name());
-  if (value.get_string("type") != type) {
-    throw value_error("\"type\" is \"" + value.get_string("type") + "\", expected \"" + type + "\"");
-  }
-  if (value.get_int64("version") != version) {
-    throw value_error("unsupported version " + std::to_string(value.get_int64("version")) + ", expected " +
-                      std::to_string(version));
+  ObjectReader read(value, "", &throw_as<value_error>);
+  const std::string& found = read.text("type");
+  if (found != type) read.fail("type", "is \"" + found + "\", expected \"" + type + "\"");
+  const std::int64_t found_version = read.integer("version");
+  if (found_version != version) {
+    read.fail("version",
+              detail::make_message("holds unsupported version ", found_version, ", expected ", version));
   }
 }
 

@@ -157,41 +157,34 @@ class EarlyStopping final : public Callback<Scalar> {
   }
 
   void import_state(const CallbackState& state) override {
-    const std::string where = "EarlyStopping '" + options_.name + "': import_state: ";
-    try {
-      best_ = detail::json_exact_number(state.values, "", "best");
-      best_epoch_ = json_index(state.values, "best_epoch");
-      wait_ = detail::json_count(state.values, "", "wait");
-      stopped_epoch_ = json_index(state.values, "stopped_epoch");
-    } catch (const value_error& e) {
-      throw value_error(where + e.what());
-    }
-    best_weights_.clear();
-    best_names_.clear();
+    const std::string where = "EarlyStopping '" + options_.name + "': import_state";
+    json::ObjectReader read(state.values, where, &json::throw_as<value_error>);
+    const double best = detail::exact_number(read, "best");
+    const Index best_epoch = read.integer("best_epoch", -1);  // -1 before it happens
+    const Index wait = read.count("wait");
+    const Index stopped_epoch = read.integer("stopped_epoch", -1);
+    read.finish();
+    std::vector<std::string> names;
+    std::vector<Matrix<Scalar>> weights;
     for (const auto& [name, values] : state.tensors) {
       const std::string prefix = "best_weights/";
       if (name.compare(0, prefix.size(), prefix) != 0) {
-        throw value_error(where + "unexpected tensor \"" + name +
-                          "\" (expected \"best_weights/<parameter>\")");
+        read.fail_here("unexpected tensor \"" + name + "\" (expected \"best_weights/<parameter>\")");
       }
-      if (!options_.restore_best) {
-        throw value_error(where + "the state has best weights but restore_best is off");
-      }
-      best_names_.push_back(name.substr(prefix.size()));
-      best_weights_.push_back(values.template cast<Scalar>());
+      if (!options_.restore_best) read.fail_here("the state has best weights but restore_best is off");
+      names.push_back(name.substr(prefix.size()));
+      weights.push_back(values.template cast<Scalar>());
     }
+    // Nothing changes unless the whole state is valid.
+    best_names_ = std::move(names);
+    best_weights_ = std::move(weights);
+    best_ = best;
+    best_epoch_ = best_epoch;
+    wait_ = wait;
+    stopped_epoch_ = stopped_epoch;
   }
 
  private:
-  // An integer >= -1 (best_epoch and stopped_epoch are -1 before they happen).
-  static Index json_index(const json::Value& values, const char* key) {
-    const json::Value& value = detail::json_member(values, "", key);
-    if (!value.is_integer() || value.as_int64() < -1) {
-      throw value_error(std::string("\"") + key + "\" must be an integer >= -1");
-    }
-    return static_cast<Index>(value.as_int64());
-  }
-
   void reset() {
     wait_ = 0;
     best_ = monitor_.initial_best();
@@ -299,12 +292,11 @@ class ModelCheckpoint final : public Callback<Scalar> {
     return state;
   }
   void import_state(const CallbackState& state) override {
-    try {
-      best_ = detail::json_exact_number(state.values, "", "best");
-      saves_ = detail::json_count(state.values, "", "saves");
-    } catch (const value_error& e) {
-      throw value_error("ModelCheckpoint '" + options_.name + "': import_state: " + e.what());
-    }
+    json::ObjectReader read(state.values, "ModelCheckpoint '" + options_.name + "': import_state",
+                            &json::throw_as<value_error>);
+    best_ = detail::exact_number(read, "best");
+    saves_ = read.count("saves");
+    read.finish();
   }
 
  private:

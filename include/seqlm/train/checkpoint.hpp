@@ -140,125 +140,79 @@ inline TrainingPosition training_position(const TrainingState& state) {
 
 namespace detail {
 
-// value_error when `object` has a member other than `known` ("<field>.<key>" is unknown).
-inline void check_known_fields(const json::Value& object, const std::string& field,
-                               const std::vector<std::string>& known) {
-  for (const auto& member : object.as_object()) {
-    bool found = false;
-    for (const std::string& key : known) found = found || key == member.first;
-    if (!found) throw value_error("unknown field \"" + field_name(field, member.first) + "\"");
-  }
-}
-
-inline const json::Value& json_object_member(const json::Value& object, const std::string& parent,
-                                             const char* key) {
-  const json::Value& value = json_member(object, parent, key);
-  if (!value.is_object()) {
-    throw value_error("\"" + field_name(parent, key) + "\" is " + value.type_name() + ", expected an object");
-  }
-  return value;
-}
-
-inline const json::Value::Array& json_array_member(const json::Value& object, const std::string& parent,
-                                                   const char* key) {
-  const json::Value& value = json_member(object, parent, key);
-  if (!value.is_array()) {
-    throw value_error("\"" + field_name(parent, key) + "\" is " + value.type_name() + ", expected an array");
-  }
-  return value.as_array();
-}
-
-inline MetricTotals metric_totals_from_json(const json::Value& extra) {
-  const std::string field = "epoch_totals";
-  const json::Value& object = json_object_member(extra, "", "epoch_totals");
-  check_known_fields(object, field, {"weighted_loss", "weight", "correct", "counted", "batches"});
+inline MetricTotals metric_totals_from_json(json::ObjectReader& extra) {
+  json::ObjectReader read = extra.object("epoch_totals");
   MetricTotals totals;
-  totals.weighted_loss = json_exact_number(object, field, "weighted_loss");
-  totals.weight = json_exact_number(object, field, "weight");
-  totals.correct = json_count(object, field, "correct");
-  totals.counted = json_count(object, field, "counted");
-  totals.batches = json_count(object, field, "batches");
-  if (!(totals.weight >= 0.0)) {
-    throw value_error(make_message("\"epoch_totals.weight\" is ", totals.weight, ", expected >= 0"));
-  }
+  totals.weighted_loss = exact_number(read, "weighted_loss");
+  totals.weight = exact_number(read, "weight");
+  totals.correct = read.count("correct");
+  totals.counted = read.count("counted");
+  totals.batches = read.count("batches");
+  read.finish();
+  if (!(totals.weight >= 0.0)) read.fail("weight", make_message("is ", totals.weight, ", expected >= 0"));
   if (totals.correct > totals.counted) {
-    throw value_error(make_message("\"epoch_totals.correct\" (", totals.correct, ") is larger than \"",
-                                   "epoch_totals.counted\" (", totals.counted, ")"));
+    read.fail("correct",
+              make_message("is ", totals.correct, ", larger than \"counted\" (", totals.counted, ")"));
   }
   return totals;
 }
 
-inline History history_from_json(const json::Value& extra, Index epoch) {
-  const json::Value& object = json_object_member(extra, "", "history");
-  check_known_fields(object, "history", {"epochs", "metrics"});
+inline History history_from_json(json::ObjectReader& extra, Index epoch) {
+  json::ObjectReader read = extra.object("history");
   History history;
-  const json::Value::Array& epochs = json_array_member(object, "history", "epochs");
+  const json::ArrayReader epochs = read.array("epochs");
   for (std::size_t k = 0; k < epochs.size(); ++k) {
-    const std::string field = make_message("history.epochs[", k, "]");
-    if (!epochs[k].is_integer() || epochs[k].as_int64() < 0) {
-      throw value_error("\"" + field + "\" must be an integer >= 0");
-    }
-    const Index recorded = static_cast<Index>(epochs[k].as_int64());
+    const Index recorded = static_cast<Index>(epochs.count(k));
     if (!history.epochs.empty() && recorded <= history.epochs.back()) {
-      throw value_error(make_message("\"", field, "\" is ", recorded, ", not after the epoch before it (",
-                                     history.epochs.back(), ")"));
+      epochs.fail(
+          k, make_message("is ", recorded, ", not after the epoch before it (", history.epochs.back(), ")"));
     }
-    if (recorded >= epoch) {
-      throw value_error(
-          make_message("\"", field, "\" is ", recorded, ", but the run is only at epoch ", epoch));
-    }
+    if (recorded >= epoch)
+      epochs.fail(k, make_message("is ", recorded, ", but the run is only at epoch ", epoch));
     history.epochs.push_back(recorded);
   }
-  const json::Value& metrics = json_object_member(object, "history", "metrics");
-  for (const auto& [name, values] : metrics.as_object()) {
-    const std::string field = "history.metrics." + name;
-    if (!values.is_array())
-      throw value_error("\"" + field + "\" is " + values.type_name() + ", expected an array");
+  json::ObjectReader metrics = read.object("metrics");
+  for (const auto& member : metrics.members()) {
+    const json::ArrayReader values = metrics.array(member.first);
     if (values.size() != history.epochs.size()) {
-      throw value_error(make_message("\"", field, "\" has ", values.size(), " values for ",
-                                     history.epochs.size(), " epochs"));
+      values.fail(make_message("has ", values.size(), " values for ", history.epochs.size(), " epochs"));
     }
-    std::vector<double>& numbers = history.metrics[name];
-    for (std::size_t k = 0; k < values.size(); ++k) {
-      numbers.push_back(exact_number_from_json(values.at(k), make_message(field, "[", k, "]")));
-    }
+    std::vector<double>& numbers = history.metrics[member.first];
+    for (std::size_t k = 0; k < values.size(); ++k) numbers.push_back(exact_number(values, k));
   }
+  read.finish();
   return history;
 }
 
 // The callbacks' states; each listed tensor is taken from `tensors` (and marked used).
 inline std::map<std::string, CallbackState> callback_states_from_json(
-    const json::Value& extra, const std::vector<std::pair<std::string, Matrix<double>>>& tensors,
+    json::ObjectReader& extra, const std::vector<std::pair<std::string, Matrix<double>>>& tensors,
     std::set<std::string>& used_tensors) {
   std::map<std::string, CallbackState> states;
-  const json::Value& callbacks = json_object_member(extra, "", "callbacks");
-  for (const auto& [name, entry] : callbacks.as_object()) {
-    const std::string field = "callbacks." + name;
-    if (name.empty()) throw value_error("\"callbacks\" has a callback with an empty name");
-    if (!entry.is_object())
-      throw value_error("\"" + field + "\" is " + entry.type_name() + ", expected an object");
-    check_known_fields(entry, field, {"values", "tensors"});
+  json::ObjectReader callbacks = extra.object("callbacks");
+  for (const auto& member : callbacks.members()) {
+    const std::string& name = member.first;
+    if (name.empty()) callbacks.fail_here("a callback has an empty name");
+    json::ObjectReader entry = callbacks.object(name);
     CallbackState state;
-    state.values = json_object_member(entry, field, "values");
-    for (const json::Value& tensor_name : json_array_member(entry, field, "tensors")) {
-      if (!tensor_name.is_string()) {
-        throw value_error("\"" + field + ".tensors\" holds " + tensor_name.type_name() +
-                          ", expected strings");
-      }
-      const std::string stored = callback_tensor_prefix + name + "/" + tensor_name.as_string();
+    state.values = json::Value(entry.object("values").members());
+    const json::ArrayReader names = entry.array("tensors");
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      const std::string& tensor_name = names.text(k);
+      const std::string stored = callback_tensor_prefix + name + "/" + tensor_name;
       bool found = false;
       for (const auto& [tensor, value] : tensors) {
         if (tensor != stored) continue;
-        if (!used_tensors.insert(stored).second)
-          throw value_error("tensor \"" + stored + "\" is listed twice");
-        state.tensors.emplace_back(tensor_name.as_string(), value);
+        if (!used_tensors.insert(stored).second) names.fail(k, "lists tensor \"" + stored + "\" twice");
+        state.tensors.emplace_back(tensor_name, value);
         found = true;
         break;
       }
-      if (!found)
-        throw value_error("\"" + field + ".tensors\" lists \"" + tensor_name.as_string() +
-                          "\", but the checkpoint has no tensor \"" + stored + "\"");
+      if (!found) {
+        names.fail("lists \"" + tensor_name + "\", but the checkpoint has no tensor \"" + stored + "\"");
+      }
     }
+    entry.finish();
     states.emplace(name, std::move(state));
   }
   return states;
@@ -266,35 +220,28 @@ inline std::map<std::string, CallbackState> callback_states_from_json(
 
 }  // namespace detail
 
-// The inverse of training_position(), validating every field: value_error naming the first
-// field that is missing, has the wrong type or an impossible value (a negative counter, a
-// batch beyond the end of the epoch, running totals that do not add up to the batch, history
-// arrays of the wrong length, ...).
+// The inverse of training_position(), validating every field: value_error naming the path
+// and the first field that is missing, has the wrong type or an impossible value (a negative
+// counter, a batch beyond the end of the epoch, running totals that do not add up to the
+// batch, history arrays of the wrong length, ...): "training state/epoch_totals: field
+// \"correct\" is a string, expected an integer".
 inline TrainingState training_state_from(const TrainingPosition& position) {
-  const json::Value& extra = position.extra;
-  if (extra.is_null()) {
+  if (position.extra.is_null()) {
     throw value_error(
         "no training state (the checkpoint was written by save_checkpoint, not save_training_checkpoint)");
   }
-  if (!extra.is_object())
-    throw value_error(std::string("the training state is ") + extra.type_name() + ", expected an object");
-  detail::check_known_fields(extra, "",
-                             {"format", "version", "skipped_batches", "epoch_tokens", "batches_per_epoch",
-                              "stop_training", "schedule_state", "epoch_totals", "history", "callbacks"});
-  const json::Value& format = detail::json_member(extra, "", "format");
-  if (!format.is_string() || format.as_string() != training_state_format) {
-    throw value_error(std::string("\"format\" must be \"") + training_state_format + "\"");
+  json::ObjectReader extra(position.extra, "training state", &json::throw_as<value_error>);
+  const std::string& format = extra.text("format");
+  if (format != training_state_format) {
+    extra.fail("format", "is \"" + format + "\", expected \"" + training_state_format + "\"");
   }
-  const json::Value& version = detail::json_member(extra, "", "version");
-  if (!version.is_integer() || version.as_int64() < 1)
-    throw value_error("\"version\" must be a positive integer");
-  if (version.as_int64() > training_state_version) {
-    throw value_error(detail::make_message("training state version ", version.as_int64(),
-                                           " is newer than this seqlm reads (", training_state_version,
-                                           "); upgrade seqlm"));
+  const std::int64_t version = extra.integer("version", 1);
+  if (version > training_state_version) {
+    extra.fail("version", detail::make_message("is ", version, ", newer than this seqlm reads (",
+                                               training_state_version, "); upgrade seqlm"));
   }
   if (position.epoch < 0 || position.batch < 0 || position.global_step < 0) {
-    throw value_error("the position has a negative epoch, batch or global step");
+    extra.fail_here("the position has a negative epoch, batch or global step");
   }
 
   TrainingState state;
@@ -302,39 +249,37 @@ inline TrainingState training_state_from(const TrainingPosition& position) {
   state.batch = position.batch;
   state.global_step = position.global_step;
   state.rng = position.rng;
-  state.skipped_batches = detail::json_count(extra, "", "skipped_batches");
-  state.epoch_tokens = detail::json_count(extra, "", "epoch_tokens");
-  state.batches_per_epoch = detail::json_count(extra, "", "batches_per_epoch");
-  const json::Value& stop = detail::json_member(extra, "", "stop_training");
-  if (!stop.is_bool())
-    throw value_error(std::string("\"stop_training\" is ") + stop.type_name() + ", expected a boolean");
-  state.stop_training = stop.as_bool();
-  for (const auto& [key, value] : detail::json_object_member(extra, "", "schedule_state").as_object()) {
-    state.schedule_state[key] = detail::exact_number_from_json(value, "schedule_state." + key);
+  state.skipped_batches = extra.count("skipped_batches");
+  state.epoch_tokens = extra.count("epoch_tokens");
+  state.batches_per_epoch = extra.count("batches_per_epoch");
+  state.stop_training = extra.flag("stop_training");
+  json::ObjectReader schedule = extra.object("schedule_state");
+  for (const auto& member : schedule.members()) {
+    state.schedule_state[member.first] = detail::exact_number(schedule, member.first);
   }
   state.epoch_totals = detail::metric_totals_from_json(extra);
   state.history = detail::history_from_json(extra, state.epoch);
-
-  if (state.batches_per_epoch > 0 && state.batch > state.batches_per_epoch) {
-    throw value_error(detail::make_message("\"batch\" is ", state.batch, ", beyond the end of an epoch of ",
-                                           state.batches_per_epoch, " batches"));
-  }
-  if (state.epoch_totals.batches + state.skipped_batches != state.batch) {
-    throw value_error(detail::make_message("\"epoch_totals.batches\" (", state.epoch_totals.batches,
-                                           ") + \"skipped_batches\" (", state.skipped_batches,
-                                           ") must equal \"batch\" (", state.batch,
-                                           "), the batches run so far in this epoch"));
-  }
-  if (state.global_step < state.batch) {
-    throw value_error(detail::make_message("\"global_step\" (", state.global_step,
-                                           ") is less than \"batch\" (", state.batch, ")"));
-  }
-
   std::set<std::string> used_tensors;
   state.callback_states = detail::callback_states_from_json(extra, position.tensors, used_tensors);
+  extra.finish();
+
+  if (state.batches_per_epoch > 0 && state.batch > state.batches_per_epoch) {
+    extra.fail_here(detail::make_message("\"batch\" is ", state.batch, ", beyond the end of an epoch of ",
+                                         state.batches_per_epoch, " batches"));
+  }
+  if (state.epoch_totals.batches + state.skipped_batches != state.batch) {
+    extra.fail_here(detail::make_message("\"epoch_totals/batches\" (", state.epoch_totals.batches,
+                                         ") + \"skipped_batches\" (", state.skipped_batches,
+                                         ") must equal \"batch\" (", state.batch,
+                                         "), the batches run so far in this epoch"));
+  }
+  if (state.global_step < state.batch) {
+    extra.fail_here(detail::make_message("\"global_step\" (", state.global_step, ") is less than \"batch\" (",
+                                         state.batch, ")"));
+  }
   for (const auto& entry : position.tensors) {
     if (used_tensors.count(entry.first) == 0) {
-      throw value_error("tensor \"" + entry.first + "\" belongs to no callback state");
+      extra.fail_here("tensor \"" + entry.first + "\" belongs to no callback state");
     }
   }
   return state;
@@ -358,7 +303,7 @@ void save_training_checkpoint(const std::string& path, const Sequential<Scalar>&
 
 // Loads a checkpoint written by save_training_checkpoint: model, optimizer state and the
 // TrainingState, exactly as saved. file_error naming the file and the field on anything
-// invalid ("checkpoint \"run.checkpoint\": training state: \"epoch_totals.correct\" is
+// invalid ("checkpoint \"run.checkpoint\": training state/epoch_totals: field \"correct\" is
 // missing").
 template <class Scalar>
 LoadedTrainingCheckpoint<Scalar> load_training_checkpoint(const std::string& path,
@@ -368,7 +313,7 @@ LoadedTrainingCheckpoint<Scalar> load_training_checkpoint(const std::string& pat
   try {
     state = training_state_from(checkpoint.position);
   } catch (const value_error& e) {
-    throw file_error("checkpoint \"" + path + "\": training state: " + e.what());
+    throw file_error("checkpoint \"" + path + "\": " + e.what());
   }
   return LoadedTrainingCheckpoint<Scalar>{std::move(checkpoint.model), std::move(checkpoint.optimizer),
                                           std::move(state)};

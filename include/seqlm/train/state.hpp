@@ -69,54 +69,31 @@ inline json::Value exact_json_number(double value) {
   return value;
 }
 
-// The inverse of exact_json_number; value_error naming `field` for anything else.
-inline double exact_number_from_json(const json::Value& value, const std::string& field) {
+// The inverse of exact_json_number; fail("<problem>") for anything else.
+template <class Fail>
+double exact_number_from_json(const json::Value& value, const Fail& fail) {
   if (value.is_number()) return value.as_double();
   if (value.is_string()) {
     const std::string& text = value.as_string();
     if (text == "inf") return std::numeric_limits<double>::infinity();
     if (text == "-inf") return -std::numeric_limits<double>::infinity();
     if (text == "nan") return std::numeric_limits<double>::quiet_NaN();
-    throw value_error("\"" + field + "\" is the string \"" + text +
-                      "\", expected a number, \"inf\", \"-inf\" or \"nan\"");
+    fail("is the string \"" + text + "\", expected a number, \"inf\", \"-inf\" or \"nan\"");
+  } else {
+    fail(std::string("is ") + value.type_name() + ", expected a number");
   }
-  throw value_error("\"" + field + "\" is " + value.type_name() + ", expected a number");
+  return 0.0;  // not reached: fail throws
 }
 
-// "parent.key", or "key" at the top level: how messages name a field.
-inline std::string field_name(const std::string& parent, const std::string& key) {
-  return parent.empty() ? key : parent + "." + key;
+// The field `field` of `read`, written by exact_json_number (the reader's error otherwise).
+inline double exact_number(json::ObjectReader& read, const std::string& field) {
+  return exact_number_from_json(read.value(field),
+                                [&](const std::string& problem) { read.fail(field, problem); });
 }
 
-// The member `key` of the JSON object `object` called `parent`; value_error naming the field
-// when `object` is not an object or has no such member.
-inline const json::Value& json_member(const json::Value& object, const std::string& parent, const char* key) {
-  if (!object.is_object()) {
-    throw value_error("\"" + (parent.empty() ? std::string("the state") : parent) + "\" is " +
-                      object.type_name() + ", expected an object");
-  }
-  const json::Value* value = object.find(key);
-  if (value == nullptr) throw value_error("\"" + field_name(parent, key) + "\" is missing");
-  return *value;
-}
-
-// An integer member >= 0; value_error naming the field otherwise.
-inline Index json_count(const json::Value& object, const std::string& parent, const char* key) {
-  const json::Value& value = json_member(object, parent, key);
-  const std::string name = field_name(parent, key);
-  if (!value.is_number())
-    throw value_error("\"" + name + "\" is " + value.type_name() + ", expected an integer");
-  if (!value.is_integer()) {
-    throw value_error(make_message("\"", name, "\" is ", value.as_double(), ", expected an integer"));
-  }
-  const std::int64_t count = value.as_int64();
-  if (count < 0) throw value_error(make_message("\"", name, "\" is ", count, ", expected >= 0"));
-  return static_cast<Index>(count);
-}
-
-// A double member written by exact_json_number.
-inline double json_exact_number(const json::Value& object, const std::string& parent, const char* key) {
-  return exact_number_from_json(json_member(object, parent, key), field_name(parent, key));
+// Element k of `read`, written by exact_json_number.
+inline double exact_number(const json::ArrayReader& read, std::size_t k) {
+  return exact_number_from_json(read.value(k), [&](const std::string& problem) { read.fail(k, problem); });
 }
 
 }  // namespace detail
