@@ -5,7 +5,7 @@
 
 #include <seqlm/text/char_tokenizer.hpp>
 #include <seqlm/text/csv.hpp>
-#include <seqlm/text/utf8.hpp>
+#include <seqlm/io/utf8.hpp>
 #include <seqlm/text/word_tokenizer.hpp>
 #include <string>
 #include <vector>

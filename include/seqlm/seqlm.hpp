@@ -35,13 +35,14 @@
 #include "optim/sgd.hpp"
 
 // Text and files
+#include "io/ascii.hpp"
 #include "io/atomic_file.hpp"
 #include "io/checksum.hpp"
 #include "io/json.hpp"
 #include "io/safetensors.hpp"
+#include "io/utf8.hpp"
 #include "text/char_tokenizer.hpp"
 #include "text/csv.hpp"
-#include "text/utf8.hpp"
 #include "text/word_tokenizer.hpp"
 
 // Data and the n-gram model

@@ -30,7 +30,7 @@
 #include "../parameter.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
-#include "../text/utf8.hpp"
+#include "../io/utf8.hpp"
 #include "layer.hpp"
 
 namespace seqlm {
