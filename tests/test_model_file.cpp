@@ -4,8 +4,9 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
-#include <seqlm/io/model_file.hpp>
+#include <seqlm/files/model_file.hpp>
 #include <seqlm/optim/nadam.hpp>
+#include <seqlm/train/checkpoint.hpp>
 #include <string>
 #include <vector>
 
@@ -206,12 +207,15 @@ TEST_CASE(
 
   Rng training_rng(77);
   training_rng.normal();  // leaves a spare normal in the state
-  TrainingPosition position;
+  TrainingState position;
   position.epoch = 2;
   position.batch = 17;
   position.global_step = 123;
+  position.epoch_totals.batches = 17;
   position.rng = training_rng.snapshot();
-  position.extra = json::parse(R"({"schedule":{"best":0.5,"wait":1},"history":[1.25,0.75]})");
+  position.schedule_state = {{"best", 0.5}, {"wait", 1}};
+  position.history.epochs = {0, 1};
+  position.history.metrics["loss"] = {1.25, 0.75};
   REQUIRE(position.rng.has_spare_normal);
   save_checkpoint(file.path, model, *optimizer, position, sample_contents());
 
@@ -229,15 +233,17 @@ TEST_CASE(
     CHECK(loaded.optimizer.slots[k].first == saved.slots[k].first);
     CHECK(loaded.optimizer.slots[k].second == saved.slots[k].second);
   }
-  CHECK(loaded.position.epoch == 2);
-  CHECK(loaded.position.batch == 17);
-  CHECK(loaded.position.global_step == 123);
-  CHECK(loaded.position.rng.words == position.rng.words);
-  CHECK(loaded.position.rng.has_spare_normal);
-  CHECK(loaded.position.rng.spare_normal == position.rng.spare_normal);
-  CHECK(loaded.position.extra == position.extra);
+  CHECK(loaded.state.epoch == 2);
+  CHECK(loaded.state.batch == 17);
+  CHECK(loaded.state.global_step == 123);
+  CHECK(loaded.state.rng.words == position.rng.words);
+  CHECK(loaded.state.rng.has_spare_normal);
+  CHECK(loaded.state.rng.spare_normal == position.rng.spare_normal);
+  CHECK(loaded.state.schedule_state == position.schedule_state);
+  CHECK(loaded.state.history.epochs == position.history.epochs);
+  CHECK(loaded.state.history.metrics == position.history.metrics);
   Rng resumed_rng;
-  resumed_rng.restore(loaded.position.rng);
+  resumed_rng.restore(loaded.state.rng);
   CHECK(resumed_rng.normal() == training_rng.normal());
   CHECK(resumed_rng.next() == training_rng.next());
 
@@ -270,7 +276,7 @@ TEST_CASE("a failed save leaves the old file intact") {
   OptimizerState nan_state;
   nan_state.name = "SGD";
   nan_state.hyperparameters["learning_rate"] = std::nan("");
-  CHECK_THROWS_AS(save_checkpoint(file.path, model, nan_state, TrainingPosition{}), value_error);
+  CHECK_THROWS_AS(save_checkpoint(file.path, model, nan_state, TrainingState{}), value_error);
   // A failure part-way through writing the new file.
   CHECK_THROWS_AS(write_file_atomically(file.path,
                                         [&](FileSink& sink) {

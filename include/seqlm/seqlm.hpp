@@ -56,7 +56,7 @@
 #include "sampling.hpp"
 
 // Models, generation, model files
-#include "io/model_file.hpp"
+#include "files/model_file.hpp"
 #include "model/generate.hpp"
 #include "model/layer.hpp"
 #include "model/sequential.hpp"
