@@ -4,7 +4,9 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <limits>
 #include <seqlm/files/model_file.hpp>
+#include <seqlm/optim/adam.hpp>
 #include <seqlm/optim/nadam.hpp>
 #include <seqlm/train/checkpoint.hpp>
 #include <string>
@@ -389,6 +391,62 @@ TEST_CASE("inconsistent model files: each gives a file_error saying what is wron
     write_file_atomically(file.path, good_bytes + "garbage!");
     check_file_error(load, {"8 bytes of trailing data"});
   }
+}
+
+TEST_CASE("a model file with a NaN or infinite weight is refused, naming the file and the tensor") {
+  ScratchFile file("non_finite.safetensors");
+  save_model(file.path, token_model<float>());  // no test vectors: nothing else would notice
+  const st::File good = st::read(file.path);
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity()}) {
+    CAPTURE(bad);
+    Matrix<float> kernel = good.at("lstm/kernel").to_matrix<float>();
+    kernel(7, 2) = bad;
+    write_resealed(file.path, replace_tensor(good, "lstm/kernel", st::Tensor::from_matrix(kernel)));
+    check_file_error([&] { load_model<float>(file.path); },
+                     {"model file \"" + file.path + "\"", "weight \"lstm/kernel\" holds ",
+                      "at row 7, column 2 (of 20 x 4); the values must be finite"});
+    check_file_error([&] { load_model<double>(file.path); }, {"weight \"lstm/kernel\" holds "});
+  }
+}
+
+TEST_CASE("a double weight beyond the float range is refused when loading as float") {
+  ScratchFile file("overflow.safetensors");
+  Sequential<double> model = token_model<double>();
+  model.parameters().back().value->coeffRef(3) = 1e300;  // dense/bias
+  save_model(file.path, model);
+  CHECK(load_model<double>(file.path).model.parameters().back().value->coeff(3) == 1e300);
+  check_file_error([&] { load_model<float>(file.path); },
+                   {"weight \"dense/bias\" holds 1e+300", "beyond the range of float"});
+}
+
+TEST_CASE("a checkpoint with a NaN in an optimizer slot or a training tensor is refused") {
+  ScratchFile file("non_finite.checkpoint");
+  Sequential<float> model = token_model<float>();
+  Adam<float> optimizer;
+  for (const auto& p : model.parameters()) p.gradient->setConstant(0.5f);
+  optimizer.step(model.parameters());
+  TrainingState state;
+  CallbackState callback;
+  callback.tensors.emplace_back("best_weights/dense/bias", Matrix<double>::Zero(7, 1));
+  state.callback_states["early_stopping"] = callback;
+  save_checkpoint(file.path, model, optimizer, state);
+  REQUIRE(load_checkpoint<float>(file.path).optimizer.slots.size() > 0);
+  const st::File good = st::read(file.path);
+
+  const std::string slot = "optimizer/" + optimizer.export_state().slots.front().first;
+  Matrix<double> moments = good.at(slot).to_matrix<double>();
+  moments(0, 0) = std::numeric_limits<double>::quiet_NaN();
+  write_resealed(file.path, replace_tensor(good, slot, st::Tensor::from_matrix(moments)));
+  check_file_error([&] { load_checkpoint<float>(file.path); },
+                   {"checkpoint \"" + file.path + "\"", "optimizer slot \"", "holds nan"});
+
+  const std::string name = "training/callbacks/early_stopping/best_weights/dense/bias";
+  Matrix<double> best = good.at(name).to_matrix<double>();
+  best(6, 0) = -std::numeric_limits<double>::infinity();
+  write_resealed(file.path, replace_tensor(good, name, st::Tensor::from_matrix(best)));
+  check_file_error([&] { load_checkpoint<float>(file.path); },
+                   {"training tensor \"callbacks/early_stopping/best_weights/dense/bias\" holds -inf"});
 }
 
 TEST_CASE("fuzz: truncations and flipped bytes of a model file are always a seqlm::error") {

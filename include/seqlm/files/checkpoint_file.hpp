@@ -62,8 +62,9 @@ inline std::size_t count_tensors_with_prefix(const safetensors::File& file, cons
   return count;
 }
 
-// The F64 tensor `prefix + name` of 1 or 2 dimensions as a matrix; otherwise fail(...) with
-// "<what> \"<name>\" is missing" or "... must be an F64 tensor of 1 or 2 dimensions".
+// The F64 tensor `prefix + name` of 1 or 2 dimensions as a matrix of finite values; otherwise
+// fail(...) with "<what> \"<name>\" is missing", "... must be an F64 tensor of 1 or 2
+// dimensions" or "... holds nan at row r, column c ...".
 template <class Fail>
 Matrix<double> read_f64_tensor(const safetensors::File& file, const char* prefix, const std::string& name,
                                const char* what, const Fail& fail) {
@@ -72,7 +73,7 @@ Matrix<double> read_f64_tensor(const safetensors::File& file, const char* prefix
   if (tensor->dtype() != safetensors::DType::F64 || tensor->shape().empty() || tensor->shape().size() > 2) {
     fail(std::string(what) + " \"" + name + "\" must be an F64 tensor of 1 or 2 dimensions");
   }
-  return tensor->to_matrix<double>();
+  return read_finite_matrix<double>(*tensor, std::string(what) + " \"" + name + "\"", fail);
 }
 
 inline std::string hex_u64(std::uint64_t value) {

@@ -23,8 +23,8 @@
 // load_model() validates everything and throws a file_error naming the file and what is
 // wrong: not a seqlm file, a format version newer than this library reads, a checksum
 // mismatch, an invalid architecture, a missing weight or one with the wrong shape or dtype, a
-// tensor the architecture has no place for, or test vectors the rebuilt model does not
-// reproduce. A float file loads as a double model and vice versa (the values are converted).
+// weight holding a NaN or infinity, a tensor the architecture has no place for, or test
+// vectors the rebuilt model does not reproduce. A float file loads as a double model and vice versa (the values are converted).
 //
 // A training checkpoint is a model file with more in it (the optimizer's state and where the
 // run stands); files/checkpoint_file.hpp writes and reads those parts, and
@@ -123,6 +123,28 @@ inline constexpr const char* user_prefix = "user.";
 
 inline bool has_prefix(const std::string& name, const char* prefix) {
   return name.compare(0, std::strlen(prefix), prefix) == 0;
+}
+
+// The tensor as a Scalar matrix, refused through fail(...) when a value is NaN or infinite:
+// no weight, optimizer slot or saved matrix can be, and a model must not run on one. A double
+// beyond the float range, which would become infinite in a float model, is refused too:
+// "<what> holds nan at row 7, column 2 (of 20 x 4); the values must be finite".
+template <class Scalar, class Fail>
+Matrix<Scalar> read_finite_matrix(const safetensors::Tensor& tensor, const std::string& what,
+                                  const Fail& fail) {
+  Matrix<Scalar> values = tensor.to_matrix<Scalar>();
+  if (values.allFinite()) return values;
+  const Matrix<double> stored = tensor.to_matrix<double>();  // exact for F32 and F64
+  for (Index c = 0; c < values.cols(); ++c) {
+    for (Index r = 0; r < values.rows(); ++r) {
+      if (std::isfinite(values(r, c))) continue;
+      const std::string where = make_message(what, " holds ", stored(r, c), " at row ", r, ", column ", c,
+                                             " (of ", values.rows(), " x ", values.cols(), ")");
+      if (std::isfinite(stored(r, c))) fail(where + ", beyond the range of float");
+      fail(where + "; the values must be finite");
+    }
+  }
+  return values;
 }
 
 // CRC-32 over the metadata (sorted by key, "checksum" excluded, each as key NUL value NUL)
@@ -299,7 +321,7 @@ LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string&
                         cols == 1 ? "[" : make_message("[", cols, ", "), rows, "] (a ", rows, " x ", cols,
                         " matrix)"));
     }
-    *p.value = tensor->to_matrix<Scalar>();
+    *p.value = read_finite_matrix<Scalar>(*tensor, "weight \"" + p.name + "\"", fail);
   }
 
   // No tensor the architecture has no place for.
