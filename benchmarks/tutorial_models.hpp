@@ -23,6 +23,7 @@
 #include <seqlm/data/line_sequences.hpp>
 #include <seqlm/data/token_source.hpp>
 #include <seqlm/data/windows.hpp>
+#include <seqlm/io/utf8.hpp>
 #include <seqlm/model/sequential.hpp>
 #include <seqlm/optim/adam.hpp>
 #include <seqlm/optim/nadam.hpp>
@@ -30,7 +31,6 @@
 #include <seqlm/random.hpp>
 #include <seqlm/text/char_tokenizer.hpp>
 #include <seqlm/text/csv.hpp>
-#include <seqlm/text/utf8.hpp>
 #include <seqlm/text/word_tokenizer.hpp>
 #include <string>
 #include <vector>

@@ -6,7 +6,7 @@
 
 #include <cstdlib>
 #include <seqlm/io/atomic_file.hpp>
-#include <seqlm/text/utf8.hpp>
+#include <seqlm/io/utf8.hpp>
 #include <stdexcept>
 #include <string>
 #include <vector>

@@ -215,7 +215,7 @@ TEST_CASE("A run resumed from the last checkpoint file matches the uninterrupted
       CheckpointOptions every_4;
       every_4.every_batches = 4;
       every_4.save_best_only = false;  // and at every epoch end
-      ModelCheckpoint<float> checkpoint(training_checkpoint_writer<float>(checkpoint_path), every_4);
+      ModelCheckpoint<float> checkpoint(checkpoint_writer<float>(checkpoint_path), every_4);
       interrupted.options.callbacks = {&interrupted.stopping, &interrupted.csv, &crash, &checkpoint};
       bool crashed = false;
       try {
@@ -226,14 +226,14 @@ TEST_CASE("A run resumed from the last checkpoint file matches the uninterrupted
       CHECK(crashed == (crash_step <= last_step));
 
       // A new process: everything rebuilt from the file and the program's own settings.
-      LoadedTrainingCheckpoint<float> saved = load_training_checkpoint<float>(checkpoint_path);
+      LoadedCheckpoint<float> saved = load_checkpoint<float>(checkpoint_path);
       CHECK(saved.state.global_step < std::min(crash_step, last_step + 1));
       CHECK(saved.state.global_step >= std::min(crash_step, last_step + 1) - 4);
       CHECK(saved.state.stop_training == !crashed);
       CHECK(saved.state.batches_per_epoch == batches);
       std::unique_ptr<Optimizer<float>> optimizer = restore_optimizer<float>(saved.optimizer);
       Run resumed(threads, csv_path);
-      ModelCheckpoint<float> resumed_checkpoint(training_checkpoint_writer<float>(checkpoint_path), every_4);
+      ModelCheckpoint<float> resumed_checkpoint(checkpoint_writer<float>(checkpoint_path), every_4);
       LambdaCallback<float> no_crash;
       resumed.options.callbacks = {&resumed.stopping, &resumed.csv, &no_crash, &resumed_checkpoint};
       const History history =
@@ -267,7 +267,7 @@ TEST_CASE("Every checkpoint file of a run resumes to the same end") {
   every_2.every_batches = 2;
   every_2.save_best_only = false;
   const std::string pattern = scratch_path("step-{step}.checkpoint");
-  ModelCheckpoint<float> checkpoint(training_checkpoint_writer<float>(pattern), every_2);
+  ModelCheckpoint<float> checkpoint(checkpoint_writer<float>(pattern), every_2);
   reference.options.callbacks = {&reference.stopping, &reference.csv, &checkpoint};
   const History reference_history =
       fit(reference.model, reference.optimizer, train, reference.options, &validation);
@@ -278,7 +278,7 @@ TEST_CASE("Every checkpoint file of a run resumes to the same end") {
     if (!std::ifstream(path)) continue;
     files.paths.push_back(path);
     CAPTURE(step);
-    LoadedTrainingCheckpoint<float> saved = load_training_checkpoint<float>(path);
+    LoadedCheckpoint<float> saved = load_checkpoint<float>(path);
     // This time the run goes on without the checkpoint callback: drop its state on purpose
     // (fit() refuses state that no callback claims).
     REQUIRE(saved.state.callback_states.erase("model_checkpoint") == 1);
@@ -324,9 +324,9 @@ TEST_CASE("The training state round-trips exactly, non-finite numbers and callba
   state.callback_states["early_stopping"] = callback;
 
   // Through JSON text, as in a file.
-  TrainingPosition position = training_position(state);
+  detail::TrainingPosition position = detail::training_position(state);
   position.extra = json::parse(position.extra.dump());
-  const TrainingState back = training_state_from(position);
+  const TrainingState back = detail::training_state_from(position);
   CHECK(back.epoch == 3);
   CHECK(back.batch == 2);
   CHECK(back.global_step == 29);
@@ -361,8 +361,8 @@ TEST_CASE("The training state round-trips exactly, non-finite numbers and callba
   const std::string path = files.add("state.checkpoint");
   Sequential<float> model = gru_model(1);
   Adam<float> optimizer;
-  save_training_checkpoint(path, model, optimizer, state);
-  const LoadedTrainingCheckpoint<float> loaded = load_training_checkpoint<float>(path);
+  save_checkpoint(path, model, optimizer, state);
+  const LoadedCheckpoint<float> loaded = load_checkpoint<float>(path);
   CHECK(loaded.state.callback_states.at("early_stopping").tensors[0].second == callback.tensors[0].second);
   CHECK(same_double(loaded.state.epoch_totals.weight, state.epoch_totals.weight));
   CHECK(loaded.optimizer.name == "Adam");
@@ -384,7 +384,7 @@ std::string good_checkpoint(ScratchFiles& files) {
   CheckpointOptions every_3;
   every_3.every_batches = 3;
   every_3.save_best_only = false;
-  ModelCheckpoint<float> checkpoint(training_checkpoint_writer<float>(path), every_3);
+  ModelCheckpoint<float> checkpoint(checkpoint_writer<float>(path), every_3);
   FitOptions<float> options;
   options.epochs = 2;
   options.batch_size = 8;
@@ -415,7 +415,7 @@ json::Value& member(json::Value& object, const std::string& key) {
 
 void check_file_error_contains(const std::string& path, const std::vector<std::string>& parts) {
   try {
-    load_training_checkpoint<float>(path);
+    load_checkpoint<float>(path);
     FAIL("no error for " << parts.front());
   } catch (const file_error& e) {
     const std::string message = e.what();
@@ -431,7 +431,7 @@ TEST_CASE("Corrupt or inconsistent training-state fields are file_errors naming 
   ScratchFiles files;
   const std::string good = good_checkpoint(files);
   const std::string bad = files.add("bad.checkpoint");
-  const LoadedTrainingCheckpoint<float> loaded = load_training_checkpoint<float>(good);
+  const LoadedCheckpoint<float> loaded = load_checkpoint<float>(good);
   REQUIRE(loaded.state.epoch == 2);
   REQUIRE(loaded.state.callback_states.at("early_stopping").tensors.size() == 6);  // every weight
 
@@ -519,7 +519,7 @@ TEST_CASE("Corrupt or inconsistent training-state fields are file_errors naming 
        {"training state/callbacks/early_stopping: field \"values\" is a number, expected an object"}},
       {"no training state at all",
        [&](json::Value& t) { member(t, "extra") = json::Value(); },
-       {"no training state (the checkpoint was written by save_checkpoint"}},
+       {"no training state (the checkpoint's \"training\" metadata has a null \"extra\""}},
   };
   for (const Case& c : cases) {
     CAPTURE(c.name);
@@ -543,7 +543,7 @@ TEST_CASE("fit refuses callback states it cannot place and a checkpoint writer t
   // Loads the good checkpoint, lets `change` alter the saved state or the options, and resumes:
   // fit must refuse with `message`.
   auto resume_fails = [&](const auto& change, const char* message) {
-    LoadedTrainingCheckpoint<float> saved = load_training_checkpoint<float>(good);
+    LoadedCheckpoint<float> saved = load_checkpoint<float>(good);
     auto optimizer = restore_optimizer<float>(saved.optimizer);
     EarlyStopping<float> stopping(stopping_options);
     options.callbacks = {&stopping};
@@ -582,8 +582,7 @@ TEST_CASE("fit refuses callback states it cannot place and a checkpoint writer t
     Adam<float> optimizer;
     CheckpointOptions every_batch;
     every_batch.every_batches = 1;
-    ModelCheckpoint<float> checkpoint(training_checkpoint_writer<float>(files.add("order.checkpoint")),
-                                      every_batch);
+    ModelCheckpoint<float> checkpoint(checkpoint_writer<float>(files.add("order.checkpoint")), every_batch);
     EarlyStopping<float> stopping(stopping_options);
     options.callbacks = {&checkpoint, &stopping};
     CHECK_THROWS_WITH_AS(fit(model, optimizer, train, options),

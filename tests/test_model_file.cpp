@@ -4,8 +4,11 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
-#include <seqlm/io/model_file.hpp>
+#include <limits>
+#include <seqlm/files/model_file.hpp>
+#include <seqlm/optim/adam.hpp>
 #include <seqlm/optim/nadam.hpp>
+#include <seqlm/train/checkpoint.hpp>
 #include <string>
 #include <vector>
 
@@ -206,12 +209,15 @@ TEST_CASE(
 
   Rng training_rng(77);
   training_rng.normal();  // leaves a spare normal in the state
-  TrainingPosition position;
+  TrainingState position;
   position.epoch = 2;
   position.batch = 17;
   position.global_step = 123;
+  position.epoch_totals.batches = 17;
   position.rng = training_rng.snapshot();
-  position.extra = json::parse(R"({"schedule":{"best":0.5,"wait":1},"history":[1.25,0.75]})");
+  position.schedule_state = {{"best", 0.5}, {"wait", 1}};
+  position.history.epochs = {0, 1};
+  position.history.metrics["loss"] = {1.25, 0.75};
   REQUIRE(position.rng.has_spare_normal);
   save_checkpoint(file.path, model, *optimizer, position, sample_contents());
 
@@ -229,15 +235,17 @@ TEST_CASE(
     CHECK(loaded.optimizer.slots[k].first == saved.slots[k].first);
     CHECK(loaded.optimizer.slots[k].second == saved.slots[k].second);
   }
-  CHECK(loaded.position.epoch == 2);
-  CHECK(loaded.position.batch == 17);
-  CHECK(loaded.position.global_step == 123);
-  CHECK(loaded.position.rng.words == position.rng.words);
-  CHECK(loaded.position.rng.has_spare_normal);
-  CHECK(loaded.position.rng.spare_normal == position.rng.spare_normal);
-  CHECK(loaded.position.extra == position.extra);
+  CHECK(loaded.state.epoch == 2);
+  CHECK(loaded.state.batch == 17);
+  CHECK(loaded.state.global_step == 123);
+  CHECK(loaded.state.rng.words == position.rng.words);
+  CHECK(loaded.state.rng.has_spare_normal);
+  CHECK(loaded.state.rng.spare_normal == position.rng.spare_normal);
+  CHECK(loaded.state.schedule_state == position.schedule_state);
+  CHECK(loaded.state.history.epochs == position.history.epochs);
+  CHECK(loaded.state.history.metrics == position.history.metrics);
   Rng resumed_rng;
-  resumed_rng.restore(loaded.position.rng);
+  resumed_rng.restore(loaded.state.rng);
   CHECK(resumed_rng.normal() == training_rng.normal());
   CHECK(resumed_rng.next() == training_rng.next());
 
@@ -270,7 +278,7 @@ TEST_CASE("a failed save leaves the old file intact") {
   OptimizerState nan_state;
   nan_state.name = "SGD";
   nan_state.hyperparameters["learning_rate"] = std::nan("");
-  CHECK_THROWS_AS(save_checkpoint(file.path, model, nan_state, TrainingPosition{}), value_error);
+  CHECK_THROWS_AS(save_checkpoint(file.path, model, nan_state, TrainingState{}), value_error);
   // A failure part-way through writing the new file.
   CHECK_THROWS_AS(write_file_atomically(file.path,
                                         [&](FileSink& sink) {
@@ -383,6 +391,62 @@ TEST_CASE("inconsistent model files: each gives a file_error saying what is wron
     write_file_atomically(file.path, good_bytes + "garbage!");
     check_file_error(load, {"8 bytes of trailing data"});
   }
+}
+
+TEST_CASE("a model file with a NaN or infinite weight is refused, naming the file and the tensor") {
+  ScratchFile file("non_finite.safetensors");
+  save_model(file.path, token_model<float>());  // no test vectors: nothing else would notice
+  const st::File good = st::read(file.path);
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                          -std::numeric_limits<float>::infinity()}) {
+    CAPTURE(bad);
+    Matrix<float> kernel = good.at("lstm/kernel").to_matrix<float>();
+    kernel(7, 2) = bad;
+    write_resealed(file.path, replace_tensor(good, "lstm/kernel", st::Tensor::from_matrix(kernel)));
+    check_file_error([&] { load_model<float>(file.path); },
+                     {"model file \"" + file.path + "\"", "weight \"lstm/kernel\" holds ",
+                      "at row 7, column 2 (of 20 x 4); the values must be finite"});
+    check_file_error([&] { load_model<double>(file.path); }, {"weight \"lstm/kernel\" holds "});
+  }
+}
+
+TEST_CASE("a double weight beyond the float range is refused when loading as float") {
+  ScratchFile file("overflow.safetensors");
+  Sequential<double> model = token_model<double>();
+  model.parameters().back().value->coeffRef(3) = 1e300;  // dense/bias
+  save_model(file.path, model);
+  CHECK(load_model<double>(file.path).model.parameters().back().value->coeff(3) == 1e300);
+  check_file_error([&] { load_model<float>(file.path); },
+                   {"weight \"dense/bias\" holds 1e+300", "beyond the range of float"});
+}
+
+TEST_CASE("a checkpoint with a NaN in an optimizer slot or a training tensor is refused") {
+  ScratchFile file("non_finite.checkpoint");
+  Sequential<float> model = token_model<float>();
+  Adam<float> optimizer;
+  for (const auto& p : model.parameters()) p.gradient->setConstant(0.5f);
+  optimizer.step(model.parameters());
+  TrainingState state;
+  CallbackState callback;
+  callback.tensors.emplace_back("best_weights/dense/bias", Matrix<double>::Zero(7, 1));
+  state.callback_states["early_stopping"] = callback;
+  save_checkpoint(file.path, model, optimizer, state);
+  REQUIRE(load_checkpoint<float>(file.path).optimizer.slots.size() > 0);
+  const st::File good = st::read(file.path);
+
+  const std::string slot = "optimizer/" + optimizer.export_state().slots.front().first;
+  Matrix<double> moments = good.at(slot).to_matrix<double>();
+  moments(0, 0) = std::numeric_limits<double>::quiet_NaN();
+  write_resealed(file.path, replace_tensor(good, slot, st::Tensor::from_matrix(moments)));
+  check_file_error([&] { load_checkpoint<float>(file.path); },
+                   {"checkpoint \"" + file.path + "\"", "optimizer slot \"", "holds nan"});
+
+  const std::string name = "training/callbacks/early_stopping/best_weights/dense/bias";
+  Matrix<double> best = good.at(name).to_matrix<double>();
+  best(6, 0) = -std::numeric_limits<double>::infinity();
+  write_resealed(file.path, replace_tensor(good, name, st::Tensor::from_matrix(best)));
+  check_file_error([&] { load_checkpoint<float>(file.path); },
+                   {"training tensor \"callbacks/early_stopping/best_weights/dense/bias\" holds -inf"});
 }
 
 TEST_CASE("fuzz: truncations and flipped bytes of a model file are always a seqlm::error") {

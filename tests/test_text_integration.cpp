@@ -3,9 +3,9 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <seqlm/io/utf8.hpp>
 #include <seqlm/text/char_tokenizer.hpp>
 #include <seqlm/text/csv.hpp>
-#include <seqlm/text/utf8.hpp>
 #include <seqlm/text/word_tokenizer.hpp>
 #include <string>
 #include <vector>

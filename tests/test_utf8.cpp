@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
-#include <seqlm/text/utf8.hpp>
+#include <seqlm/io/utf8.hpp>
 #include <string>
 
 using namespace seqlm;
@@ -156,6 +156,13 @@ TEST_CASE("lower-casing modes") {
   CHECK_THROWS_AS(to_lower("A\xC3", LowerCase::unicode), text_error);
   CHECK(lower_case_from_name(lower_case_name(LowerCase::unicode)) == LowerCase::unicode);
   CHECK_THROWS_AS(lower_case_from_name("upper"), value_error);
+}
+
+TEST_CASE("ascii_lower lower-cases only A to Z and leaves every other byte alone") {
+  CHECK(ascii_lower("RMSprop") == "rmsprop");
+  CHECK(ascii_lower("") == "");
+  CHECK(ascii_lower("ÀB@[`{Z") == "Àb@[`{z");  // '@' and '[' border 'A'..'Z'; UTF-8 bytes kept
+  CHECK(ascii_lower("A\xC3") == "a\xC3");      // no validation: names are compared, not decoded
 }
 
 TEST_CASE("read_text_file reads bytes and names the path on failure") {

@@ -47,7 +47,7 @@
 #include <optional>
 #include <seqlm/data/line_sequences.hpp>
 #include <seqlm/data/split.hpp>
-#include <seqlm/io/model_file.hpp>
+#include <seqlm/files/model_file.hpp>
 #include <seqlm/model/generate.hpp>
 #include <seqlm/model/sequential.hpp>
 #include <seqlm/optim/adam.hpp>

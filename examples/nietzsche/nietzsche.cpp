@@ -44,7 +44,7 @@
 #include <seqlm/data/split.hpp>
 #include <seqlm/data/token_source.hpp>
 #include <seqlm/data/windows.hpp>
-#include <seqlm/io/model_file.hpp>
+#include <seqlm/files/model_file.hpp>
 #include <seqlm/model/generate.hpp>
 #include <seqlm/model/sequential.hpp>
 #include <seqlm/optim/rmsprop.hpp>

@@ -36,13 +36,14 @@
 #include "optim/sgd.hpp"
 
 // Text and files
+#include "io/ascii.hpp"
 #include "io/atomic_file.hpp"
 #include "io/checksum.hpp"
 #include "io/json.hpp"
 #include "io/safetensors.hpp"
+#include "io/utf8.hpp"
 #include "text/char_tokenizer.hpp"
 #include "text/csv.hpp"
-#include "text/utf8.hpp"
 #include "text/word_tokenizer.hpp"
 
 // Data and the n-gram model
@@ -57,7 +58,7 @@
 
 // Models, generation, model files
 #include "files/layer_table.hpp"
-#include "io/model_file.hpp"
+#include "files/model_file.hpp"
 #include "model/generate.hpp"
 #include "model/layer.hpp"
 #include "model/sequential.hpp"

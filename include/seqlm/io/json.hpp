@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "../error.hpp"
-#include "../text/utf8.hpp"
+#include "utf8.hpp"
 
 namespace seqlm::json {
 

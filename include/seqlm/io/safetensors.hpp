@@ -53,9 +53,9 @@
 
 #include "../error.hpp"
 #include "../tensor.hpp"
-#include "../text/utf8.hpp"
 #include "atomic_file.hpp"
 #include "json.hpp"
+#include "utf8.hpp"
 
 namespace seqlm::safetensors {
 

@@ -16,7 +16,7 @@
 #include <set>
 #include <string>
 
-#include "../text/utf8.hpp"
+#include "../io/ascii.hpp"
 #include "adam.hpp"
 #include "nadam.hpp"
 #include "optimizer.hpp"
@@ -87,7 +87,7 @@ class HyperparameterReader {
 template <class Scalar>
 std::unique_ptr<Optimizer<Scalar>> make_optimizer(const std::string& name,
                                                   const std::map<std::string, double>& hyperparameters = {}) {
-  const std::string kind = to_lower(name, LowerCase::ascii);
+  const std::string kind = ascii_lower(name);
   std::unique_ptr<Optimizer<Scalar>> optimizer;
   if (kind == "sgd") {
     detail::HyperparameterReader read("SGD", hyperparameters);

@@ -35,7 +35,7 @@
 #include "../io/atomic_file.hpp"
 #include "../io/json.hpp"
 #include "../tensor.hpp"
-#include "utf8.hpp"
+#include "../io/utf8.hpp"
 
 namespace seqlm {
 

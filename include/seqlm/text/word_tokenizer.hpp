@@ -20,7 +20,7 @@
 // Differences from Keras, all in corner cases:
 //   * if the oov_token itself occurs in a training text, Keras lists it twice and ends up
 //     with a hole at index 1; here it keeps index 1 and its occurrences count as OOV;
-//   * lower-casing is Unicode simple case mapping (see utf8.hpp): identical to str.lower()
+//   * lower-casing is Unicode simple case mapping (see io/utf8.hpp): identical to str.lower()
 //     except U+0130 'İ' -> "i" (Python: "i̇") and final sigma;
 //   * input must be valid UTF-8 (text_error with the byte offset);
 //   * char_level and analyzer are not supported (use CharTokenizer).
@@ -40,7 +40,7 @@
 #include "../io/atomic_file.hpp"
 #include "../io/json.hpp"
 #include "../tensor.hpp"
-#include "utf8.hpp"
+#include "../io/utf8.hpp"
 
 namespace seqlm {
 

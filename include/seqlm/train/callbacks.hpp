@@ -243,7 +243,7 @@ struct CheckpointOptions {
 // with save_best_only: improves <=> strictly better than every earlier epoch), or after every
 // epoch, and optionally every N batches (logs are then the batch logs). The save function
 // writes the model file or checkpoint; context.state is the position to resume from.
-// training_checkpoint_writer(path) (train/checkpoint.hpp) is a save function that writes a
+// checkpoint_writer(path) (train/checkpoint.hpp) is a save function that writes a
 // complete resume checkpoint. Resumable: best and the number of epoch-end saves.
 template <class Scalar>
 class ModelCheckpoint final : public Callback<Scalar> {

@@ -1,18 +1,25 @@
-// Training checkpoints in a file: everything fit() needs to continue a run exactly.
+// Training checkpoints: everything fit() needs to continue a run exactly, in one file. The
+// API is one pair of functions and one struct:
 //
-// Write one from inside fit() with ModelCheckpoint and training_checkpoint_writer, as the
-// LAST callback (the checkpoint must see every other callback's work for the batch):
+//   save_checkpoint(path, model, optimizer, state, contents = {});   // atomic
+//   LoadedCheckpoint<Scalar> load_checkpoint<Scalar>(path, options = {});
+//     .model      LoadedModel<Scalar>: .model is the Sequential; also tokenizer, config, metadata
+//     .optimizer  OptimizerState: restore_optimizer<Scalar>(.optimizer) rebuilds the optimizer
+//     .state      TrainingState: hand it to fit() to continue
+//
+// Write one from inside fit() with ModelCheckpoint and checkpoint_writer, as the LAST callback
+// (the checkpoint must see every other callback's work for the batch):
 //
 //   CheckpointOptions every_50;
 //   every_50.every_batches = 50;           // and at every epoch end, improved or not:
 //   every_50.save_best_only = false;
-//   ModelCheckpoint<float> checkpoint(training_checkpoint_writer<float>("run.checkpoint"), every_50);
+//   ModelCheckpoint<float> checkpoint(checkpoint_writer<float>("run.checkpoint"), every_50);
 //   options.callbacks = {&early_stopping, &csv_logger, &checkpoint};
 //   fit(model, optimizer, train, options, &validation);
 //
 // and, after a crash, in a new process with fresh objects built like the first time:
 //
-//   LoadedTrainingCheckpoint<float> saved = load_training_checkpoint<float>("run.checkpoint");
+//   LoadedCheckpoint<float> saved = load_checkpoint<float>("run.checkpoint");
 //   auto optimizer = restore_optimizer<float>(saved.optimizer);    // make_optimizer + import_state
 //   ReduceLROnPlateau plateau(plateau_options);                     // state comes from saved.state
 //   EarlyStopping<float> early_stopping(stopping_options);          // likewise
@@ -22,9 +29,10 @@
 // The resumed run gives the same weights, optimizer state, history (timings aside) and
 // early-stopping epoch as the uninterrupted one, bit for bit.
 //
-// The file is a seqlm checkpoint (io/model_file.hpp: model, optimizer state, and the training
-// position with epoch, batch, global step and the callbacks' RNG); the rest of the
-// TrainingState goes into the position's `extra` JSON and tensors (docs/file-format.md):
+// The file is a seqlm checkpoint (files/checkpoint_file.hpp: a model file with the optimizer
+// state and the training position: epoch, batch, global step and the callbacks' RNG); the
+// rest of the TrainingState goes into the position's `extra` JSON and tensors
+// (docs/file-format.md):
 //
 //   extra = {"format": "seqlm.training_state", "version": 1,
 //            "skipped_batches", "epoch_tokens", "batches_per_epoch": integers >= 0,
@@ -38,7 +46,7 @@
 // Doubles are exact: JSON's shortest round-trip form, and the strings "inf", "-inf", "nan"
 // for the values JSON cannot write (a plateau's initial best is +inf, a history holds NaN
 // for a metric missing in some epoch). Loading validates every field and reports the first
-// problem as a file_error naming the file and the field.
+// problem as a file_error naming the file, the path and the field.
 #pragma once
 
 #include <map>
@@ -48,8 +56,9 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../files/checkpoint_file.hpp"
+#include "../files/model_file.hpp"
 #include "../io/json.hpp"
-#include "../io/model_file.hpp"
 #include "../model/sequential.hpp"
 #include "../optim/make_optimizer.hpp"
 #include "../optim/optimizer.hpp"
@@ -59,12 +68,9 @@
 
 namespace seqlm {
 
-// The "format" and "version" of the training state in a checkpoint's `extra`.
-inline constexpr const char* training_state_format = "seqlm.training_state";
-inline constexpr int training_state_version = 1;
-
+// A training checkpoint as load_checkpoint() returns it.
 template <class Scalar>
-struct LoadedTrainingCheckpoint {
+struct LoadedCheckpoint {
   LoadedModel<Scalar> model;  // .model is the Sequential; also its tokenizer, config, metadata
   OptimizerState optimizer;   // restore_optimizer<Scalar>(optimizer) rebuilds the optimizer
   TrainingState state;        // hand it to fit() to continue
@@ -72,6 +78,9 @@ struct LoadedTrainingCheckpoint {
 
 namespace detail {
 
+// The "format" and "version" of the training state in a checkpoint's `extra`.
+inline constexpr const char* training_state_format = "seqlm.training_state";
+inline constexpr int training_state_version = 1;
 inline constexpr const char* callback_tensor_prefix = "callbacks/";
 
 inline json::Value exact_json_numbers(const std::vector<double>& values) {
@@ -79,8 +88,6 @@ inline json::Value exact_json_numbers(const std::vector<double>& values) {
   for (const double value : values) array.push_back(exact_json_number(value));
   return array;
 }
-
-}  // namespace detail
 
 // The TrainingState as a checkpoint position: epoch, batch, global step and RNG as the
 // position's own fields, the rest as `extra` JSON and tensors (see the top of this file).
@@ -110,7 +117,7 @@ inline TrainingPosition training_position(const TrainingState& state) {
   json::Value callbacks = json::Value::object();
   for (const auto& [name, callback] : state.callback_states) {
     if (!callback.values.is_object()) {
-      throw value_error("training_position: the state of callback '" + name + "' is " +
+      throw value_error("save_checkpoint: the state of callback '" + name + "' is " +
                         callback.values.type_name() + ", expected a JSON object");
     }
     json::Value tensor_names = json::Value::array();
@@ -137,8 +144,6 @@ inline TrainingPosition training_position(const TrainingState& state) {
           .set("callbacks", std::move(callbacks));
   return position;
 }
-
-namespace detail {
 
 inline MetricTotals metric_totals_from_json(json::ObjectReader& extra) {
   json::ObjectReader read = extra.object("epoch_totals");
@@ -218,8 +223,6 @@ inline std::map<std::string, CallbackState> callback_states_from_json(
   return states;
 }
 
-}  // namespace detail
-
 // The inverse of training_position(), validating every field: value_error naming the path
 // and the first field that is missing, has the wrong type or an impossible value (a negative
 // counter, a batch beyond the end of the epoch, running totals that do not add up to the
@@ -228,7 +231,8 @@ inline std::map<std::string, CallbackState> callback_states_from_json(
 inline TrainingState training_state_from(const TrainingPosition& position) {
   if (position.extra.is_null()) {
     throw value_error(
-        "no training state (the checkpoint was written by save_checkpoint, not save_training_checkpoint)");
+        "no training state (the checkpoint's \"training\" metadata has a null \"extra\"; it holds only a "
+        "bare training position)");
   }
   json::ObjectReader extra(position.extra, "training state", &json::throw_as<value_error>);
   const std::string& format = extra.text("format");
@@ -285,38 +289,42 @@ inline TrainingState training_state_from(const TrainingPosition& position) {
   return state;
 }
 
-// Saves model, optimizer state and the whole TrainingState (callback states included, as they
-// are in `state`) as a checkpoint, atomically. value_error / file_error as save_checkpoint.
+}  // namespace detail
+
+// Saves a training checkpoint atomically (on any failure an existing file at `path` is
+// unchanged): the model with `contents` as in a model file, the optimizer's state and the
+// whole TrainingState, callback states included as they are in `state`. value_error when the
+// optimizer state holds a NaN or infinity (JSON cannot store them) or a callback state is not
+// a JSON object; file_error for I/O.
 template <class Scalar>
-void save_training_checkpoint(const std::string& path, const Sequential<Scalar>& model,
-                              const OptimizerState& optimizer, const TrainingState& state,
-                              const ModelFileContents& contents = {}) {
-  save_checkpoint(path, model, optimizer, training_position(state), contents);
+void save_checkpoint(const std::string& path, const Sequential<Scalar>& model,
+                     const OptimizerState& optimizer, const TrainingState& state,
+                     const ModelFileContents& contents = {}) {
+  detail::write_checkpoint_file(path, model, optimizer, detail::training_position(state), contents);
 }
 
+// The same, exporting the optimizer's state (Optimizer::export_state()).
 template <class Scalar>
-void save_training_checkpoint(const std::string& path, const Sequential<Scalar>& model,
-                              const Optimizer<Scalar>& optimizer, const TrainingState& state,
-                              const ModelFileContents& contents = {}) {
-  save_training_checkpoint(path, model, optimizer.export_state(), state, contents);
+void save_checkpoint(const std::string& path, const Sequential<Scalar>& model,
+                     const Optimizer<Scalar>& optimizer, const TrainingState& state,
+                     const ModelFileContents& contents = {}) {
+  save_checkpoint(path, model, optimizer.export_state(), state, contents);
 }
 
-// Loads a checkpoint written by save_training_checkpoint: model, optimizer state and the
-// TrainingState, exactly as saved. file_error naming the file and the field on anything
-// invalid ("checkpoint \"run.checkpoint\": training state/epoch_totals: field \"correct\" is
-// missing").
+// Loads a checkpoint written by save_checkpoint (or checkpoint_writer): model, optimizer state
+// and TrainingState, exactly as saved; the weights are converted when the file has the other
+// precision. file_error naming the file, the path and the field on anything invalid
+// ("checkpoint \"run.checkpoint\": training state/epoch_totals: field \"correct\" is missing").
 template <class Scalar>
-LoadedTrainingCheckpoint<Scalar> load_training_checkpoint(const std::string& path,
-                                                          const ModelLoadOptions& options = {}) {
-  LoadedCheckpoint<Scalar> checkpoint = load_checkpoint<Scalar>(path, options);
+LoadedCheckpoint<Scalar> load_checkpoint(const std::string& path, const ModelLoadOptions& options = {}) {
+  detail::CheckpointFile<Scalar> file = detail::read_checkpoint_file<Scalar>(path, options);
   TrainingState state;
   try {
-    state = training_state_from(checkpoint.position);
+    state = detail::training_state_from(file.position);
   } catch (const value_error& e) {
     throw file_error("checkpoint \"" + path + "\": " + e.what());
   }
-  return LoadedTrainingCheckpoint<Scalar>{std::move(checkpoint.model), std::move(checkpoint.optimizer),
-                                          std::move(state)};
+  return LoadedCheckpoint<Scalar>{std::move(file.model), std::move(file.optimizer), std::move(state)};
 }
 
 // A ModelCheckpoint save function that writes a complete training checkpoint to `path`
@@ -326,19 +334,19 @@ LoadedTrainingCheckpoint<Scalar> load_training_checkpoint(const std::string& pat
 // keeps one file per save). The ModelCheckpoint must be the last of FitOptions::callbacks, so that the
 // file holds every callback's work for the batch or epoch (value_error otherwise).
 template <class Scalar>
-typename ModelCheckpoint<Scalar>::SaveFunction training_checkpoint_writer(std::string path,
-                                                                          ModelFileContents contents = {}) {
-  if (path.empty()) throw file_error("training_checkpoint_writer: empty path");
+typename ModelCheckpoint<Scalar>::SaveFunction checkpoint_writer(std::string path,
+                                                                 ModelFileContents contents = {}) {
+  if (path.empty()) throw file_error("checkpoint_writer: empty path");
   return [path = std::move(path), contents = std::move(contents)](TrainingContext<Scalar>& context,
                                                                   Index epoch, const Logs&) {
     if (context.model == nullptr || context.optimizer == nullptr || context.state == nullptr) {
-      throw value_error("training_checkpoint_writer: the training context has no model, optimizer or state");
+      throw value_error("checkpoint_writer: the training context has no model, optimizer or state");
     }
     if (context.current_callback >= 0 &&
         context.current_callback + 1 != static_cast<Index>(context.callbacks.size())) {
       throw value_error(detail::make_message(
-          "training_checkpoint_writer: its ModelCheckpoint is callback ", context.current_callback + 1,
-          " of ", context.callbacks.size(),
+          "checkpoint_writer: its ModelCheckpoint is callback ", context.current_callback + 1, " of ",
+          context.callbacks.size(),
           "; make it the last of FitOptions::callbacks, or the callbacks after it would miss this "
           "batch or epoch after a resume"));
     }
@@ -357,7 +365,7 @@ typename ModelCheckpoint<Scalar>::SaveFunction training_checkpoint_writer(std::s
     };
     replace("{epoch}", epoch);
     replace("{step}", state.global_step);
-    save_training_checkpoint(file, *context.model, *context.optimizer, state, contents);
+    save_checkpoint(file, *context.model, *context.optimizer, state, contents);
   };
 }
 

@@ -1,6 +1,6 @@
-// Model files and training checkpoints: a Sequential model, its tokenizer and its training
-// configuration in one safetensors file (io/safetensors.hpp). docs/file-format.md has the
-// exact layout and a NumPy reader.
+// Model files: a Sequential model, its tokenizer and its training configuration in one
+// safetensors file (io/safetensors.hpp). docs/file-format.md has the exact layout and a NumPy
+// reader.
 //
 //   ModelFileContents contents;
 //   contents.tokenizer = tokenizer.to_json();
@@ -16,28 +16,26 @@
 //              with shape [cols, rows] (Keras's layout, see safetensors.hpp); optional test
 //              vectors "test_vectors/input" and "test_vectors/logits"
 //   metadata   "format" ("seqlm.model" or "seqlm.checkpoint"), "format_version", "seqlm_version",
-//              "dtype", "architecture" (Sequential::architecture() as JSON), "tokenizer" and
+//              "dtype", "architecture" (architecture_of(model), files/layer_table.hpp), "tokenizer" and
 //              "training_config" (JSON), "test_vectors" (JSON), user metadata as "user.<key>",
-//              and "checksum": the CRC-32 of the metadata and all tensor data (checksum.hpp)
+//              and "checksum": the CRC-32 of the metadata and all tensor data (io/checksum.hpp)
 //
 // load_model() validates everything and throws a file_error naming the file and what is
 // wrong: not a seqlm file, a format version newer than this library reads, a checksum
 // mismatch, an invalid architecture, a missing weight or one with the wrong shape or dtype, a
-// tensor the architecture has no place for, or test vectors the rebuilt model does not
-// reproduce. A float file loads as a double model and vice versa (the values are converted).
+// weight holding a NaN or infinity, a tensor the architecture has no place for, or test
+// vectors the rebuilt model does not reproduce. A float file loads as a double model and vice versa (the
+// values are converted).
 //
-// A checkpoint is a model file plus the optimizer's state (Optimizer::export_state(): slots as
-// F64 tensors "optimizer/<slot key>", scalars and hyperparameters in the "optimizer" metadata)
-// and the training position (epoch, batch, RNG snapshot, free-form JSON) in "training", with
-// the position's own tensors as F64 "training/<name>". train/checkpoint.hpp puts fit()'s
-// whole TrainingState there.
-// Saving and loading is exact: resuming from it continues bit-identically.
+// A training checkpoint is a model file with more in it (the optimizer's state and where the
+// run stands); files/checkpoint_file.hpp writes and reads those parts, and
+// train/checkpoint.hpp is the API: save_checkpoint / load_checkpoint. load_model() reads the
+// model of a checkpoint too.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -46,15 +44,13 @@
 #include <vector>
 
 #include "../error.hpp"
-#include "../files/layer_table.hpp"
+#include "../io/checksum.hpp"
+#include "../io/json.hpp"
+#include "../io/safetensors.hpp"
 #include "../model/sequential.hpp"
-#include "../optim/optimizer.hpp"
-#include "../random.hpp"
 #include "../tensor.hpp"
 #include "../version.hpp"
-#include "checksum.hpp"
-#include "json.hpp"
-#include "safetensors.hpp"
+#include "layer_table.hpp"
 
 namespace seqlm {
 
@@ -117,25 +113,6 @@ struct LoadedModel {
   bool test_vectors_checked = false;                          // the file had test vectors and they matched
 };
 
-// Where a training run stands, saved in checkpoints. `extra` carries anything else the trainer
-// needs to resume (schedule state, history, running metrics) as JSON, and `tensors` any
-// matrices it needs (e.g. a callback's best weights), stored as F64 tensors "training/<name>".
-struct TrainingPosition {
-  Index epoch = 0;
-  Index batch = 0;
-  Index global_step = 0;
-  Rng::Snapshot rng;
-  json::Value extra;
-  std::vector<std::pair<std::string, Matrix<double>>> tensors;
-};
-
-template <class Scalar>
-struct LoadedCheckpoint {
-  LoadedModel<Scalar> model;
-  OptimizerState optimizer;  // restore with make_optimizer(name, hyperparameters) + import_state
-  TrainingPosition position;
-};
-
 namespace detail {
 
 inline constexpr const char* model_format = "seqlm.model";
@@ -150,23 +127,26 @@ inline bool has_prefix(const std::string& name, const char* prefix) {
   return name.compare(0, std::strlen(prefix), prefix) == 0;
 }
 
-inline std::size_t count_tensors_with_prefix(const safetensors::File& file, const char* prefix) {
-  std::size_t count = 0;
-  for (const auto& entry : file.tensors) count += has_prefix(entry.name, prefix) ? 1 : 0;
-  return count;
-}
-
-// The F64 tensor `prefix + name` of 1 or 2 dimensions as a matrix; otherwise fail(...) with
-// "<what> \"<name>\" is missing" or "... must be an F64 tensor of 1 or 2 dimensions".
-template <class Fail>
-Matrix<double> read_f64_tensor(const safetensors::File& file, const char* prefix, const std::string& name,
-                               const char* what, const Fail& fail) {
-  const safetensors::Tensor* tensor = file.find(prefix + name);
-  if (tensor == nullptr) fail(std::string(what) + " \"" + name + "\" is missing");
-  if (tensor->dtype() != safetensors::DType::F64 || tensor->shape().empty() || tensor->shape().size() > 2) {
-    fail(std::string(what) + " \"" + name + "\" must be an F64 tensor of 1 or 2 dimensions");
+// The tensor as a Scalar matrix, refused through fail(...) when a value is NaN or infinite:
+// no weight, optimizer slot or saved matrix can be, and a model must not run on one. A double
+// beyond the float range, which would become infinite in a float model, is refused too:
+// "<what> holds nan at row 7, column 2 (of 20 x 4); the values must be finite".
+template <class Scalar, class Fail>
+Matrix<Scalar> read_finite_matrix(const safetensors::Tensor& tensor, const std::string& what,
+                                  const Fail& fail) {
+  Matrix<Scalar> values = tensor.to_matrix<Scalar>();
+  if (values.allFinite()) return values;
+  const Matrix<double> stored = tensor.to_matrix<double>();  // exact for F32 and F64
+  for (Index c = 0; c < values.cols(); ++c) {
+    for (Index r = 0; r < values.rows(); ++r) {
+      if (std::isfinite(values(r, c))) continue;
+      const std::string where = make_message(what, " holds ", stored(r, c), " at row ", r, ", column ", c,
+                                             " (of ", values.rows(), " x ", values.cols(), ")");
+      if (std::isfinite(stored(r, c))) fail(where + ", beyond the range of float");
+      fail(where + "; the values must be finite");
+    }
   }
-  return tensor->to_matrix<double>();
+  return values;
 }
 
 // CRC-32 over the metadata (sorted by key, "checksum" excluded, each as key NUL value NUL)
@@ -182,28 +162,6 @@ inline std::uint32_t model_file_checksum(const safetensors::File& file) {
   }
   for (const auto& entry : file.tensors) crc.update(entry.tensor.bytes());
   return crc.value();
-}
-
-inline std::string hex_u64(std::uint64_t value) {
-  char text[24];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(value));
-  return text;
-}
-
-// Parses exactly 16 hex digits (file_error via `fail` otherwise).
-template <class Fail>
-std::uint64_t parse_hex_u64(const std::string& text, const Fail& fail) {
-  if (text.size() != 16) fail("\"" + text + "\" is not 16 hex digits");
-  std::uint64_t value = 0;
-  for (char c : text) {
-    int digit = -1;
-    if (c >= '0' && c <= '9') digit = c - '0';
-    if (c >= 'a' && c <= 'f') digit = c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') digit = c - 'A' + 10;
-    if (digit < 0) fail("\"" + text + "\" is not 16 hex digits");
-    value = (value << 4) | static_cast<std::uint64_t>(digit);
-  }
-  return value;
 }
 
 // The model's weights and test vectors as a safetensors file with the model metadata (no
@@ -365,7 +323,7 @@ LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string&
                         cols == 1 ? "[" : make_message("[", cols, ", "), rows, "] (a ", rows, " x ", cols,
                         " matrix)"));
     }
-    *p.value = tensor->to_matrix<Scalar>();
+    *p.value = read_finite_matrix<Scalar>(*tensor, "weight \"" + p.name + "\"", fail);
   }
   loaded.model.set_weights_initialized();
 
@@ -473,159 +431,6 @@ LoadedModel<Scalar> load_model(const std::string& path, const ModelLoadOptions& 
   const safetensors::File file = detail::open_seqlm_file(path, false);
   const bool checkpoint = file.metadata.at("format") == detail::checkpoint_format;
   return detail::read_model<Scalar>(file, "model file \"" + path + "\": ", checkpoint, options);
-}
-
-// Saves a checkpoint: the model file plus `optimizer` (Optimizer::export_state()) and the
-// training `position`, atomically. value_error when the optimizer state or `extra` holds a
-// NaN or infinity (JSON cannot store them).
-template <class Scalar>
-void save_checkpoint(const std::string& path, const Sequential<Scalar>& model,
-                     const OptimizerState& optimizer, const TrainingPosition& position,
-                     const ModelFileContents& contents = {}) {
-  Sequential<Scalar> copy(model);
-  safetensors::File file = detail::make_model_file(copy, contents, detail::checkpoint_format);
-
-  json::Value hyperparameters = json::Value::object();
-  for (const auto& [key, value] : optimizer.hyperparameters) hyperparameters.set(key, value);
-  json::Value scalars = json::Value::object();
-  for (const auto& [key, value] : optimizer.scalars) scalars.set(key, value);
-  json::Value slots = json::Value::array();
-  for (const auto& [key, value] : optimizer.slots) {
-    slots.push_back(key);
-    file.add(detail::optimizer_prefix + key, safetensors::Tensor::from_matrix(value));
-  }
-  file.metadata["optimizer"] = json::Value::object()
-                                   .set("name", optimizer.name)
-                                   .set("iterations", optimizer.iterations)
-                                   .set("hyperparameters", std::move(hyperparameters))
-                                   .set("scalars", std::move(scalars))
-                                   .set("slots", std::move(slots))
-                                   .dump();
-
-  json::Value training_tensors = json::Value::array();
-  for (const auto& [name, value] : position.tensors) {
-    if (name.empty()) throw value_error("save_checkpoint: a training tensor has an empty name");
-    if (file.find(detail::training_prefix + name) != nullptr) {
-      throw value_error("save_checkpoint: two training tensors are named \"" + name + "\"");
-    }
-    training_tensors.push_back(name);
-    file.add(detail::training_prefix + name, safetensors::Tensor::from_matrix(value));
-  }
-  json::Value words = json::Value::array();
-  for (const std::uint64_t word : position.rng.words) words.push_back(detail::hex_u64(word));
-  std::uint64_t spare_bits = 0;
-  std::memcpy(&spare_bits, &position.rng.spare_normal, sizeof spare_bits);
-  file.metadata["training"] = json::Value::object()
-                                  .set("epoch", position.epoch)
-                                  .set("batch", position.batch)
-                                  .set("global_step", position.global_step)
-                                  .set("rng", json::Value::object()
-                                                  .set("words", std::move(words))
-                                                  .set("has_spare_normal", position.rng.has_spare_normal)
-                                                  .set("spare_normal_bits", detail::hex_u64(spare_bits)))
-                                  .set("extra", position.extra)
-                                  .set("tensors", std::move(training_tensors))
-                                  .dump();
-  detail::seal_and_write(path, file);
-}
-
-template <class Scalar>
-void save_checkpoint(const std::string& path, const Sequential<Scalar>& model,
-                     const Optimizer<Scalar>& optimizer, const TrainingPosition& position,
-                     const ModelFileContents& contents = {}) {
-  save_checkpoint(path, model, optimizer.export_state(), position, contents);
-}
-
-// Loads a checkpoint saved by save_checkpoint: model, optimizer state and training position,
-// exactly as saved. file_error naming the file on anything invalid.
-template <class Scalar>
-LoadedCheckpoint<Scalar> load_checkpoint(const std::string& path, const ModelLoadOptions& options = {}) {
-  const safetensors::File file = detail::open_seqlm_file(path, true);
-  const std::string where = "checkpoint \"" + path + "\": ";
-  auto fail = [&where](const std::string& what) { throw file_error(where + what); };
-  LoadedModel<Scalar> model = detail::read_model<Scalar>(file, where, true, options);
-  LoadedCheckpoint<Scalar> checkpoint{std::move(model), {}, {}};
-
-  auto metadata_object = [&](const char* key) {
-    const auto it = file.metadata.find(key);
-    if (it == file.metadata.end()) fail(std::string("metadata \"") + key + "\" is missing");
-    json::Value value;
-    try {
-      value = json::parse(it->second);
-    } catch (const value_error& e) {
-      fail(std::string("metadata \"") + key + "\" is not valid JSON: " + e.what());
-    }
-    if (!value.is_object()) fail(std::string("metadata \"") + key + "\" is not a JSON object");
-    return value;
-  };
-
-  // Optimizer state.
-  const json::Value optimizer = metadata_object("optimizer");
-  std::vector<std::string> slot_names;
-  try {
-    checkpoint.optimizer.name = optimizer.get_string("name");
-    checkpoint.optimizer.iterations = optimizer.get_int64("iterations");
-    for (const auto& [key, value] : optimizer.get_object("hyperparameters").as_object()) {
-      checkpoint.optimizer.hyperparameters[key] = value.as_double();
-    }
-    for (const auto& [key, value] : optimizer.get_object("scalars").as_object()) {
-      checkpoint.optimizer.scalars[key] = value.as_double();
-    }
-    for (const json::Value& name : optimizer.get_array("slots")) slot_names.push_back(name.as_string());
-  } catch (const value_error& e) {
-    fail(std::string("metadata \"optimizer\": ") + e.what());
-  }
-  const std::size_t optimizer_tensors = detail::count_tensors_with_prefix(file, detail::optimizer_prefix);
-  const std::size_t training_tensors = detail::count_tensors_with_prefix(file, detail::training_prefix);
-  if (optimizer_tensors != slot_names.size()) {
-    fail(detail::make_message("the optimizer lists ", slot_names.size(), " slots, the file has ",
-                              optimizer_tensors, " optimizer tensors"));
-  }
-  for (const std::string& slot : slot_names) {
-    checkpoint.optimizer.slots.emplace_back(
-        slot, detail::read_f64_tensor(file, detail::optimizer_prefix, slot, "optimizer slot", fail));
-  }
-
-  // Training position.
-  const json::Value training = metadata_object("training");
-  try {
-    checkpoint.position.epoch = training.get_int64("epoch");
-    checkpoint.position.batch = training.get_int64("batch");
-    checkpoint.position.global_step = training.get_int64("global_step");
-    const json::Value& rng = training.get_object("rng");
-    const json::Value::Array& words = rng.get_array("words");
-    if (words.size() != checkpoint.position.rng.words.size()) fail("the RNG state must have 4 words");
-    auto hex_fail = [&](const std::string& what) { fail("RNG state: " + what); };
-    for (std::size_t k = 0; k < words.size(); ++k) {
-      checkpoint.position.rng.words[k] = detail::parse_hex_u64(words[k].as_string(), hex_fail);
-    }
-    checkpoint.position.rng.has_spare_normal = rng.get_bool("has_spare_normal");
-    const std::uint64_t spare_bits = detail::parse_hex_u64(rng.get_string("spare_normal_bits"), hex_fail);
-    std::memcpy(&checkpoint.position.rng.spare_normal, &spare_bits, sizeof spare_bits);
-    checkpoint.position.extra = training.at("extra");
-    // "tensors" is absent in checkpoints written before it existed: none.
-    if (training.contains("tensors")) {
-      for (const json::Value& name : training.get_array("tensors")) {
-        const std::string& tensor_name = name.as_string();
-        for (const auto& earlier : checkpoint.position.tensors) {
-          if (earlier.first == tensor_name) fail("training tensor \"" + tensor_name + "\" is listed twice");
-        }
-        checkpoint.position.tensors.emplace_back(
-            tensor_name,
-            detail::read_f64_tensor(file, detail::training_prefix, tensor_name, "training tensor", fail));
-      }
-    }
-  } catch (const value_error& e) {
-    fail(std::string("metadata \"training\": ") + e.what());
-  }
-  if (checkpoint.position.tensors.size() != training_tensors) {
-    fail(detail::make_message("the training position lists ", checkpoint.position.tensors.size(),
-                              " tensors, the file has ", training_tensors, " training tensors"));
-  }
-  if (checkpoint.position.epoch < 0 || checkpoint.position.batch < 0 || checkpoint.position.global_step < 0) {
-    fail("the training position has a negative epoch, batch or step");
-  }
-  return checkpoint;
 }
 
 }  // namespace seqlm

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "ascii.hpp"
 
 namespace seqlm {
 
@@ -391,8 +392,7 @@ inline std::string to_lower(std::string_view text, LowerCase mode) {
     // Only bytes 'A'-'Z' change and no UTF-8 multi-byte sequence contains them, but the
     // input must still be valid UTF-8.
     utf8::validate(text);
-    for (char byte : text) out += (byte >= 'A' && byte <= 'Z') ? static_cast<char>(byte - 'A' + 'a') : byte;
-    return out;
+    return ascii_lower(text);
   }
   utf8::Decoder decoder;
   decoder.feed(text, [&out](char32_t c, std::size_t) { utf8::append(out, to_lower(c, LowerCase::unicode)); });
