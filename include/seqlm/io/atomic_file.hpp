@@ -9,16 +9,27 @@
 // removed, the old file is left untouched, and a file_error naming the path is thrown (a
 // failure inside a writer callback is nested in it: std::rethrow_if_nested recovers it).
 //
+// What `path` may be. A missing file (created) or a regular file (replaced). A symbolic link
+// is written THROUGH: it is resolved (all links in the chain) and the regular file it points
+// to is replaced atomically, with the temporary file in that file's directory; the link
+// itself stays. Refused with a file_error, before anything is written: a directory, FIFO,
+// socket or device node (rename() would swap it for a regular file, as root even /dev/null),
+// a link to one of those, and a dangling link (nothing to replace). The check and the rename
+// are separate system calls, so a target swapped between them by another process is not
+// detected.
+//
 // append_line(path, line) appends one line with a single write() and an fsync, for logs
 // that grow while a program runs (e.g. the greetings example's online learning).
 #pragma once
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <functional>
@@ -68,6 +79,53 @@ inline std::string file_name_of(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// "a directory", "a FIFO", ... for the file type bits of a mode.
+inline const char* file_kind(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFIFO: return "a FIFO";
+    case S_IFSOCK: return "a socket";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFLNK: return "a symbolic link";
+    default: return "not a regular file";
+  }
+}
+
+// The file write_file_atomically(path) replaces: `path` itself when it does not exist (or its
+// directory does not: creating the temporary file reports that) or is a regular file; the
+// regular file a symbolic link resolves to. file_error for anything else (see the top).
+inline std::string replacement_target(const std::string& path) {
+  struct stat info {};
+  if (::lstat(path.c_str(), &info) != 0) return path;
+  if (S_ISREG(info.st_mode)) return path;
+  if (!S_ISLNK(info.st_mode)) {
+    throw file_error(make_message("write_file_atomically: \"", path, "\" is ", file_kind(info.st_mode),
+                                  ", not a regular file; refusing to replace it"));
+  }
+  char* resolved = ::realpath(path.c_str(), nullptr);
+  if (resolved == nullptr) {
+    const int code = errno;
+    throw file_error(make_message(
+        "write_file_atomically: \"", path, "\" is a symbolic link that does not resolve to a file (",
+        code == ENOENT ? "dangling" : std::strerror(code), "); refusing to write through it"));
+  }
+  std::string target(resolved);
+  std::free(resolved);
+  if (::stat(target.c_str(), &info) != 0) {
+    const int code = errno;
+    throw file_error(make_message("write_file_atomically: cannot stat \"", target, "\", the target of \"",
+                                  path, "\": ", std::strerror(code)));
+  }
+  if (!S_ISREG(info.st_mode)) {
+    throw file_error(make_message("write_file_atomically: \"", path, "\" is a symbolic link to \"", target,
+                                  "\", ", file_kind(info.st_mode),
+                                  ", not a regular file; refusing to replace it"));
+  }
+  return target;
+}
+
 }  // namespace detail
 
 // The sink a write_file_atomically callback writes to. Buffers in memory-sized chunks and
@@ -114,20 +172,25 @@ class FileSink {
   std::size_t bytes_written_ = 0;
 };
 
-// Writes the file produced by `writer` to `path` atomically (see the top of this file).
-// New files get mode 0666 minus the umask, like any file created with open().
+// Writes the file produced by `writer` to `path` atomically (see the top of this file: a
+// symbolic link is written through; a directory, FIFO, socket, device node, a link to one and
+// a dangling link are refused). New files get mode 0666 minus the umask, like any file
+// created with open().
 inline void write_file_atomically(const std::string& path, const std::function<void(FileSink&)>& writer) {
   if (path.empty()) throw file_error("write_file_atomically: empty path");
-  const std::string directory = detail::directory_of(path);
-  const std::string name = detail::file_name_of(path);
-  if (name.empty()) throw file_error("write_file_atomically: \"" + path + "\" names a directory, not a file");
+  if (detail::file_name_of(path).empty())
+    throw file_error("write_file_atomically: \"" + path + "\" names a directory, not a file");
+  // The file actually replaced: `path`, or the regular file a symbolic link points to.
+  const std::string target = detail::replacement_target(path);
+  const std::string directory = detail::directory_of(target);
+  const std::string name = detail::file_name_of(target);
 
   // 1. A fresh temporary file next to the target (O_EXCL: never reuse an existing one).
   static std::atomic<unsigned> counter{0};
   std::string temporary;
   int fd = -1;
   for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
-    const std::string directory_prefix = path.substr(0, path.size() - name.size());  // "dir/" or ""
+    const std::string directory_prefix = target.substr(0, target.size() - name.size());  // "dir/" or ""
     temporary = directory_prefix + "." + name + ".tmp-" + std::to_string(::getpid()) + "-" +
                 std::to_string(counter++);
     fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
@@ -176,7 +239,7 @@ inline void write_file_atomically(const std::string& path, const std::function<v
   }
 
   // 3. Atomically replace the target.
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+  if (::rename(temporary.c_str(), target.c_str()) != 0) {
     const int code = errno;
     ::unlink(temporary.c_str());
     throw file_error(detail::make_message("write_file_atomically: cannot rename the temporary file over \"",
