@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -200,6 +201,37 @@ TEST_CASE("write_file_atomically writes through a symbolic link, replacing its t
   write_file_atomically(second, std::string_view("third"));
   CHECK(read_text_file(target) == "third");
   CHECK(kind_of(second) == S_IFLNK);
+}
+
+TEST_CASE("write_file_atomically removes stale temporary files of dead writers of the same target") {
+  ScratchDirectory scratch;
+  const std::string path = scratch.path + "/checkpoint.safetensors";
+  // A pid that no longer exists: a child that has exited and been reaped.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  REQUIRE(::kill(child, 0) != 0);
+  const std::string dead = std::to_string(child), alive = std::to_string(::getpid());
+  const std::vector<std::string> stale = {".checkpoint.safetensors.tmp-" + dead + "-0",
+                                          ".checkpoint.safetensors.tmp-" + dead + "-17"};
+  const std::vector<std::string> kept = {
+      ".checkpoint.safetensors.tmp-" + alive + "-99",  // this process: maybe another thread's write
+      ".checkpoint.safetensors.tmp-1-0",               // pid 1 is alive
+      ".other.json.tmp-" + dead + "-0",                // another target's
+      ".checkpoint.safetensors.tmp-" + dead + "-x",    // not a name this code makes
+      ".checkpoint.safetensors.tmp-0-0",               // pid 0 would mean "my process group"
+      ".checkpoint.safetensors.tmp--" + dead + "-0",   // nor this
+      "checkpoint.safetensors.tmp-" + dead + "-0"};    // nor this (no leading dot)
+  for (const std::string& name : stale)
+    write_file_atomically(scratch.path + "/" + name, std::string_view("partial"));
+  for (const std::string& name : kept)
+    write_file_atomically(scratch.path + "/" + name, std::string_view("partial"));
+  write_file_atomically(path, std::string_view("complete"));
+  CHECK(read_text_file(path) == "complete");
+  for (const std::string& name : stale) CHECK(kind_of(scratch.path + "/" + name) == 0);
+  for (const std::string& name : kept) CHECK(kind_of(scratch.path + "/" + name) == S_IFREG);
+  CHECK(scratch.entries().size() == kept.size() + 1);
 }
 
 TEST_CASE("write_file_atomically works with a relative path in the current directory") {

@@ -18,17 +18,28 @@
 // are separate system calls, so a target swapped between them by another process is not
 // detected.
 //
+// Stale temporaries. A writer killed between steps 1 and 3 leaves its temporary file behind.
+// Each write_file_atomically removes, from the target's directory, the temporaries of the same
+// target name whose writer pid no longer exists (kill(pid, 0) fails with ESRCH). Temporaries
+// of this process (another thread may be writing) and of live processes are never touched.
+// Pids are only meaningful on one machine: writers on other hosts (network file systems) or in
+// other pid namespaces sharing the directory would look dead, so do not share one output
+// directory across them.
+//
 // append_line(path, line) appends one line with a single write() and an fsync, for logs
 // that grow while a program runs (e.g. the greetings example's online learning).
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -126,6 +137,38 @@ inline std::string replacement_target(const std::string& path) {
   return target;
 }
 
+// The writer pid in "<pid>-<n>" (the part of a temporary file name after ".<name>.tmp-"),
+// or 0 when `rest` is not exactly two decimal numbers joined by '-' or the pid is not > 0.
+inline pid_t temporary_writer_pid(std::string_view rest) {
+  const std::size_t dash = rest.find('-');
+  if (dash == 0 || dash == std::string_view::npos || dash + 1 == rest.size() || dash > 10) return 0;
+  for (std::size_t k = 0; k < rest.size(); ++k) {
+    if (k != dash && (rest[k] < '0' || rest[k] > '9')) return 0;
+  }
+  long long pid = 0;
+  for (std::size_t k = 0; k < dash; ++k) pid = pid * 10 + (rest[k] - '0');
+  return pid > 0 && pid <= INT_MAX ? static_cast<pid_t>(pid) : 0;
+}
+
+// Removes the temporary files ".<name>.tmp-<pid>-<n>" in `directory` whose writer pid no
+// longer exists (kill(pid, 0) fails with ESRCH); never this process's own. Best effort:
+// errors (an unreadable directory, a file that cannot be removed) are ignored.
+inline void remove_stale_temporaries(const std::string& directory, const std::string& name) {
+  const std::string prefix = "." + name + ".tmp-";
+  DIR* listing = ::opendir(directory.c_str());
+  if (listing == nullptr) return;
+  std::vector<std::string> stale;
+  while (const dirent* entry = ::readdir(listing)) {
+    const std::string_view entry_name = entry->d_name;
+    if (entry_name.compare(0, prefix.size(), prefix) != 0) continue;
+    const pid_t pid = temporary_writer_pid(entry_name.substr(prefix.size()));
+    if (pid == 0 || pid == ::getpid()) continue;
+    if (::kill(pid, 0) != 0 && errno == ESRCH) stale.emplace_back(entry_name);
+  }
+  ::closedir(listing);
+  for (const std::string& file : stale) ::unlink((directory + "/" + file).c_str());
+}
+
 }  // namespace detail
 
 // The sink a write_file_atomically callback writes to. Buffers in memory-sized chunks and
@@ -184,6 +227,7 @@ inline void write_file_atomically(const std::string& path, const std::function<v
   const std::string target = detail::replacement_target(path);
   const std::string directory = detail::directory_of(target);
   const std::string name = detail::file_name_of(target);
+  detail::remove_stale_temporaries(directory, name);
 
   // 1. A fresh temporary file next to the target (O_EXCL: never reuse an existing one).
   static std::atomic<unsigned> counter{0};
