@@ -234,6 +234,33 @@ TEST_CASE("write_file_atomically removes stale temporary files of dead writers o
   CHECK(scratch.entries().size() == kept.size() + 1);
 }
 
+TEST_CASE("prepare_file_atomically writes the temporary file; commit replaces, dropping discards") {
+  ScratchDirectory scratch;
+  const std::string path = scratch.path + "/model.json";
+  write_file_atomically(path, std::string_view("old"));
+  {
+    PendingFile pending = prepare_file_atomically(path, [](FileSink& sink) { sink.write("new"); });
+    CHECK(pending.path() == path);
+    CHECK(read_text_file(path) == "old");  // not yet
+    CHECK(scratch.entries().size() == 2);  // the target and the temporary file
+    PendingFile moved = std::move(pending);
+    moved.commit();
+    CHECK(read_text_file(path) == "new");
+    CHECK(scratch.entries() == std::vector<std::string>{"model.json"});
+    CHECK_THROWS_WITH_AS(moved.commit(), doctest::Contains("already committed"), file_error);
+  }
+  {
+    PendingFile dropped = prepare_file_atomically(path, std::string_view("never"));
+    CHECK(scratch.entries().size() == 2);
+  }  // destroyed without commit(): the temporary file is removed, the target unchanged
+  CHECK(read_text_file(path) == "new");
+  CHECK(scratch.entries() == std::vector<std::string>{"model.json"});
+  // Preparing refuses what write_file_atomically refuses, before writing anything.
+  CHECK_THROWS_AS(prepare_file_atomically(scratch.path + "/missing-dir/x.json", std::string_view("x")),
+                  file_error);
+  CHECK(scratch.entries() == std::vector<std::string>{"model.json"});
+}
+
 TEST_CASE("write_file_atomically works with a relative path in the current directory") {
   const std::string path = "seqlm_test_atomic_relative.txt";
   write_file_atomically(path, std::string_view("relative"));

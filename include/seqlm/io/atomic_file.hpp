@@ -26,6 +26,13 @@
 // other pid namespaces sharing the directory would look dead, so do not share one output
 // directory across them.
 //
+// Two files together. prepare_file_atomically(path, ...) does steps 1-2 and returns a
+// PendingFile; its commit() does steps 3-4, and destroying it uncommitted removes the
+// temporary file. A program that must change two files together (the greetings example: the
+// model and the dataset it was learned from) prepares the first, changes the second, then
+// commits: a failure before the commit changes neither. (A crash between the two steps can
+// still leave them disagreeing; that needs a journal.)
+//
 // append_line(path, line) appends one line with a single write() and an fsync, for logs
 // that grow while a program runs (e.g. the greetings example's online learning).
 #pragma once
@@ -46,6 +53,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "../error.hpp"
@@ -171,6 +179,8 @@ inline void remove_stale_temporaries(const std::string& directory, const std::st
 
 }  // namespace detail
 
+class PendingFile;
+
 // The sink a write_file_atomically callback writes to. Buffers in memory-sized chunks and
 // writes through to the temporary file; a failed write throws file_error.
 class FileSink {
@@ -191,7 +201,7 @@ class FileSink {
   std::size_t bytes_written() const { return bytes_written_; }
 
  private:
-  friend void write_file_atomically(const std::string&, const std::function<void(FileSink&)>&);
+  friend PendingFile prepare_file_atomically(const std::string&, const std::function<void(FileSink&)>&);
   static constexpr std::size_t capacity = 1 << 16;
 
   FileSink(int fd, std::string path) : fd_(fd), path_(std::move(path)) { buffer_.reserve(capacity); }
@@ -215,11 +225,74 @@ class FileSink {
   std::size_t bytes_written_ = 0;
 };
 
-// Writes the file produced by `writer` to `path` atomically (see the top of this file: a
-// symbolic link is written through; a directory, FIFO, socket, device node, a link to one and
-// a dangling link are refused). New files get mode 0666 minus the umask, like any file
-// created with open().
-inline void write_file_atomically(const std::string& path, const std::function<void(FileSink&)>& writer) {
+// A temporary file written and fsynced by prepare_file_atomically(), not yet renamed over its
+// target. commit() renames it (step 3) and syncs the directory (step 4); destroying it
+// without commit() removes the temporary file, leaving the target as it was. Move-only.
+class PendingFile {
+ public:
+  PendingFile(PendingFile&& other) noexcept
+      : path_(std::move(other.path_)),
+        target_(std::move(other.target_)),
+        temporary_(std::exchange(other.temporary_, std::string())) {}
+  PendingFile(const PendingFile&) = delete;
+  PendingFile& operator=(const PendingFile&) = delete;
+  PendingFile& operator=(PendingFile&&) = delete;
+  ~PendingFile() {
+    if (!temporary_.empty()) ::unlink(temporary_.c_str());
+  }
+
+  // The path given to prepare_file_atomically.
+  const std::string& path() const { return path_; }
+
+  // Replaces the target with the prepared file. file_error naming the path when the rename
+  // fails (the old file is then unchanged and the temporary file removed), when the directory
+  // cannot be synced afterwards (the file was replaced), or when called a second time.
+  void commit() {
+    if (temporary_.empty()) {
+      throw file_error("write_file_atomically: \"" + path_ + "\" was already committed (or moved from)");
+    }
+    const std::string temporary = std::exchange(temporary_, std::string());
+    const std::string& target = target_;
+    const std::string& path = path_;
+    const std::string directory = detail::directory_of(target);
+    // 3. Atomically replace the target.
+    if (::rename(temporary.c_str(), target.c_str()) != 0) {
+      const int code = errno;
+      ::unlink(temporary.c_str());
+      throw file_error(detail::make_message("write_file_atomically: cannot rename the temporary file over \"",
+                                            path, "\": ", detail::errno_text(code),
+                                            "; the old file is unchanged"));
+    }
+
+    // 4. Make the rename durable. Some file systems cannot fsync a directory (EINVAL): fine.
+    const int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (directory_fd >= 0) {
+      const int code = detail::fsync_retrying(directory_fd);
+      ::close(directory_fd);
+      if (code != 0 && code != EINVAL && code != ENOTSUP) {
+        throw file_error(detail::make_message(
+            "write_file_atomically: \"", path,
+            "\" was replaced but its directory could not be synced: ", detail::errno_text(code)));
+      }
+    }
+  }
+
+ private:
+  friend PendingFile prepare_file_atomically(const std::string&, const std::function<void(FileSink&)>&);
+  PendingFile(std::string path, std::string target, std::string temporary)
+      : path_(std::move(path)), target_(std::move(target)), temporary_(std::move(temporary)) {}
+
+  std::string path_;       // as given
+  std::string target_;     // what is replaced: path_, or the regular file a link at path_ points to
+  std::string temporary_;  // the prepared file; empty once committed or moved from
+};
+
+// Steps 1-2 of write_file_atomically (see the top of this file): checks the target, writes the
+// file produced by `writer` to a fresh temporary file next to it and fsyncs it; the target is
+// untouched until commit(). Throws file_error (the writer's own exception nested) like
+// write_file_atomically, leaving no temporary file.
+inline PendingFile prepare_file_atomically(const std::string& path,
+                                           const std::function<void(FileSink&)>& writer) {
   if (path.empty()) throw file_error("write_file_atomically: empty path");
   if (detail::file_name_of(path).empty())
     throw file_error("write_file_atomically: \"" + path + "\" names a directory, not a file");
@@ -281,32 +354,25 @@ inline void write_file_atomically(const std::string& path, const std::function<v
                                           path, "\": ", detail::errno_text(code),
                                           "; the old file is unchanged"));
   }
+  return PendingFile(path, target, temporary);
+}
 
-  // 3. Atomically replace the target.
-  if (::rename(temporary.c_str(), target.c_str()) != 0) {
-    const int code = errno;
-    ::unlink(temporary.c_str());
-    throw file_error(detail::make_message("write_file_atomically: cannot rename the temporary file over \"",
-                                          path, "\": ", detail::errno_text(code),
-                                          "; the old file is unchanged"));
-  }
-
-  // 4. Make the rename durable. Some file systems cannot fsync a directory (EINVAL): fine.
-  const int directory_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (directory_fd >= 0) {
-    const int code = detail::fsync_retrying(directory_fd);
-    ::close(directory_fd);
-    if (code != 0 && code != EINVAL && code != ENOTSUP) {
-      throw file_error(detail::make_message(
-          "write_file_atomically: \"", path,
-          "\" was replaced but its directory could not be synced: ", detail::errno_text(code)));
-    }
-  }
+// Writes the file produced by `writer` to `path` atomically (see the top of this file: a
+// symbolic link is written through; a directory, FIFO, socket, device node, a link to one and
+// a dangling link are refused). New files get mode 0666 minus the umask, like any file
+// created with open().
+inline void write_file_atomically(const std::string& path, const std::function<void(FileSink&)>& writer) {
+  prepare_file_atomically(path, writer).commit();
 }
 
 // Writes `bytes` to `path` atomically.
 inline void write_file_atomically(const std::string& path, std::string_view bytes) {
   write_file_atomically(path, [bytes](FileSink& sink) { sink.write(bytes); });
+}
+
+// Prepares `bytes` for `path` (see prepare_file_atomically).
+inline PendingFile prepare_file_atomically(const std::string& path, std::string_view bytes) {
+  return prepare_file_atomically(path, [bytes](FileSink& sink) { sink.write(bytes); });
 }
 
 // Appends `line` and a '\n' to `path` (created with mode 0666 minus umask if missing) with
