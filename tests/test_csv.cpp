@@ -102,6 +102,10 @@ TEST_CASE("read_csv_column picks a named column and checks every row") {
       path, "id,headline,words\n1,\"Virtual Coins, Real Resources\",4\n2,Unknown,1\n3,\"A\nB\",2\n");
   CHECK(read_csv_column(path, "headline") == Row{"Virtual Coins, Real Resources", "Unknown", "A\nB"});
   CHECK(read_csv_column(path, "id") == Row{"1", "2", "3"});
+  // The line where each row starts, for messages about a value (row 3 spans lines 4-5).
+  std::vector<std::size_t> lines;
+  CHECK(read_csv_column(path, "words", &lines) == Row{"4", "1", "2"});
+  CHECK(lines == std::vector<std::size_t>{2, 3, 4});
   std::remove(path.c_str());
 
   CHECK(column_error("id,headline\n1,a\n", "title") ==
