@@ -111,6 +111,14 @@ TEST_CASE("read_csv_column picks a named column and checks every row") {
   CHECK(column_error("id,headline\n1,a\n", "title") ==
         "CSV \"seqlm_test_csv_column.csv\": no column \"title\" (columns: id, headline)");
   CHECK(column_error("", "x").find("the file is empty") != std::string::npos);
+  // A binary header is listed escaped: no control bytes reach a terminal, and a NUL does not
+  // cut the message short.
+  CHECK(column_error(std::string("\x01\x02"
+                                 "bin\0ary,\x1b[31mred\n1,2\n",
+                                 21),
+                     "headline") ==
+        "CSV \"seqlm_test_csv_column.csv\": no column \"headline\" (columns: \\x01\\x02bin\\x00ary, "
+        "\\x1B[31mred)");
   CHECK(column_error("a,a\n1,2\n", "a").find("column \"a\" appears twice") != std::string::npos);
   CHECK(column_error("a,b\n1,2\n\"x\ny\",2,3\n", "a") ==
         "CSV \"seqlm_test_csv_column.csv\" line 3: row has 3 fields, the header has 2");
