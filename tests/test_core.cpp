@@ -70,6 +70,57 @@ TEST_CASE("vectorised sigmoid and tanh are accurate in float and double") {
   check_activation_accuracy<double>(1e-15);
 }
 
+// exp, sigmoid and tanh of NaN, +-inf and values far outside the useful range, on every
+// position of arrays of every length up to three SIMD batches (so both the batch path and the
+// scalar tail see each value). Run under the sanitize preset: the double batch path once
+// converted NaN and 1e300 * log2(e) to int64 (undefined behaviour) inside xsimd's exp.
+template <class S>
+void check_special_values() {
+  using limits = std::numeric_limits<S>;
+  const S huge = std::is_same_v<S, double> ? S(1e300) : S(1e38);
+  const std::vector<S> specials = {
+      limits::quiet_NaN(), limits::infinity(), -limits::infinity(), huge, -huge, S(1000), S(-1000), S(0)};
+  const Index max_length = 3 * simd::width<S>;
+  for (Index n = 0; n <= max_length; ++n) {
+    for (Index shift = 0; shift < Index(specials.size()); ++shift) {
+      CAPTURE(n);
+      CAPTURE(shift);
+      std::vector<S> x(static_cast<size_t>(n));
+      for (Index k = 0; k < n; ++k)
+        x[static_cast<size_t>(k)] = specials[static_cast<size_t>((k + shift) % Index(specials.size()))];
+      std::vector<S> e = x, sig = x, th = x;
+      simd::vectorized_loop<S>(n, [&](Index k, auto lane) {
+        using V = decltype(lane);
+        simd::store(e.data() + k, simd::exp(simd::load<V>(e.data() + k)));
+      });
+      simd::sigmoid_inplace(sig.data(), n);
+      simd::tanh_inplace(th.data(), n);
+      for (size_t k = 0; k < x.size(); ++k) {
+        const S v = x[k];
+        CAPTURE(v);
+        if (std::isnan(v)) {
+          CHECK(std::isnan(e[k]));
+          CHECK(std::isnan(sig[k]));
+          CHECK(std::isnan(th[k]));
+        } else if (v == 0) {
+          CHECK(e[k] == S(1));
+          CHECK(sig[k] == S(0.5));
+          CHECK(th[k] == S(0));
+        } else {
+          CHECK(e[k] == (v > 0 ? limits::infinity() : S(0)));
+          CHECK(sig[k] == (v > 0 ? S(1) : S(0)));
+          CHECK(th[k] == (v > 0 ? S(1) : S(-1)));
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("vectorised exp, sigmoid and tanh of NaN, infinities and huge values, float and double") {
+  check_special_values<float>();
+  check_special_values<double>();
+}
+
 template <class S>
 void check_all_finite() {
   // 19 elements: two whole SIMD batches and a scalar tail for float (8) and double (4).

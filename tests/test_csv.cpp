@@ -102,11 +102,23 @@ TEST_CASE("read_csv_column picks a named column and checks every row") {
       path, "id,headline,words\n1,\"Virtual Coins, Real Resources\",4\n2,Unknown,1\n3,\"A\nB\",2\n");
   CHECK(read_csv_column(path, "headline") == Row{"Virtual Coins, Real Resources", "Unknown", "A\nB"});
   CHECK(read_csv_column(path, "id") == Row{"1", "2", "3"});
+  // The line where each row starts, for messages about a value (row 3 spans lines 4-5).
+  std::vector<std::size_t> lines;
+  CHECK(read_csv_column(path, "words", &lines) == Row{"4", "1", "2"});
+  CHECK(lines == std::vector<std::size_t>{2, 3, 4});
   std::remove(path.c_str());
 
   CHECK(column_error("id,headline\n1,a\n", "title") ==
         "CSV \"seqlm_test_csv_column.csv\": no column \"title\" (columns: id, headline)");
   CHECK(column_error("", "x").find("the file is empty") != std::string::npos);
+  // A binary header is listed escaped: no control bytes reach a terminal, and a NUL does not
+  // cut the message short.
+  CHECK(column_error(std::string("\x01\x02"
+                                 "bin\0ary,\x1b[31mred\n1,2\n",
+                                 21),
+                     "headline") ==
+        "CSV \"seqlm_test_csv_column.csv\": no column \"headline\" (columns: \\x01\\x02bin\\x00ary, "
+        "\\x1B[31mred)");
   CHECK(column_error("a,a\n1,2\n", "a").find("column \"a\" appears twice") != std::string::npos);
   CHECK(column_error("a,b\n1,2\n\"x\ny\",2,3\n", "a") ==
         "CSV \"seqlm_test_csv_column.csv\" line 3: row has 3 fields, the header has 2");

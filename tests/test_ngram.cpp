@@ -383,6 +383,37 @@ TEST_CASE("save and load round trip, and corrupt files are file_error") {
   }
 }
 
+TEST_CASE("the vocabulary size is capped, in files before anything is allocated") {
+  // A distribution holds V doubles: a file claiming V = 2^31 - 1 made generate() allocate 16 GiB.
+  const Index limit = NGramModel::max_vocabulary_size;
+  CHECK(limit == Index(1) << 22);
+  CHECK(NGramModel(2, limit).vocabulary_size() == limit);
+  CHECK_THROWS_WITH_AS(NGramModel(2, limit + 1), doctest::Contains("at most 4194304"), value_error);
+  NGramModel growing(2, 4);
+  CHECK_THROWS_WITH_AS(growing.grow_vocabulary(limit + 1), doctest::Contains("at most 4194304"), value_error);
+  CHECK(growing.vocabulary_size() == 4);
+
+  NGramOptions options;
+  options.add_k = 1;
+  NGramModel model(2, 8, options);
+  model.learn({2, 3, 4});
+  ScratchFile file("huge.json");
+  model.save(file.path);
+  std::string text = file.read();
+  const size_t at = text.find("\"vocabulary_size\":8");
+  REQUIRE(at != std::string::npos);
+  text.replace(at, 19, "\"vocabulary_size\":2147483647");
+  file.write(text);
+  CHECK_THROWS_WITH_AS(NGramModel::load(file.path), doctest::Contains("vocabulary_size 2147483647"),
+                       file_error);
+  try {
+    NGramModel::load(file.path);
+  } catch (const file_error& e) {
+    CHECK(std::string(e.what()).find(file.path) != std::string::npos);
+    CHECK(std::string(e.what()).find("at most 4194304") != std::string::npos);
+  }
+}
+
 // ---- the greetings tutorial ("super small language model") --------------------------------------
 
 namespace {

@@ -3,8 +3,10 @@
 // argument and shape errors, and bit-identical resume through OptimizerState.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <cmath>
 #include <functional>
+#include <future>
 #include <limits>
 #include <memory>
 #include <seqlm/optim/make_optimizer.hpp>
@@ -665,6 +667,67 @@ TEST_CASE("import_state validates the state and leaves the optimizer unchanged o
   Nadam<double> resumed;
   resumed.import_state(slower);
   CHECK(resumed.learning_rate() == 1e-4);
+}
+
+// Runs `body` on another thread; fails the test (instead of hanging) unless it ends within 20 s.
+template <class Body>
+std::string message_within_seconds(Body body) {
+  auto result = std::async(std::launch::async, [&] {
+    try {
+      body();
+      return std::string("no error");
+    } catch (const error& e) {
+      return std::string(e.what());
+    }
+  });
+  REQUIRE(result.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+  return result.get();
+}
+
+TEST_CASE("import_state refuses absurd slot dimensions at once, even when the slot holds no bytes") {
+  TinyModel<double> model;
+  model.set_gradients(1);
+  Adam<double> adam;
+  adam.step(model.parameters());
+  const OptimizerState good = adam.export_state();
+
+  // A checkpoint tensor of shape [2^62, 0] holds zero bytes, so the file reader accepts it; it
+  // becomes a 0 x 2^62 slot. Before the fix import_state spun through 2^62 empty columns.
+  const Index huge = Index(1) << 62;
+  OptimizerState bad = good;
+  bad.slots[0].second.resize(0, huge);
+  bad.slots[1].second.resize(0, huge);
+  std::string message = message_within_seconds([&] { restore_optimizer<double>(bad); });
+  INFO(message);
+  CHECK(message.find("'0/kernel/momentum'") != std::string::npos);
+  CHECK(message.find("0x4611686018427387904") != std::string::npos);
+
+  // Compared with the model's parameters, shapes are checked before any value is looked at.
+  bad = good;
+  bad.slots[0].second.resize(0, 4);
+  bad.slots[1].second.resize(0, 4);
+  message = message_within_seconds([&] { restore_optimizer<double>(bad, model.parameters()); });
+  CHECK(message.find("slot '0/kernel/momentum' has shape 0x4, parameter 0 'kernel' has shape 3x4") !=
+        std::string::npos);
+  Adam<double> fresh;
+  CHECK_THROWS_AS(fresh.import_state(bad, model.parameters()), shape_error);
+  CHECK(fresh.export_state().slots.empty());
+
+  ParameterList<double> renamed = model.parameters();
+  renamed[1].name = "offset";
+  CHECK_THROWS_WITH_AS(fresh.import_state(good, renamed),
+                       doctest::Contains("parameter 1 is named 'offset', the state's slots are for 'bias'"),
+                       file_error);
+  ParameterList<double> fewer = model.parameters();
+  fewer.pop_back();
+  CHECK_THROWS_WITH_AS(fresh.import_state(good, fewer),
+                       doctest::Contains("the state has slots for 3 parameters, the model has 2"),
+                       file_error);
+
+  // The matching list is accepted and steps on exactly like the plain import.
+  auto restored = restore_optimizer<double>(good, model.parameters());
+  CHECK(restored->iterations() == 1);
+  CHECK(restored->export_state().slots.size() == good.slots.size());
 }
 
 TEST_CASE("make_optimizer builds each optimizer from a name and numbers") {

@@ -5,9 +5,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <future>
 #include <seqlm/train/callbacks.hpp>
 #include <seqlm/train/history.hpp>
 #include <seqlm/train/metrics.hpp>
@@ -16,6 +19,8 @@
 #include <seqlm/train/worker_pool.hpp>
 #include <sstream>
 #include <string>
+#include <system_error>
+#include <thread>
 #include <vector>
 
 using namespace seqlm;
@@ -526,6 +531,41 @@ TEST_CASE("WorkerPool runs every task once per call and rethrows the lowest fail
   pool.run([&](Index) { ++after; });  // still usable after an exception
   CHECK(after == 3);
   CHECK_THROWS_AS(detail::WorkerPool(0), value_error);
+}
+
+TEST_CASE("WorkerPool reports threads the system cannot start as an error and joins the others") {
+  // The system refuses the third worker thread (as pthread_create does with EAGAIN when a
+  // process or user thread limit is reached).
+  int started = 0;
+  const detail::WorkerPool::ThreadStarter refuse_third = [&](std::function<void()> body) {
+    if (started == 2)
+      throw std::system_error(std::make_error_code(std::errc::resource_unavailable_try_again));
+    ++started;
+    return std::thread(std::move(body));
+  };
+  // Before the fix the constructor hung: the started threads waited on the pool's condition
+  // variable while it was destroyed. Run it on another thread so that a hang fails the test.
+  auto construct = std::async(std::launch::async, [&] {
+    try {
+      detail::WorkerPool pool(5, refuse_third);
+      return std::string("no error");
+    } catch (const value_error& e) {
+      return std::string(e.what());
+    }
+  });
+  REQUIRE(construct.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+  const std::string message = construct.get();
+  INFO(message);
+  CHECK(message.find("5 threads") != std::string::npos);
+  CHECK(message.find("only 3 could be started") != std::string::npos);
+  CHECK(started == 2);
+
+  // A pool of the size the system allows works.
+  started = 0;
+  detail::WorkerPool small(3, refuse_third);
+  std::atomic<int> calls{0};
+  small.run([&](Index) { ++calls; });
+  CHECK(calls == 3);
 }
 
 TEST_CASE("ProgressReporter: an epoch stopped early reports the batches actually run") {

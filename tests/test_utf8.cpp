@@ -135,6 +135,19 @@ TEST_CASE("the incremental decoder handles sequences split across chunks") {
   CHECK_THROWS_WITH_AS(truncated.finish(), doctest::Contains("byte offset 2"), text_error);
 }
 
+TEST_CASE("printable escapes control characters and invalid bytes for messages") {
+  using namespace std::string_literals;
+  CHECK(utf8::printable("plain ASCII, ação, 日本, 😀") == "plain ASCII, ação, 日本, 😀");
+  CHECK(utf8::printable("\x01\x02"
+                        "bin\0ary,\x1b[31mred\n\t\x7f"s) ==
+        "\\x01\\x02bin\\x00ary,\\x1B[31mred\\x0A\\x09\\x7F");
+  CHECK(utf8::printable("\xff\xc3 \xe2\x82") == "\\xFF\\xC3 \\xE2\\x82");           // invalid or cut short
+  CHECK(utf8::printable("\xc0\xaf \xed\xa0\x80") == "\\xC0\\xAF \\xED\\xA0\\x80");  // overlong, surrogate
+  CHECK(utf8::printable("\xc2\x85|\xc2\xa0") ==
+        "\\xC2\\x85|\xc2\xa0");  // C1 control NEL; no-break space kept
+  CHECK(utf8::printable("") == "");
+}
+
 TEST_CASE("lower-casing modes") {
   const std::string text = "ÀÉÎÕÜ×Þ ĀŽ Ÿ İ ΑΩΣ АЯЁ ẞẠ Kelvin\xE2\x84\xAA ABC";
   CHECK(to_lower(text, LowerCase::none) == text);

@@ -2,22 +2,51 @@
 //
 //   program SUBCOMMAND [--option VALUE] [--flag] [POSITIONAL...]
 //
-// Options are declared with a help line and a default; unknown options, missing values and
-// malformed numbers are reported as seqlm::value_error naming the option. --help prints the
-// generated usage text.
+// Options are declared with a help line, a default and, for sizes, the range of accepted
+// integers; unknown options, missing values, malformed numbers and sizes outside their range
+// are reported as seqlm::value_error naming the option. --help prints the generated usage text.
+//
+// Also the error reporting of the programs' main(): report_error() prints one line to stderr
+// (escaped by seqlm::utf8::printable: no control characters or invalid UTF-8 reach the
+// terminal) and turns
+// std::bad_alloc into "out of memory while <what the program was doing>" (see doing()), and
+// check_data_file() says clearly when --data names a directory.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <new>
+#include <optional>
 #include <seqlm/error.hpp>
 #include <seqlm/tensor.hpp>
+#include <seqlm/text/utf8.hpp>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace examples {
+
+// Upper limits of the size options, checked before anything is allocated: a typo such as
+// --units 1000000000 gets "--units must be from 1 to 4096, got 1000000000" instead of an
+// out-of-memory failure. Generous for these examples (the tutorials use 10..128 units).
+inline constexpr long long max_width = 4096;         // --units, --embedding, --filters
+inline constexpr long long max_batch_size = 65536;   // --batch-size
+inline constexpr long long max_threads = 256;        // --threads
+inline constexpr long long max_window = 100000;      // --window, --step
+inline constexpr long long max_epochs = 1000000;     // --epochs, --patience
+inline constexpr long long max_generated = 1000000;  // --length, --words, --sample-length, ...
+
+// The accepted integers of an option, inclusive.
+struct Range {
+  long long min, max;
+};
 
 class CommandLine {
  public:
@@ -27,15 +56,17 @@ class CommandLine {
   // Declares a subcommand (the first argument must be one of them when any is declared).
   void subcommand(const std::string& name, const std::string& help) { subcommands_.push_back({name, help}); }
 
-  // Declares --name VALUE with a default ("" = none) and a help line.
-  void option(const std::string& name, const std::string& default_value, const std::string& help) {
-    options_.push_back({name, default_value, help, false});
+  // Declares --name VALUE with a default ("" = none) and a help line; with a range, integer()
+  // and positive() accept only values inside it.
+  void option(const std::string& name, const std::string& default_value, const std::string& help,
+              std::optional<Range> range = std::nullopt) {
+    options_.push_back({name, default_value, help, false, range});
     values_[name] = default_value;
   }
 
   // Declares --name, a switch that is off unless given.
   void flag(const std::string& name, const std::string& help) {
-    options_.push_back({name, "", help, true});
+    options_.push_back({name, "", help, true, std::nullopt});
     values_[name] = "";
   }
 
@@ -74,6 +105,10 @@ class CommandLine {
         values_[name] = argv[++k];
       }
     }
+    // Sizes are checked now, before the program reads data or allocates anything.
+    for (const Option& o : options_) {
+      if (o.range) integer(o.name);
+    }
   }
 
   const std::string& command() const { return chosen_; }
@@ -81,12 +116,20 @@ class CommandLine {
   bool has(const std::string& name) const { return !value(name).empty(); }
   const std::string& text(const std::string& name) const { return value(name); }
 
+  // An integer option, inside its declared range if it has one.
   long long integer(const std::string& name) const {
     const std::string& v = value(name);
     char* end = nullptr;
+    errno = 0;
     const long long parsed = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end != '\0')
+    if (v.empty() || *end != '\0' || errno == ERANGE)
       throw seqlm::value_error(std::string() + "--" + name + " expects an integer, got '" + v + "'");
+    const Option* declared = find(name);
+    if (declared != nullptr && declared->range &&
+        (parsed < declared->range->min || parsed > declared->range->max)) {
+      throw seqlm::value_error("--" + name + " must be from " + std::to_string(declared->range->min) +
+                               " to " + std::to_string(declared->range->max) + ", got " + v);
+    }
     return parsed;
   }
 
@@ -140,6 +183,7 @@ class CommandLine {
     for (const auto& o : options_) {
       const std::string left = "--" + o.name + (o.is_flag ? "" : " VALUE");
       out << "  " << pad(left, 22) << o.help;
+      if (o.range) out << " [" << o.range->min << ".." << o.range->max << "]";
       if (!o.is_flag && !o.default_value.empty()) out << " (default: " << o.default_value << ")";
       out << "\n";
     }
@@ -154,6 +198,7 @@ class CommandLine {
   struct Option {
     std::string name, default_value, help;
     bool is_flag;
+    std::optional<Range> range;
   };
 
   const Option* find(const std::string& name) const {
@@ -177,5 +222,65 @@ class CommandLine {
   std::map<std::string, std::string> values_;
   std::vector<std::string> positional_;
 };
+
+// ---- errors ----------------------------------------------------------------------------------
+
+// What the program is doing now ("reading --data", "training", ...), named by the
+// out-of-memory message of report_error(). Set it with doing() before each phase.
+inline std::string& current_activity() {
+  static std::string activity = "starting";
+  return activity;
+}
+inline void doing(const char* activity) { current_activity() = activity; }
+
+// For main's `catch (...)`: prints "<program>: <message>" as one line on stderr and returns
+// the exit status 1. std::bad_alloc becomes "out of memory while <current_activity()>",
+// followed by `hint` (e.g. which options make the program smaller) when given.
+inline int report_error(const char* program, const char* hint = "") noexcept {
+  try {
+    try {
+      throw;
+    } catch (const std::bad_alloc&) {
+      std::cerr << program << ": out of memory while " << current_activity() << hint << "\n";
+    } catch (const std::exception& e) {
+      std::cerr << program << ": " << seqlm::utf8::printable(e.what()) << "\n";
+    } catch (...) {
+      std::cerr << program << ": unknown error\n";
+    }
+  } catch (...) {  // printing itself failed (no memory left for the message)
+    std::cerr << program << ": out of memory\n";
+  }
+  return 1;
+}
+
+// Throws text_error "\"<path>\" line N: UTF-8: ..." for the first line of `text` (the contents
+// of the file `path`) that is not valid UTF-8; the byte offset in the message is within that
+// line. A '\n' byte is never part of a multi-byte sequence, so the lines can be checked alone.
+inline void check_utf8_lines(std::string_view text, const std::string& path) {
+  if (seqlm::utf8::is_valid(text)) return;
+  std::size_t line = 1;
+  for (std::size_t begin = 0; begin <= text.size(); ++line) {
+    const std::size_t end = std::min(text.find('\n', begin), text.size());
+    try {
+      seqlm::utf8::validate(text.substr(begin, end - begin));
+    } catch (const seqlm::text_error& e) {
+      throw seqlm::text_error("\"" + path + "\" line " + std::to_string(line) + ": " + e.what());
+    }
+    begin = end + 1;
+  }
+}
+
+// Throws file_error when `path` (the value of --`option`) is a directory or another
+// non-regular file; a path that does not exist is left to the reader, whose message says so.
+inline void check_data_file(const std::string& path, const char* option = "data") {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return;
+  if (S_ISDIR(info.st_mode)) {
+    throw seqlm::file_error("--" + std::string(option) + " \"" + path + "\" is a directory; give a file");
+  }
+  if (!S_ISREG(info.st_mode)) {
+    throw seqlm::file_error("--" + std::string(option) + " \"" + path + "\" is not a regular file");
+  }
+}
 
 }  // namespace examples

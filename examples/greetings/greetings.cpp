@@ -10,9 +10,15 @@
 // contexts with --order); a reply continues from the last word(s) of the message until a
 // training line would end; an unknown word gets "Desculpe, não entendi sua mensagem.".
 // Learning a sentence appends it to the dataset file (one fsync'ed write) and updates the
-// model online; the model file is rewritten atomically.
+// model online; the model file is rewritten atomically. The two change together or not at all:
+// when either cannot be written, neither changes (see learn_sentence).
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <seqlm/seqlm.hpp>
 #include <string>
 #include <vector>
@@ -64,14 +70,17 @@ struct GreetingsModel {
     return vocabulary.decode(response);
   }
 
-  void save(const std::string& path) const {
+  // The model file's contents (JSON).
+  std::string to_text() const {
     seqlm::json::Value out = seqlm::json::Value::object();
     out.set("format", "seqlm.greetings")
         .set("version", 1)
         .set("vocabulary", vocabulary.to_json())
         .set("ngram", ngram.to_json());
-    seqlm::write_file_atomically(path, out.dump() + "\n");
+    return out.dump() + "\n";
   }
+
+  void save(const std::string& path) const { seqlm::write_file_atomically(path, to_text()); }
 
   static GreetingsModel load(const std::string& path) {
     return seqlm::json::load_file(path, "greetings model", [](const seqlm::json::Value& in) {
@@ -89,6 +98,8 @@ struct GreetingsModel {
 };
 
 std::vector<std::string> read_lines(const std::string& path) {
+  examples::doing("reading --data");
+  examples::check_data_file(path);
   std::ifstream in(path);
   if (!in) {
     throw seqlm::file_error("cannot read dataset \"" + path +
@@ -96,8 +107,12 @@ std::vector<std::string> read_lines(const std::string& path) {
   }
   std::vector<std::string> lines;
   std::string line;
-  while (std::getline(in, line)) {
-    seqlm::utf8::validate(line);
+  for (std::size_t number = 1; std::getline(in, line); ++number) {
+    try {
+      seqlm::utf8::validate(line);
+    } catch (const seqlm::text_error& e) {
+      throw seqlm::text_error("dataset \"" + path + "\" line " + std::to_string(number) + ": " + e.what());
+    }
     if (!seqlm::WhitespaceVocabulary::split(line).empty()) lines.push_back(line);
   }
   if (lines.empty()) throw seqlm::file_error("dataset \"" + path + "\" has no lines");
@@ -110,14 +125,60 @@ std::string join(const std::vector<std::string>& words) {
   return out;
 }
 
-// Appends a sentence to the dataset file and to the model, then saves the model.
+// The size of the file at `path`, or -1 when it does not exist.
+off_t file_size(const std::string& path) {
+  struct stat info {};
+  return ::stat(path.c_str(), &info) == 0 ? info.st_size : -1;
+}
+
+// Teaches `sentence`: appends it to the dataset file (unless data_path is empty) and saves the
+// updated model to model_path, both or neither, so that a failed learn can simply be retried.
+//   1. the new model is written to a temporary file beside the model file (nothing changes yet;
+//      a model that cannot be written, e.g. in a read-only directory, fails here),
+//   2. the sentence is appended to the dataset (a failure removes the temporary file),
+//   3. the temporary file replaces the model file. If that rename fails the appended line is cut
+//      off again (when no other learner appended after it).
+// `model` is updated only when everything succeeded.
 void learn_sentence(GreetingsModel& model, const std::string& sentence, const std::string& data_path,
                     const std::string& model_path) {
-  seqlm::utf8::validate(sentence);
+  try {
+    seqlm::utf8::validate(sentence);
+  } catch (const seqlm::text_error& e) {
+    throw seqlm::text_error(std::string("the sentence to learn: ") + e.what());
+  }
   if (seqlm::WhitespaceVocabulary::split(sentence).empty()) throw seqlm::value_error("nothing to learn");
-  if (!data_path.empty()) seqlm::append_line(data_path, sentence);
-  model.learn(sentence);
-  model.save(model_path);
+  if (sentence.find_first_of("\r\n") != std::string::npos) {
+    throw seqlm::value_error("the sentence to learn contains a line break");
+  }
+  GreetingsModel updated = model;
+  updated.learn(sentence);
+  const std::string unchanged = "; nothing was learned (the dataset and the model are unchanged)";
+
+  std::optional<seqlm::PendingFile> pending;
+  off_t size_before = -1;  // of the dataset; -1: it did not exist
+  try {
+    pending.emplace(seqlm::prepare_file_atomically(model_path, updated.to_text()));  // 1.
+    if (!data_path.empty()) {
+      size_before = file_size(data_path);
+      seqlm::append_line(data_path, sentence);  // 2.
+    }
+  } catch (const seqlm::file_error& e) {
+    throw seqlm::file_error(e.what() + unchanged);  // `pending` removes its temporary file
+  }
+  try {
+    pending->commit();  // 3.
+  } catch (const seqlm::file_error& e) {
+    // Undo step 2, unless another learner has appended since.
+    const off_t appended = static_cast<off_t>(sentence.size() + 1);
+    const bool undone =
+        data_path.empty() ||
+        (file_size(data_path) == std::max<off_t>(size_before, 0) + appended &&
+         (size_before < 0 ? ::unlink(data_path.c_str()) : ::truncate(data_path.c_str(), size_before)) == 0);
+    if (undone) throw seqlm::file_error(e.what() + unchanged);
+    throw seqlm::file_error(std::string(e.what()) + "; the sentence is now the last line of \"" + data_path +
+                            "\" but the model has not learned it");
+  }
+  model = std::move(updated);
 }
 
 }  // namespace
@@ -131,9 +192,10 @@ int main(int argc, char** argv) try {
   cli.option("data", "data/greetings/dataset.txt", "UTF-8 text, one sentence per line");
   cli.option("out", "greetings.json", "where train saves the model");
   cli.option("model", "greetings.json", "the model file to answer with");
-  cli.option("order", "2", "n of the n-gram model (2 = the tutorial's word bigrams)");
+  cli.option("order", "2", "n of the n-gram model (2 = the tutorial's word bigrams)",
+             examples::Range{2, seqlm::NGramModel::max_order});
   cli.option("temperature", "1", "sampling temperature; 0 = always the most frequent continuation");
-  cli.option("max-words", "30", "longest reply");
+  cli.option("max-words", "30", "longest reply", examples::Range{0, examples::max_generated});
   cli.option("seed", "0", "random seed of the sampler");
   cli.parse(argc, argv);
 
@@ -172,7 +234,6 @@ int main(int argc, char** argv) try {
     std::cout << "\n";
   }
   return 0;
-} catch (const std::exception& e) {
-  std::cerr << "greetings: " << e.what() << "\n";
-  return 1;
+} catch (...) {
+  return examples::report_error("greetings");
 }

@@ -75,14 +75,24 @@ const char* const prefix_sharing_mode = "prefix-sharing";  // one sequence per h
 
 // The cleaned headlines of `column`, without the rows whose headline is "Unknown".
 std::vector<std::string> read_headlines(const std::string& path, const std::string& column) {
+  examples::doing("reading --data");
+  examples::check_data_file(path);
   if (!std::ifstream(path)) {
     throw seqlm::file_error("cannot read \"" + path +
                             "\" (scripts/fetch-data.sh writes data/headlines/ArticlesMarch2018.csv; or pass "
                             "--data FILE)");
   }
   std::vector<std::string> headlines;
-  for (const std::string& headline : seqlm::read_csv_column(path, column)) {
-    if (headline != "Unknown") headlines.push_back(seqlm::clean_headline(headline));
+  std::vector<std::size_t> lines;  // where each row starts, for messages
+  const std::vector<std::string> column_values = seqlm::read_csv_column(path, column, &lines);
+  for (std::size_t k = 0; k < column_values.size(); ++k) {
+    if (column_values[k] == "Unknown") continue;
+    try {
+      headlines.push_back(seqlm::clean_headline(column_values[k]));
+    } catch (const seqlm::text_error& e) {
+      throw seqlm::text_error("CSV \"" + path + "\" line " + std::to_string(lines[k]) + ": column \"" +
+                              column + "\": " + e.what());
+    }
   }
   if (headlines.empty()) throw seqlm::file_error("\"" + path + "\" has no headlines");
   return headlines;
@@ -223,6 +233,7 @@ int train(const examples::CommandLine& cli) {
         "headlines: --validation-split leaves no validation headline of two words or more");
   }
 
+  examples::doing("building the model");
   Model model =
       build_model(vocabulary, cli.integer("embedding"), cli.integer("units"), cli.real("dropout"), sharing);
   const auto seed = static_cast<std::uint64_t>(cli.integer("seed"));
@@ -248,6 +259,7 @@ int train(const examples::CommandLine& cli) {
   if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
   options.callbacks = callbacks;
 
+  examples::doing("training");
   seqlm::History history;
   if (sharing) {
     history = validate ? seqlm::fit(model, optimizer, train_lines, options, &validation_lines)
@@ -309,6 +321,7 @@ int baseline(const examples::CommandLine& cli) {
     throw seqlm::value_error(
         "headlines: --validation-split leaves no validation headline of two words or more");
   }
+  examples::doing("computing the n-gram baseline");
   examples::run_ngram_baseline(training, headlines.tokenizer.vocabulary_size(), options, train, validation,
                                std::cout);
   return 0;
@@ -325,6 +338,7 @@ const std::string& required(const seqlm::LoadedModel<float>& loaded, const std::
 }
 
 int sample(const examples::CommandLine& cli) {
+  examples::doing("sampling");
   const std::string path = cli.text("model");
   const seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(path);
   const std::string mode = required(loaded, "mode", path);
@@ -359,12 +373,12 @@ int main(int argc, char** argv) try {
   cli.option("column", "headline", "the CSV column holding the headlines");
   cli.option("out", "headlines.safetensors", "where train saves the model");
   cli.option("model", "headlines.safetensors", "the model file sample reads");
-  cli.option("epochs", "100", "training epochs");
-  cli.option("batch-size", "32", "examples per batch");
-  cli.option("threads", "1", "data-parallel training threads");
+  cli.option("epochs", "100", "training epochs", examples::Range{0, examples::max_epochs});
+  cli.option("batch-size", "32", "examples per batch", examples::Range{1, examples::max_batch_size});
+  cli.option("threads", "1", "data-parallel training threads", examples::Range{1, examples::max_threads});
   cli.option("seed", "1", "seed of the weights, the shuffling and dropout");
-  cli.option("embedding", "10", "embedding dimension");
-  cli.option("units", "100", "LSTM units");
+  cli.option("embedding", "10", "embedding dimension", examples::Range{1, examples::max_width});
+  cli.option("units", "100", "LSTM units", examples::Range{1, examples::max_width});
   cli.option("dropout", "0.1", "dropout rate after the LSTM");
   cli.option("learning-rate", "0.001", "Adam learning rate");
   cli.option("max-batches", "0", "stop training after N batches (0: no limit)");
@@ -377,12 +391,11 @@ int main(int argc, char** argv) try {
   cli.flag("prefix-sharing",
            "one sequence per headline, a loss at every position (the efficient equivalent)");
   cli.option("prompt", "", "the start of a headline (default: the tutorial's three prompts)");
-  cli.option("words", "10", "words to add to --prompt");
+  cli.option("words", "10", "words to add to --prompt", examples::Range{0, examples::max_generated});
   cli.parse(argc, argv);
   if (cli.command() == "train") return train(cli);
   if (cli.command() == "baseline") return baseline(cli);
   return sample(cli);
-} catch (const std::exception& e) {
-  std::cerr << "headlines: " << e.what() << "\n";
-  return 1;
+} catch (...) {
+  return examples::report_error("headlines", "; try smaller --units, --embedding, --batch-size or --threads");
 }

@@ -62,6 +62,8 @@ using Model = seqlm::Sequential<float>;
 
 // The whole file as one string (file_error pointing to scripts/fetch-data.sh when missing).
 std::string read_text(const std::string& path) {
+  examples::doing("reading --data");
+  examples::check_data_file(path);
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw seqlm::file_error(
@@ -70,6 +72,7 @@ std::string read_text(const std::string& path) {
   }
   std::ostringstream text;
   text << in.rdbuf();
+  examples::check_utf8_lines(text.str(), path);
   return text.str();
 }
 
@@ -179,6 +182,7 @@ int train(const examples::CommandLine& cli) {
   architecture.embedding = cli.integer("embedding");
   architecture.filters = cli.integer("filters");
   architecture.units = cli.integer("units");
+  examples::doing("building the model");
   Model model = build_model(architecture);
   const auto seed = static_cast<std::uint64_t>(cli.integer("seed"));
   seqlm::Rng init_rng(seed);
@@ -245,6 +249,7 @@ int train(const examples::CommandLine& cli) {
   if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
   options.callbacks = callbacks;
 
+  examples::doing("training");
   const seqlm::History history = seqlm::fit(model, optimizer, train_windows, options, &valid_windows);
   if (checkpoint.saves() == 0) seqlm::save_model(out, model, contents);  // e.g. NaN validation metrics
   std::cout << "trained " << history.size() << " epoch(s): loss " << history.last("loss") << ", accuracy "
@@ -267,12 +272,14 @@ int baseline(const examples::CommandLine& cli) {
   const examples::ScoredSplit validation{
       corpus.split.validation.to_vector(),
       examples::window_targets(corpus.valid_windows, 0, corpus.valid_windows.size(), options.order)};
+  examples::doing("computing the n-gram baseline");
   examples::run_ngram_baseline({train_tokens}, corpus.tokenizer.vocabulary_size(), options, train, validation,
                                std::cout);
   return 0;
 }
 
 int sample(const examples::CommandLine& cli) {
+  examples::doing("sampling");
   const seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(cli.text("model"));
   const seqlm::CharTokenizer tokenizer = seqlm::CharTokenizer::from_json(loaded.tokenizer);
   seqlm::Rng rng(static_cast<std::uint64_t>(cli.integer("seed")));
@@ -294,16 +301,17 @@ int main(int argc, char** argv) try {
   cli.option("data", "data/machado/machado.txt", "UTF-8 text to learn");
   cli.option("out", "machado.safetensors", "where train saves the model");
   cli.option("model", "machado.safetensors", "the model file sample reads");
-  cli.option("epochs", "10", "training epochs");
-  cli.option("batch-size", "32", "windows per batch");
-  cli.option("threads", "1", "data-parallel training threads");
+  cli.option("epochs", "10", "training epochs", examples::Range{0, examples::max_epochs});
+  cli.option("batch-size", "32", "windows per batch", examples::Range{1, examples::max_batch_size});
+  cli.option("threads", "1", "data-parallel training threads", examples::Range{1, examples::max_threads});
   cli.option("seed", "42", "seed of the weights, the shuffling and the sampler");
-  cli.option("window", "128", "characters per training window (targets: the window shifted by one)");
+  cli.option("window", "128", "characters per training window (targets: the window shifted by one)",
+             examples::Range{1, examples::max_window});
   cli.option("train-size", "1000000", "characters of the training split (the first ones)");
   cli.option("valid-size", "60000", "characters of the validation split (the next ones)");
-  cli.option("embedding", "16", "embedding dimension");
-  cli.option("filters", "32", "Conv1D filters");
-  cli.option("units", "128", "GRU units");
+  cli.option("embedding", "16", "embedding dimension", examples::Range{1, examples::max_width});
+  cli.option("filters", "32", "Conv1D filters", examples::Range{1, examples::max_width});
+  cli.option("units", "128", "GRU units", examples::Range{1, examples::max_width});
   cli.option("learning-rate", "0.001", "Nadam learning rate");
   cli.option("sample-every", "1000", "print a sample every N batches (0: never)");
   cli.option("sample-prompt", "A menina estava ", "the prompt of the samples printed while training");
@@ -313,14 +321,14 @@ int main(int argc, char** argv) try {
   cli.option("add-k", "0",
              "baseline: add-k smoothing after backoff (0 = choose k on held-out training text)");
   cli.option("prompt", "A menina estava ", "text to continue (sample)");
-  cli.option("length", "50", "characters to generate (sample)");
+  cli.option("length", "50", "characters to generate (sample)", examples::Range{0, examples::max_generated});
   cli.option("temperature", "1", "sampling temperature; 0 = always the most probable character");
   cli.flag("windowed", "re-run the whole text for every character, as the tutorial (sample)");
   cli.parse(argc, argv);
   if (cli.command() == "train") return train(cli);
   if (cli.command() == "baseline") return baseline(cli);
   return sample(cli);
-} catch (const std::exception& e) {
-  std::cerr << "machado: " << e.what() << "\n";
-  return 1;
+} catch (...) {
+  return examples::report_error(
+      "machado", "; try smaller --units, --filters, --embedding, --batch-size, --window or --threads");
 }

@@ -70,6 +70,8 @@ struct Corpus {
 };
 
 Corpus read_corpus(const std::string& path) {
+  examples::doing("reading --data");
+  examples::check_data_file(path);
   std::string text;
   try {
     text = seqlm::read_text_file(path);
@@ -78,6 +80,7 @@ Corpus read_corpus(const std::string& path) {
         std::string(e.what()) +
         " (scripts/fetch-data.sh downloads data/nietzsche/nietzsche.txt; or pass --data FILE)");
   }
+  examples::check_utf8_lines(text, path);
   seqlm::CharTokenizerOptions options;
   options.order = seqlm::VocabularyOrder::sorted;  // Chollet: chars = sorted(list(set(text)))
   options.lower = seqlm::LowerCase::unicode;       // text = open(path).read().lower()
@@ -198,6 +201,7 @@ int train(const examples::CommandLine& cli) {
   const Windows windows = cut_windows(corpus, cli);
   const bool validate = windows.validation_size() > 0;
 
+  examples::doing("building the model");
   Model model = build_model(vocabulary, units, every_position);
   seqlm::Rng init_rng(seed);
   model.initialize(init_rng);
@@ -247,6 +251,7 @@ int train(const examples::CommandLine& cli) {
   if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
   options.callbacks = callbacks;
 
+  examples::doing("training");
   // --validation-split: fit holds out windows [split_at, n), the split cut_windows printed.
   options.validation_split = cli.real("validation-split");
   const seqlm::History history = seqlm::fit(model, optimizer, windows.all, options);
@@ -278,12 +283,14 @@ int baseline(const examples::CommandLine& cli) {
   const examples::ScoredSplit validation{
       corpus.ids,
       examples::window_targets(windows.all, windows.split_at, windows.validation_size(), options.order)};
+  examples::doing("computing the n-gram baseline");
   examples::run_ngram_baseline(training, corpus.tokenizer.vocabulary_size(), options, train, validation,
                                std::cout);
   return 0;
 }
 
 int sample(const examples::CommandLine& cli) {
+  examples::doing("sampling");
   const seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(cli.text("model"));
   const seqlm::CharTokenizer tokenizer = seqlm::CharTokenizer::from_json(loaded.tokenizer);
   if (tokenizer.vocabulary_size() != loaded.model.input_spec().size) {
@@ -326,15 +333,17 @@ int main(int argc, char** argv) try {
   cli.option("data", "data/nietzsche/nietzsche.txt", "the training text (UTF-8)");
   cli.option("out", "nietzsche.safetensors", "train: where the model is saved (after every epoch)");
   cli.option("model", "nietzsche.safetensors", "sample: the model file");
-  cli.option("epochs", "60", "train: epochs");
-  cli.option("batch-size", "128", "train: windows per batch");
+  cli.option("epochs", "60", "train: epochs", examples::Range{0, examples::max_epochs});
+  cli.option("batch-size", "128", "train: windows per batch", examples::Range{1, examples::max_batch_size});
   cli.option("learning-rate", "0.01", "train: RMSprop learning rate");
-  cli.option("window", "60", "train, baseline: characters per window (Chollet's maxlen)");
-  cli.option("step", "3", "train, baseline: distance between window starts");
+  cli.option("window", "60", "train, baseline: characters per window (Chollet's maxlen)",
+             examples::Range{1, examples::max_window});
+  cli.option("step", "3", "train, baseline: distance between window starts",
+             examples::Range{1, examples::max_window});
   cli.option("validation-split", "0",
              "train, baseline: last fraction of the windows held out for validation");
-  cli.option("units", "128", "train: LSTM units");
-  cli.option("threads", "1", "train: data-parallel threads");
+  cli.option("units", "128", "train: LSTM units", examples::Range{1, examples::max_width});
+  cli.option("threads", "1", "train: data-parallel threads", examples::Range{1, examples::max_threads});
   cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
   cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)");
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
@@ -343,16 +352,16 @@ int main(int argc, char** argv) try {
   cli.option("add-k", "0",
              "baseline: add-k smoothing after backoff (0 = choose k on held-out training text)");
   cli.option("temperatures", "0.2,0.5,1.0,1.2", "train: temperatures of the end-of-epoch samples");
-  cli.option("sample-length", "400", "train: characters per end-of-epoch sample (0 = no samples)");
+  cli.option("sample-length", "400", "train: characters per end-of-epoch sample (0 = no samples)",
+             examples::Range{0, examples::max_generated});
   cli.option("prompt", "", "sample: the text to continue (default: the seed stored in the model)");
   cli.option("temperature", "0.5", "sample: temperature, or several separated by commas; 0 = greedy");
-  cli.option("length", "400", "sample: characters to generate");
+  cli.option("length", "400", "sample: characters to generate", examples::Range{0, examples::max_generated});
   cli.flag("windowed", "re-run the model over the last --window characters per character (the tutorial)");
   cli.parse(argc, argv);
   if (cli.command() == "train") return train(cli);
   if (cli.command() == "baseline") return baseline(cli);
   return sample(cli);
-} catch (const std::exception& e) {
-  std::cerr << "nietzsche: " << e.what() << "\n";
-  return 1;
+} catch (...) {
+  return examples::report_error("nietzsche", "; try smaller --units, --batch-size, --window or --threads");
 }

@@ -83,6 +83,8 @@ struct Corpus {
 
 // le_txt_dataset(): read, lower-case, remove every "@\n" (unless keep_terminator).
 Corpus read_corpus(const std::string& path, bool keep_terminator) {
+  examples::doing("reading --data");
+  examples::check_data_file(path);
   std::string raw;
   try {
     raw = seqlm::read_text_file(path);
@@ -92,6 +94,7 @@ Corpus read_corpus(const std::string& path, bool keep_terminator) {
         " (scripts/fetch-data.sh downloads data/poems/poemas-10k-llama3.1.txt; or pass --data "
         "FILE)");
   }
+  examples::check_utf8_lines(raw, path);
   std::string text = seqlm::to_lower(raw, seqlm::LowerCase::unicode);
   if (!keep_terminator) {
     std::string kept;
@@ -198,6 +201,7 @@ int train(const examples::CommandLine& cli) {
   const Windows windows = cut_windows(corpus, cli);
   const bool validate = windows.validation_size() > 0;
 
+  examples::doing("building the model");
   Model model = build_model(vocabulary, units, every_position);
   seqlm::Rng init_rng(seed);
   model.initialize(init_rng);
@@ -255,6 +259,7 @@ int train(const examples::CommandLine& cli) {
   if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
   options.callbacks = callbacks;
 
+  examples::doing("training");
   // --validation-split: fit holds out windows [split_at, n), the split cut_windows printed.
   options.validation_split = validation_fraction;
   const seqlm::History history = seqlm::fit(model, optimizer, windows.all, options);
@@ -280,6 +285,7 @@ int baseline(const examples::CommandLine& cli) {
   const examples::ScoredSplit validation{
       corpus.ids,
       examples::window_targets(windows.all, windows.split_at, windows.validation_size(), options.order)};
+  examples::doing("computing the n-gram baseline");
   examples::run_ngram_baseline(training, corpus.tokenizer.vocabulary_size(), options, train, validation,
                                std::cout);
   return 0;
@@ -324,6 +330,7 @@ void stream(const Sampler& sampler, std::vector<TokenId> context, double tempera
 }
 
 int sample(const examples::CommandLine& cli) {
+  examples::doing("sampling");
   seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(cli.text("model"));
   Sampler sampler{std::move(loaded.model), seqlm::CharTokenizer::from_json(loaded.tokenizer), 60,
                   cli.has("windowed")};
@@ -400,16 +407,20 @@ int main(int argc, char** argv) try {
   cli.option("data", "data/poems/poemas-10k-llama3.1.txt", "poems separated by lines holding only '@'");
   cli.option("out", "poems.safetensors", "train: where the best model is saved");
   cli.option("model", "poems.safetensors", "sample: the model file");
-  cli.option("epochs", "9999", "train: most epochs (the tutorial relies on early stopping)");
-  cli.option("batch-size", "128", "train: windows per batch");
+  cli.option("epochs", "9999", "train: most epochs (the tutorial relies on early stopping)",
+             examples::Range{0, examples::max_epochs});
+  cli.option("batch-size", "128", "train: windows per batch", examples::Range{1, examples::max_batch_size});
   cli.option("learning-rate", "0.001", "train: RMSprop learning rate");
-  cli.option("window", "60", "train, baseline: characters per window");
-  cli.option("step", "3", "train, baseline: distance between window starts");
-  cli.option("units", "128", "train: units of each GRU");
-  cli.option("patience", "50", "train: epochs without improvement before early stopping");
+  cli.option("window", "60", "train, baseline: characters per window",
+             examples::Range{1, examples::max_window});
+  cli.option("step", "3", "train, baseline: distance between window starts",
+             examples::Range{1, examples::max_window});
+  cli.option("units", "128", "train: units of each GRU", examples::Range{1, examples::max_width});
+  cli.option("patience", "50", "train: epochs without improvement before early stopping",
+             examples::Range{0, examples::max_epochs});
   cli.option("validation-split", "0",
              "train, baseline: last fraction of the windows held out; train monitors val_loss if > 0");
-  cli.option("threads", "1", "train: data-parallel threads");
+  cli.option("threads", "1", "train: data-parallel threads", examples::Range{1, examples::max_threads});
   cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
   cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)");
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
@@ -423,7 +434,8 @@ int main(int argc, char** argv) try {
   cli.option("temperature", "0.3,0.6,0.9",
              "sample: temperatures separated by commas (--stream uses the first)");
   cli.option("length", "0",
-             "sample: characters to write (0: 200 per sample, a whole poem, or forever with --stream)");
+             "sample: characters to write (0: 200 per sample, a whole poem, or forever with --stream)",
+             examples::Range{0, examples::max_generated});
   cli.flag("poem", "sample: write one whole poem per temperature");
   cli.flag("stream", "sample: write characters continuously, like the poema.top websocket feed");
   cli.flag("windowed", "sample: re-run the model over the last 60 characters per character (the tutorial)");
@@ -431,7 +443,6 @@ int main(int argc, char** argv) try {
   if (cli.command() == "train") return train(cli);
   if (cli.command() == "baseline") return baseline(cli);
   return sample(cli);
-} catch (const std::exception& e) {
-  std::cerr << "poems: " << e.what() << "\n";
-  return 1;
+} catch (...) {
+  return examples::report_error("poems", "; try smaller --units, --batch-size, --window or --threads");
 }

@@ -55,7 +55,7 @@ S sum_exp_shifted(const S* z, Index n, S shift, S* exps) {
       tail_sum += e;
       if (exps != nullptr) *(exps + k) = e;
     } else {
-      const V e = xsimd::exp(x);
+      const V e = simd::exp(x);
       batch_sum += e;
       if (exps != nullptr) simd::store(exps + k, e);
     }
@@ -323,7 +323,7 @@ void temperature_probabilities(const Eigen::MatrixBase<Derived>& logits_in, doub
       tail_sum += e;
       *(out + k) = e;
     } else {
-      const V e = xsimd::exp(x);
+      const V e = simd::exp(x);
       batch_sum += e;
       simd::store(out + k, e);
     }

@@ -33,7 +33,9 @@
 //    "begin_token": 0 | null, "end_token": 1 | null, "add_k": 0.0, "backoff": false,
 //    "contexts": [[[context ids...], [next id, count, next id, count, ...]], ...]}
 // load() checks every field (types, ranges, sorted unique next ids, positive counts, no
-// duplicate context) and reports any problem as a file_error naming the path.
+// duplicate context) and reports any problem as a file_error naming the path. A file states
+// only V, not the tokens themselves, so V is checked against max_vocabulary_size (2^22)
+// before anything is allocated, and every id the file names must be below it.
 #pragma once
 
 #include <algorithm>
@@ -108,15 +110,20 @@ class NGramModel {
   // Orders above this are refused (they are useless for counting and would let a corrupt file
   // request huge context buffers).
   static constexpr Index max_order = 1000;
+  // Vocabulary sizes above this (2^22 = 4,194,304 tokens) are refused: next_distribution()
+  // and generate() hold V doubles (32 MiB at the limit), and a file only states V, so a
+  // corrupt one could otherwise ask for any amount of memory (16 GiB for V = 2^31 - 1).
+  static constexpr Index max_vocabulary_size = Index(1) << 22;
 
-  // order n in [2, max_order] (2 = bigram); token ids must be in [0, vocabulary_size).
+  // order n in [2, max_order] (2 = bigram); vocabulary_size in [1, max_vocabulary_size];
+  // token ids must be in [0, vocabulary_size).
   NGramModel(Index order, Index vocabulary_size, NGramOptions options = {})
       : order_(order), vocabulary_size_(vocabulary_size), options_(options) {
     if (order < 2 || order > max_order) {
       throw value_error(
           detail::make_message("NGramModel: order must be in [2, ", max_order, "], got ", order));
     }
-    detail::check_positive("NGramModel", "vocabulary size", vocabulary_size);
+    check_vocabulary_size(vocabulary_size);
     if (!(options.add_k >= 0.0) || !std::isfinite(options.add_k)) {
       throw value_error(
           detail::make_message("NGramModel: add_k must be finite and >= 0, got ", options.add_k));
@@ -140,12 +147,14 @@ class NGramModel {
   }
   void set_backoff(bool on) { options_.backoff = on; }
 
-  // Lets later sequences use ids up to new_size - 1 (online learning of new words).
+  // Lets later sequences use ids up to new_size - 1 (online learning of new words);
+  // new_size <= max_vocabulary_size.
   void grow_vocabulary(Index new_size) {
     if (new_size < vocabulary_size_) {
       throw value_error(detail::make_message("NGramModel: vocabulary can only grow, from ", vocabulary_size_,
                                              " to ", new_size, " requested"));
     }
+    check_vocabulary_size(new_size);
     vocabulary_size_ = new_size;
   }
 
@@ -330,8 +339,14 @@ class NGramModel {
     options.end_token = optional_id("end_token");
     options.add_k = in.get_double("add_k");
     options.backoff = in.get_bool("backoff");
-    NGramModel model(checked_size(in.get_int64("order"), "order"),
-                     checked_size(in.get_int64("vocabulary_size"), "vocabulary_size"), options);
+    const std::int64_t vocabulary_size = in.get_int64("vocabulary_size");
+    if (vocabulary_size < 1 || vocabulary_size > max_vocabulary_size) {
+      throw value_error(detail::make_message("NGramModel: vocabulary_size ", vocabulary_size,
+                                             " is out of range: it must be in [1, ", max_vocabulary_size,
+                                             "] (at most ", max_vocabulary_size, " tokens)"));
+    }
+    NGramModel model(checked_size(in.get_int64("order"), "order"), static_cast<Index>(vocabulary_size),
+                     options);
     for (const json::Value& pair : in.get_array("contexts")) {
       if (pair.size() != 2) throw value_error("NGramModel: a context entry must be [context, next counts]");
       Context context;
@@ -374,6 +389,14 @@ class NGramModel {
   static NGramModel load(const std::string& path) { return json::load_file(path, "NGramModel", from_json); }
 
  private:
+  static void check_vocabulary_size(Index size) {
+    if (size < 1 || size > max_vocabulary_size) {
+      throw value_error(detail::make_message("NGramModel: vocabulary size must be in [1, ",
+                                             max_vocabulary_size, "] (at most ", max_vocabulary_size,
+                                             " tokens), got ", size));
+    }
+  }
+
   void check_token(const char* what, TokenId id, size_t position = 0) const {
     if (id < 0 || id >= vocabulary_size_) {
       throw value_error(detail::make_message("NGramModel: ", what, " has token id ", id, " at position ",

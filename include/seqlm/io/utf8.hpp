@@ -23,6 +23,7 @@
 //
 // utf8::Decoder works incrementally over chunks, so a file can be streamed and a multi-byte
 // sequence may be split across two chunks. read_text_file() reads a whole file into memory.
+// printable() escapes any bytes for showing them in a message.
 #pragma once
 
 #include <fcntl.h>
@@ -353,6 +354,35 @@ inline bool is_valid(std::string_view bytes) {
   } catch (const text_error&) {
     return false;
   }
+}
+
+// `text` made safe to show in a message, on one line: printable ASCII and valid UTF-8
+// sequences of printable characters are kept; control characters (newlines and NUL included),
+// DEL, C1 controls (U+0080..U+009F) and bytes that are not valid UTF-8 become "\xNN". For
+// echoing file contents such as a binary CSV header.
+inline std::string printable(std::string_view text) {
+  static const char* const digits = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t k = 0; k < text.size();) {
+    const auto lead = static_cast<unsigned char>(text[k]);
+    // The sequence's length from its lead byte (1 for ASCII); kept when it is valid UTF-8 and
+    // printable, otherwise only its first byte is escaped and the next byte is looked at.
+    const std::size_t length = lead < 0x80 ? 1 : lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
+    const bool keep = length == 1 ? (lead >= 0x20 && lead != 0x7F)
+                                  : k + length <= text.size() && is_valid(text.substr(k, length)) &&
+                                        !(lead == 0xC2 && static_cast<unsigned char>(text[k + 1]) < 0xA0);
+    if (keep) {
+      out.append(text.substr(k, length));
+      k += length;
+    } else {
+      out += "\\x";
+      out += digits[lead >> 4];
+      out += digits[lead & 0xF];
+      ++k;
+    }
+  }
+  return out;
 }
 
 // Number of code points in a valid UTF-8 text (text_error otherwise).

@@ -45,7 +45,39 @@ void store(S* p, const xsimd::batch<S, A>& value) {
   value.store_unaligned(p);
 }
 
-// ---- activations ----------------------------------------------------------------------
+// ---- exp and the activations -----------------------------------------------------------
+// The batch versions clamp their argument before calling xsimd: its exp converts
+// round(x / ln 2) to an integer (for double through a scalar int64 conversion on AVX2), which
+// is undefined behaviour for NaN and for |x| beyond the integer range (e.g. 1e300). The
+// clamp bounds are where the result already saturates, so every non-NaN input gives the same
+// result as before; a NaN lane computes on 0 and is then put back, so NaN stays NaN. The
+// scalar versions use <cmath>, which is defined for every input.
+
+namespace detail {
+// x with NaN lanes replaced by 0 and the rest clamped to [lo, hi].
+template <class S, class A>
+xsimd::batch<S, A> clamp_for_math(const xsimd::batch<S, A>& x, S lo, S hi) {
+  using B = xsimd::batch<S, A>;
+  const B clamped = xsimd::min(xsimd::max(x, B(lo)), B(hi));
+  return xsimd::select(xsimd::isnan(x), B(S(0)), clamped);
+}
+}  // namespace detail
+
+// exp(x): 0 below xsimd's minlog (about -708.4 for double, -88.4 for float), +inf above maxlog
+// (709.8, 88.4), NaN for NaN.
+template <class S>
+S exp(S x) {
+  return std::exp(x);
+}
+template <class S, class A>
+xsimd::batch<S, A> exp(const xsimd::batch<S, A>& x) {
+  using B = xsimd::batch<S, A>;
+  // Clamped to [minlog, maxlog]: xsimd maps those bounds themselves to exactly 0 and +inf.
+  const B y =
+      xsimd::exp(detail::clamp_for_math(x, xsimd::constants::minlog<S>(), xsimd::constants::maxlog<S>()));
+  return xsimd::select(xsimd::isnan(x), x, y);
+}
+
 // sigmoid(x) = 1 / (1 + exp(-x)); exact limits at +-inf (exp overflow gives 1/inf = 0).
 template <class S>
 S sigmoid(S x) {
@@ -54,16 +86,20 @@ S sigmoid(S x) {
 template <class S, class A>
 xsimd::batch<S, A> sigmoid(const xsimd::batch<S, A>& x) {
   const xsimd::batch<S, A> one(S(1));
-  return one / (one + xsimd::exp(-x));
+  return one / (one + simd::exp(-x));
 }
 
+// tanh(x) for |x| >= 22 (double) or 10 (float) rounds to +-1 exactly; xsimd computes it from
+// exp(2|x|), so the argument is clamped there (2 * 22 < maxlog).
 template <class S>
 S tanh(S x) {
   return std::tanh(x);
 }
 template <class S, class A>
 xsimd::batch<S, A> tanh(const xsimd::batch<S, A>& x) {
-  return xsimd::tanh(x);
+  constexpr S saturated = std::is_same_v<S, double> ? S(22) : S(10);
+  const xsimd::batch<S, A> y = xsimd::tanh(detail::clamp_for_math(x, -saturated, saturated));
+  return xsimd::select(xsimd::isnan(x), x, y);
 }
 
 template <class S>

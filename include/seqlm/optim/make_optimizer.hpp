@@ -153,4 +153,20 @@ std::unique_ptr<Optimizer<Scalar>> restore_optimizer(const OptimizerState& state
   return optimizer;
 }
 
+// The same, and first compares the state's slots with the model's `parameters` (the ones the
+// optimizer will update): file_error when their count or names differ, shape_error when a
+// slot's shape is not its parameter's (Optimizer::import_state(state, parameters)).
+template <class Scalar>
+std::unique_ptr<Optimizer<Scalar>> restore_optimizer(const OptimizerState& state,
+                                                     const ParameterList<Scalar>& parameters) {
+  std::unique_ptr<Optimizer<Scalar>> optimizer;
+  try {
+    optimizer = make_optimizer<Scalar>(state.name, state.hyperparameters);
+  } catch (const value_error& e) {
+    throw file_error(std::string("restore_optimizer: invalid optimizer state: ") + e.what());
+  }
+  optimizer->import_state(state, parameters);
+  return optimizer;
+}
+
 }  // namespace seqlm

@@ -121,77 +121,26 @@ class Optimizer {
     return state;
   }
 
+  // A slot dimension above this is refused as corrupt (no layer has a parameter with more
+  // rows or columns). A tensor with zero elements costs no bytes in a file, so without a bound
+  // a slot could claim e.g. 0 x 2^62.
+  static constexpr Index max_slot_dimension = (Index(1) << 31) - 1;
+
   // Restores a state exported by an optimizer of the same kind and hyperparameters (except
   // learning_rate, which is restored because schedules change it). The next step() continues
   // exactly where the exporting optimizer stopped. Throws file_error when the name, a
-  // hyperparameter, a scalar or a slot name does not match, shape_error when the slots of one
-  // parameter differ in shape; the optimizer is unchanged when it throws.
-  void import_state(const OptimizerState& state) {
-    const std::string where = name_ + ": import_state";
-    if (state.name != name_) {
-      throw file_error(
-          detail::make_message(where, ": state is for optimizer '", state.name, "', expected '", name_, "'"));
-    }
-    if (state.iterations < 0) {
-      throw file_error(detail::make_message(where, ": negative iteration count ", state.iterations));
-    }
-    const auto learning_rate = state.hyperparameters.find("learning_rate");
-    if (learning_rate == state.hyperparameters.end()) {
-      throw file_error(where + ": hyperparameter 'learning_rate' missing");
-    }
-    if (!(learning_rate->second >= 0) || !std::isfinite(learning_rate->second)) {
-      throw file_error(detail::make_message(where, ": learning_rate ", learning_rate->second, " is invalid"));
-    }
-    check_hyperparameters_match(where, state.hyperparameters);
-    check_scalars(where, state.scalars);
+  // hyperparameter, a scalar or a slot name does not match or a slot holds NaN/inf, shape_error
+  // when the slots of one parameter differ in shape or a dimension exceeds max_slot_dimension;
+  // the optimizer is unchanged when it throws. All names and shapes are checked before any
+  // slot value is read, and the work is proportional to the number of slot elements.
+  void import_state(const OptimizerState& state) { import_checked(state, nullptr); }
 
-    // Slots: parameter-major, each parameter with exactly slot_names() in order.
-    const std::vector<std::string> names = slot_names();
-    std::vector<std::string> parameter_names;
-    std::vector<std::pair<Index, Index>> shapes;
-    std::vector<std::vector<Matrix<Scalar>>> slots;
-    if (!names.empty()) {
-      if (state.slots.size() % names.size() != 0) {
-        throw file_error(detail::make_message(where, ": ", state.slots.size(),
-                                              " slots is not a multiple of the ", names.size(),
-                                              " slots per parameter"));
-      }
-      const size_t parameter_count = state.slots.size() / names.size();
-      for (size_t k = 0; k < parameter_count; ++k) {
-        const std::string& first_key = state.slots[k * names.size()].first;
-        std::string parameter_name = parse_parameter_name(where, first_key, k);
-        const Matrix<double>& first = state.slots[k * names.size()].second;
-        std::vector<Matrix<Scalar>> parameter_slots;
-        for (size_t s = 0; s < names.size(); ++s) {
-          const auto& [key, tensor] = state.slots[k * names.size() + s];
-          const std::string expected = slot_key(k, parameter_name, names[s]);
-          if (key != expected) {
-            throw file_error(detail::make_message(where, ": slot ", k * names.size() + s, " is named '", key,
-                                                  "', expected '", expected, "'"));
-          }
-          detail::check_shape(where.c_str(), key.c_str(), tensor, first.rows(), first.cols());
-          if (!tensor.allFinite()) throw file_error(where + ": slot '" + key + "' holds NaN or infinity");
-          parameter_slots.push_back(tensor.template cast<Scalar>());
-        }
-        parameter_names.push_back(std::move(parameter_name));
-        shapes.emplace_back(first.rows(), first.cols());
-        slots.push_back(std::move(parameter_slots));
-      }
-    } else if (!state.slots.empty()) {
-      throw file_error(
-          detail::make_message(where, ": ", state.slots.size(), " slots given, this ", name_, " has none"));
-    }
-
-    // Everything validated: commit.
-    learning_rate_ = learning_rate->second;
-    iterations_ = state.iterations;
-    set_scalar_state(state.scalars);
-    parameter_names_ = std::move(parameter_names);
-    shapes_ = std::move(shapes);
-    slots_ = std::move(slots);
-    // A state without slots (taken before the first step, or of a rule without slots) does
-    // not describe the parameters: the next step() adopts its list.
-    knows_parameters_ = !slots_.empty();
+  // The same, and first compares the state's slots with the `parameters` it will update
+  // (the model being resumed): file_error when their count or a name differs, shape_error
+  // when a slot's shape is not its parameter's. Without this check a mismatch is found by
+  // the next step().
+  void import_state(const OptimizerState& state, const ParameterList<Scalar>& parameters) {
+    import_checked(state, &parameters);
   }
 
  protected:
@@ -233,6 +182,119 @@ class Optimizer {
   }
 
  private:
+  // import_state with or without the parameter list.
+  void import_checked(const OptimizerState& state, const ParameterList<Scalar>* parameters) {
+    const std::string where = name_ + ": import_state";
+    if (state.name != name_) {
+      throw file_error(
+          detail::make_message(where, ": state is for optimizer '", state.name, "', expected '", name_, "'"));
+    }
+    if (state.iterations < 0) {
+      throw file_error(detail::make_message(where, ": negative iteration count ", state.iterations));
+    }
+    const auto learning_rate = state.hyperparameters.find("learning_rate");
+    if (learning_rate == state.hyperparameters.end()) {
+      throw file_error(where + ": hyperparameter 'learning_rate' missing");
+    }
+    if (!(learning_rate->second >= 0) || !std::isfinite(learning_rate->second)) {
+      throw file_error(detail::make_message(where, ": learning_rate ", learning_rate->second, " is invalid"));
+    }
+    check_hyperparameters_match(where, state.hyperparameters);
+    check_scalars(where, state.scalars);
+
+    // Slots: parameter-major, each parameter with exactly slot_names() in order. First every
+    // name and shape (cheap), then the values.
+    const std::vector<std::string> names = slot_names();
+    std::vector<std::string> parameter_names;
+    std::vector<std::pair<Index, Index>> shapes;
+    if (!names.empty()) {
+      if (state.slots.size() % names.size() != 0) {
+        throw file_error(detail::make_message(where, ": ", state.slots.size(),
+                                              " slots is not a multiple of the ", names.size(),
+                                              " slots per parameter"));
+      }
+      const size_t parameter_count = state.slots.size() / names.size();
+      if (parameters != nullptr && parameters->size() != parameter_count) {
+        throw file_error(detail::make_message(where, ": the state has slots for ", parameter_count,
+                                              " parameters, the model has ", parameters->size()));
+      }
+      for (size_t k = 0; k < parameter_count; ++k) {
+        const std::string& first_key = state.slots[k * names.size()].first;
+        std::string parameter_name = parse_parameter_name(where, first_key, k);
+        const Matrix<double>& first = state.slots[k * names.size()].second;
+        check_slot_dimensions(where, first_key, first);
+        if (parameters != nullptr)
+          check_slot_matches(where, first_key, first, parameter_name, (*parameters)[k], k);
+        for (size_t s = 0; s < names.size(); ++s) {
+          const auto& [key, tensor] = state.slots[k * names.size() + s];
+          const std::string expected = slot_key(k, parameter_name, names[s]);
+          if (key != expected) {
+            throw file_error(detail::make_message(where, ": slot ", k * names.size() + s, " is named '", key,
+                                                  "', expected '", expected, "'"));
+          }
+          detail::check_shape(where.c_str(), key.c_str(), tensor, first.rows(), first.cols());
+        }
+        parameter_names.push_back(std::move(parameter_name));
+        shapes.emplace_back(first.rows(), first.cols());
+      }
+    } else if (!state.slots.empty()) {
+      throw file_error(
+          detail::make_message(where, ": ", state.slots.size(), " slots given, this ", name_, " has none"));
+    }
+    std::vector<std::vector<Matrix<Scalar>>> slots(shapes.size());
+    for (size_t k = 0; k < shapes.size(); ++k) {
+      for (size_t s = 0; s < names.size(); ++s) {
+        const auto& [key, tensor] = state.slots[k * names.size() + s];
+        // Flat over the elements: Eigen's allFinite() and cast() loop over the columns even
+        // when there are no rows.
+        const Eigen::Map<const Eigen::ArrayXd> values(tensor.data(), tensor.size());
+        if (!values.allFinite()) throw file_error(where + ": slot '" + key + "' holds NaN or infinity");
+        Matrix<Scalar> slot(tensor.rows(), tensor.cols());
+        Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>>(slot.data(), slot.size()) =
+            values.template cast<Scalar>();
+        slots[k].push_back(std::move(slot));
+      }
+    }
+
+    // Everything validated: commit.
+    learning_rate_ = learning_rate->second;
+    iterations_ = state.iterations;
+    set_scalar_state(state.scalars);
+    parameter_names_ = std::move(parameter_names);
+    shapes_ = std::move(shapes);
+    slots_ = std::move(slots);
+    // A state without slots (taken before the first step, or of a rule without slots) does
+    // not describe the parameters: the next step() adopts its list.
+    knows_parameters_ = !slots_.empty();
+  }
+
+  static void check_slot_dimensions(const std::string& where, const std::string& key,
+                                    const Matrix<double>& slot) {
+    if (slot.rows() > max_slot_dimension || slot.cols() > max_slot_dimension) {
+      throw shape_error(detail::make_message(where, ": slot '", key, "' has shape ", slot.rows(), "x",
+                                             slot.cols(), ", a dimension above the limit ",
+                                             max_slot_dimension, " (corrupt state?)"));
+    }
+  }
+
+  static void check_slot_matches(const std::string& where, const std::string& key, const Matrix<double>& slot,
+                                 const std::string& parameter_name, const Parameter<Scalar>& parameter,
+                                 size_t k) {
+    if (parameter.name != parameter_name) {
+      throw file_error(detail::make_message(where, ": parameter ", k, " is named '", parameter.name,
+                                            "', the state's slots are for '", parameter_name, "'"));
+    }
+    if (parameter.value == nullptr) {
+      throw value_error(
+          detail::make_message(where, ": parameter ", k, " '", parameter.name, "' has no value tensor"));
+    }
+    if (slot.rows() != parameter.value->rows() || slot.cols() != parameter.value->cols()) {
+      throw shape_error(detail::make_message(
+          where, ": slot '", key, "' has shape ", slot.rows(), "x", slot.cols(), ", parameter ", k, " '",
+          parameter.name, "' has shape ", parameter.value->rows(), "x", parameter.value->cols()));
+    }
+  }
+
   void check_learning_rate(double learning_rate) const {
     if (!(learning_rate >= 0) || !std::isfinite(learning_rate)) {
       throw value_error(

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "utf8.hpp"
 
 namespace seqlm {
 
@@ -183,9 +184,13 @@ class CsvReader {
 
 // The values of column `column_name` in every data row of a CSV file whose first record is a
 // header. file_error naming the path when the file is empty, the column is missing (the
-// message lists the columns) or appears twice, or a row has a different number of fields
-// than the header (with its line number).
-inline std::vector<std::string> read_csv_column(const std::string& path, std::string_view column_name) {
+// message lists the columns, escaped by utf8::printable) or appears twice, or a row has a
+// different number of fields than the header (with its line number). When `row_lines` is
+// given it receives, for each value, the line of the file where its row starts (1 = the
+// header), for messages about it.
+inline std::vector<std::string> read_csv_column(const std::string& path, std::string_view column_name,
+                                                std::vector<std::size_t>* row_lines = nullptr) {
+  if (row_lines != nullptr) row_lines->clear();
   CsvReader reader(path);
   std::vector<std::string> header;
   if (!reader.read_row(header)) throw file_error("CSV \"" + path + "\": the file is empty (no header row)");
@@ -199,7 +204,7 @@ inline std::vector<std::string> read_csv_column(const std::string& path, std::st
       }
       column = k;
     }
-    available += (k > 0 ? ", " : "") + header[k];
+    available += (k > 0 ? ", " : "") + utf8::printable(header[k]);  // a binary header stays one line
   }
   if (column == header.size()) {
     throw file_error(detail::make_message("CSV \"", path, "\": no column \"", column_name,
@@ -213,6 +218,7 @@ inline std::vector<std::string> read_csv_column(const std::string& path, std::st
                                             row.size(), " fields, the header has ", header.size()));
     }
     values.push_back(std::move(row[column]));
+    if (row_lines != nullptr) row_lines->push_back(reader.row_line());
   }
   return values;
 }

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "../data/batching.hpp"
@@ -87,7 +88,11 @@ class DataParallelTrainer {
       parts_.resize(static_cast<size_t>(threads_));
       results_.resize(static_cast<size_t>(threads_));
       ran_.resize(static_cast<size_t>(threads_));
-      pool_ = std::make_unique<detail::WorkerPool>(threads_);
+      try {
+        pool_ = std::make_unique<detail::WorkerPool>(threads_);
+      } catch (const value_error& e) {
+        throw value_error(std::string("fit: threads = ") + std::to_string(threads_) + ": " + e.what());
+      }
     }
     rngs_.resize(static_cast<size_t>(threads_));
   }

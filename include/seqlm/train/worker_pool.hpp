@@ -8,6 +8,7 @@
 #include <exception>
 #include <functional>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -18,21 +19,33 @@ namespace seqlm::detail {
 
 class WorkerPool {
  public:
-  explicit WorkerPool(Index workers) : errors_(static_cast<size_t>(workers)) {
-    check_positive("WorkerPool", "worker count", workers);
-    for (Index k = 1; k < workers; ++k) threads_.emplace_back([this, k] { work(k); });
+  // Starts a thread running `body`; throws std::system_error when the system cannot create
+  // one. The default is std::thread's constructor; tests inject a starter that fails.
+  using ThreadStarter = std::function<std::thread(std::function<void()>)>;
+
+  // workers >= 1: starts workers - 1 threads (the calling thread is worker 0). Throws
+  // value_error when workers < 1, or when the system refuses to start one of the threads
+  // (a process or user thread limit): the message says how many threads were asked for and
+  // how many could be started, and every thread already started is joined first.
+  explicit WorkerPool(Index workers, const ThreadStarter& start_thread = {})
+      : errors_(checked_worker_count(workers)) {
+    threads_.reserve(static_cast<size_t>(workers - 1));  // push_back below cannot throw
+    for (Index k = 1; k < workers; ++k) {
+      std::function<void()> body = [this, k] { work(k); };
+      try {
+        threads_.push_back(start_thread ? start_thread(std::move(body)) : std::thread(std::move(body)));
+      } catch (const std::system_error& e) {
+        stop_and_join();
+        throw value_error(detail::make_message("WorkerPool: ", workers, " threads were asked for, but only ",
+                                               k, " could be started (the system refused another one: ",
+                                               e.what(), "); use at most ", k, " threads"));
+      }
+    }
   }
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  ~WorkerPool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    start_.notify_all();
-    for (std::thread& thread : threads_) thread.join();
-  }
+  ~WorkerPool() { stop_and_join(); }
 
   Index workers() const { return static_cast<Index>(errors_.size()); }
 
@@ -62,6 +75,22 @@ class WorkerPool {
   }
 
  private:
+  static size_t checked_worker_count(Index workers) {
+    check_positive("WorkerPool", "worker count", workers);
+    return static_cast<size_t>(workers);
+  }
+
+  // Wakes every started thread with stopping_ set and waits for it to return.
+  void stop_and_join() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    start_.notify_all();
+    for (std::thread& thread : threads_) thread.join();
+    threads_.clear();
+  }
+
   void work(Index k) {
     std::uint64_t seen = 0;
     for (;;) {

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The errors a user meets first, in every example program: each must exit with a non-zero
+# status and print exactly one clear line on stderr, without control characters.
+#   cli_errors_test.sh GREETINGS HEADLINES NIETZSCHE POEMS MACHADO
+set -euo pipefail
+greetings=$1 headlines=$2 nietzsche=$3 poems=$4 machado=$5
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+# expect_error DESCRIPTION PATTERN COMMAND...: COMMAND fails, and its stderr is one line that
+# matches the extended regular expression PATTERN and holds no control character.
+expect_error() {
+  local description=$1 pattern=$2
+  shift 2
+  if "$@" >"$scratch/stdout" 2>"$scratch/stderr"; then
+    echo "FAIL: $description: exit status 0"
+    exit 1
+  fi
+  local lines
+  lines=$(wc -l <"$scratch/stderr")
+  if [ "$lines" -ne 1 ]; then
+    echo "FAIL: $description: $lines lines on stderr, expected one:"
+    cat -v "$scratch/stderr"
+    exit 1
+  fi
+  if LC_ALL=C tr -d '\n' <"$scratch/stderr" | LC_ALL=C grep -q '[[:cntrl:]]'; then
+    echo "FAIL: $description: control characters on stderr:"
+    cat -v "$scratch/stderr"
+    exit 1
+  fi
+  if ! grep -Eq -- "$pattern" "$scratch/stderr"; then
+    echo "FAIL: $description: stderr does not match '$pattern':"
+    cat -v "$scratch/stderr"
+    exit 1
+  fi
+  echo "ok: $description: $(cat "$scratch/stderr")"
+}
+
+for _ in $(seq 1 20); do
+  echo "Supposing that Truth is a woman -- what then? Is there not ground for suspecting that all"
+done >"$scratch/text.txt"
+printf 'headline\nNew York Today\nA Headline About New York\nTrump Says Something\n' >"$scratch/ok.csv"
+mkdir "$scratch/directory"
+
+# Sizes are checked up front against a stated limit (before: std::bad_alloc, or silently accepted).
+expect_error "nietzsche --units" "--units must be from 1 to 4096, got 1000000000" \
+  "$nietzsche" train --data "$scratch/text.txt" --units 1000000000 --epochs 1
+expect_error "nietzsche --batch-size" "--batch-size must be from 1 to 65536, got 1000000000000" \
+  "$nietzsche" train --data "$scratch/text.txt" --batch-size 1000000000000 --epochs 1
+expect_error "nietzsche --threads" "--threads must be from 1 to 256, got 100000" \
+  "$nietzsche" train --data "$scratch/text.txt" --threads 100000 --epochs 1
+expect_error "poems --units" "--units must be from 1 to 4096, got 1000000000" \
+  "$poems" train --data "$scratch/text.txt" --units 1000000000 --epochs 1
+expect_error "headlines --units" "--units must be from 1 to 4096, got 1000000000" \
+  "$headlines" train --data "$scratch/ok.csv" --units 1000000000 --epochs 1
+expect_error "headlines --embedding" "--embedding must be from 1 to 4096, got 99999999999" \
+  "$headlines" train --data "$scratch/ok.csv" --embedding 99999999999 --epochs 1
+expect_error "machado --units" "--units must be from 1 to 4096, got 1000000000" \
+  "$machado" train --data "$scratch/text.txt" --units 1000000000 --train-size 600 --valid-size 200 --window 10
+expect_error "an integer that overflows" "--epochs expects an integer, got '99999999999999999999'" \
+  "$nietzsche" train --data "$scratch/text.txt" --epochs 99999999999999999999
+
+# Running out of memory anyway (here: a 600 MB address-space limit) is one clear line, not
+# "std::bad_alloc". Skipped for sanitizer builds, which reserve terabytes of address space.
+if ldd "$nietzsche" 2>/dev/null | grep -q libasan; then
+  echo "skipped: out of memory (AddressSanitizer build)"
+else
+  expect_error "out of memory" "^nietzsche: out of memory while (building the model|training)" \
+    bash -c 'ulimit -v 600000 && exec timeout 120 "$@"' - \
+    "$nietzsche" train --data "$scratch/text.txt" --units 4096 --epochs 1 --sample-length 0 \
+    --out "$scratch/big.safetensors"
+fi
+
+# A directory given as --data.
+expect_error "greetings --data directory" "\"$scratch/directory\" is a directory" \
+  "$greetings" train --data "$scratch/directory" --out "$scratch/model.json"
+expect_error "headlines --data directory" "\"$scratch/directory\" is a directory" \
+  "$headlines" train --data "$scratch/directory"
+expect_error "nietzsche --data directory" "\"$scratch/directory\" is a directory" \
+  "$nietzsche" train --data "$scratch/directory"
+expect_error "poems --data directory" "\"$scratch/directory\" is a directory" \
+  "$poems" train --data "$scratch/directory"
+expect_error "machado --data directory" "\"$scratch/directory\" is a directory" \
+  "$machado" train --data "$scratch/directory"
+
+# Invalid UTF-8 is reported with the file name and line.
+printf 'Olá! Como vai?\nOi! Tudo \377 bem?\n' >"$scratch/bad.txt"
+expect_error "greetings invalid UTF-8" "\"$scratch/bad.txt\" line 2: .*0xFF" \
+  "$greetings" train --data "$scratch/bad.txt" --out "$scratch/model.json"
+printf 'title,headline\nx,Hello world\ny,"Bad \303 headline"\n' >"$scratch/bad.csv"
+expect_error "headlines invalid UTF-8" "\"$scratch/bad.csv\" line 3: .*0xC3" \
+  "$headlines" train --data "$scratch/bad.csv"
+expect_error "nietzsche invalid UTF-8" "\"$scratch/bad.txt\" line 2: .*0xFF" \
+  "$nietzsche" train --data "$scratch/bad.txt"
+
+# A binary CSV header is escaped, not echoed raw to the terminal.
+printf '\001\002bin\000ary,\033[31mred\nx,y\n' >"$scratch/binary.csv"
+expect_error "headlines binary header" 'no column "headline" \(columns: \\x01\\x02bin\\x00ary, \\x1B\[31mred\)' \
+  "$headlines" train --data "$scratch/binary.csv"
+
+# greetings learn changes the dataset and the model together or not at all.
+printf 'Olá! Como vai?\nOi! Tudo bem?\n' >"$scratch/data.txt"
+"$greetings" train --data "$scratch/data.txt" --out "$scratch/model.json" >/dev/null
+cp "$scratch/data.txt" "$scratch/data.before"
+cp "$scratch/model.json" "$scratch/model.before"
+# The model cannot be saved (a name so long that its temporary file's name is too long): the
+# dataset is left as it was (before: the sentence was appended, and a retry appended it twice).
+long="$scratch/$(printf 'm%.0s' $(seq 1 245)).json"
+mv "$scratch/model.json" "$long"
+expect_error "greetings learn, model not saved" "nothing was learned" \
+  "$greetings" learn --model "$long" --data "$scratch/data.txt" carros são rápidos
+cmp -s "$scratch/data.txt" "$scratch/data.before" || { echo "FAIL: the dataset changed"; exit 1; }
+mv "$long" "$scratch/model.json"
+# The dataset cannot be appended to: the model is left as it was.
+expect_error "greetings learn, dataset not appended" "nothing was learned" \
+  "$greetings" learn --model "$scratch/model.json" --data "$scratch/directory" carros são rápidos
+cmp -s "$scratch/model.json" "$scratch/model.before" || { echo "FAIL: the model changed"; exit 1; }
+# The retry succeeds, and the sentence is in the dataset once.
+"$greetings" learn --model "$scratch/model.json" --data "$scratch/data.txt" carros são rápidos >/dev/null
+[ "$(grep -c 'carros são rápidos' "$scratch/data.txt")" -eq 1 ] || { echo "FAIL: the sentence is not there once"; exit 1; }
+reply=$("$greetings" reply --model "$scratch/model.json" --temperature 0 carros)
+[ "$reply" = "carros são rápidos" ] || { echo "FAIL: unexpected reply after learning: $reply"; exit 1; }
+
+echo "cli errors test passed"
