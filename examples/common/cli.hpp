@@ -25,7 +25,7 @@
 #include <optional>
 #include <seqlm/error.hpp>
 #include <seqlm/tensor.hpp>
-#include <seqlm/text/utf8.hpp>
+#include <seqlm/io/utf8.hpp>
 #include <sstream>
 #include <string>
 #include <string_view>

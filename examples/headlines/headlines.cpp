@@ -62,6 +62,7 @@
 #include "../common/cli.hpp"
 #include "../common/example_range.hpp"
 #include "../common/ngram_baseline.hpp"
+#include "../common/training.hpp"
 
 namespace {
 
@@ -237,27 +238,14 @@ int train(const examples::CommandLine& cli) {
   Model model =
       build_model(vocabulary, cli.integer("embedding"), cli.integer("units"), cli.real("dropout"), sharing);
   const auto seed = static_cast<std::uint64_t>(cli.integer("seed"));
-  seqlm::Rng init_rng(seed);
-  model.initialize(init_rng);
-  std::cout << model.summary(sharing ? 0 : prefixes.input_steps());
+  examples::TrainingSetup setup(cli, seed);
+  setup.initialize(model, sharing ? 0 : prefixes.input_steps());
 
   seqlm::AdamOptions adam;  // Keras defaults
   adam.learning_rate = cli.real("learning-rate");
   seqlm::Adam<float> optimizer(adam);
-  seqlm::FitOptions<float> options;
-  options.epochs = cli.integer("epochs");
-  options.batch_size = cli.integer("batch-size");
-  options.threads = cli.integer("threads");
-  options.seed = seed;
-  seqlm::LambdaCallback<float> limit;  // --max-batches: end early, for quick runs
-  const Index max_batches = cli.integer("max-batches");
-  limit.batch_end = [&](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
-    if (max_batches > 0 && context.state->global_step >= max_batches) context.stop_training = true;
-  };
-  std::vector<seqlm::Callback<float>*> callbacks = {&limit};
-  std::optional<seqlm::CsvLogger<float>> csv;  // --log-csv: one row of metrics per epoch
-  if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
-  options.callbacks = callbacks;
+  seqlm::FitOptions<float>& options = setup.options;
+  setup.use_callbacks({});  // the --max-batches stop and the --log-csv logger
 
   examples::doing("training");
   seqlm::History history;

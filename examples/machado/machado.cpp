@@ -53,6 +53,7 @@
 
 #include "../common/cli.hpp"
 #include "../common/ngram_baseline.hpp"
+#include "../common/training.hpp"
 
 namespace {
 
@@ -185,19 +186,14 @@ int train(const examples::CommandLine& cli) {
   examples::doing("building the model");
   Model model = build_model(architecture);
   const auto seed = static_cast<std::uint64_t>(cli.integer("seed"));
-  seqlm::Rng init_rng(seed);
-  model.initialize(init_rng);
-  std::cout << model.summary(window);
+  examples::TrainingSetup setup(cli, seed);
+  setup.initialize(model, window);
 
   seqlm::NadamOptions nadam;  // Keras 3 defaults
   nadam.learning_rate = cli.real("learning-rate");
   seqlm::Nadam<float> optimizer(nadam);
 
-  seqlm::FitOptions<float> options;
-  options.epochs = cli.integer("epochs");
-  options.batch_size = cli.integer("batch-size");
-  options.threads = cli.integer("threads");
-  options.seed = seed;
+  seqlm::FitOptions<float>& options = setup.options;
 
   // The model file: tokenizer, training configuration, and test vectors (the first characters
   // of the corpus with their logits) that load_model re-checks.
@@ -238,16 +234,7 @@ int train(const examples::CommandLine& cli) {
         extend_text(current, tokenizer, sample_prompt, 50, 1.0, 0, *context.rng);
       });
 
-  // --max-batches: end training early (the epoch still ends with validation), for quick runs.
-  seqlm::LambdaCallback<float> limit;
-  const Index max_batches = cli.integer("max-batches");
-  limit.batch_end = [&](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
-    if (max_batches > 0 && context.state->global_step >= max_batches) context.stop_training = true;
-  };
-  std::vector<seqlm::Callback<float>*> callbacks = {&limit, &sampler, &checkpoint};
-  std::optional<seqlm::CsvLogger<float>> csv;  // --log-csv: one row of metrics per epoch
-  if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
-  options.callbacks = callbacks;
+  setup.use_callbacks({&sampler, &checkpoint});  // after the --max-batches stop, before the --log-csv logger
 
   examples::doing("training");
   const seqlm::History history = seqlm::fit(model, optimizer, train_windows, options, &valid_windows);

@@ -56,6 +56,7 @@
 #include "../common/cli.hpp"
 #include "../common/model_metadata.hpp"
 #include "../common/ngram_baseline.hpp"
+#include "../common/training.hpp"
 
 namespace {
 
@@ -193,7 +194,6 @@ int train(const examples::CommandLine& cli) {
   const bool every_position = cli.has("every-position");
   const std::vector<double> temperatures = cli.numbers("temperatures");
   const Index sample_length = static_cast<Index>(cli.integer("sample-length"));
-  const Index max_batches = static_cast<Index>(cli.integer("max-batches"));
   const auto seed = static_cast<std::uint64_t>(cli.integer("seed"));
 
   const Corpus corpus = read_corpus(cli.text("data"));
@@ -203,19 +203,14 @@ int train(const examples::CommandLine& cli) {
 
   examples::doing("building the model");
   Model model = build_model(vocabulary, units, every_position);
-  seqlm::Rng init_rng(seed);
-  model.initialize(init_rng);
-  std::cout << model.summary(window);
+  examples::TrainingSetup setup(cli, seed);
+  setup.initialize(model, window);
 
   seqlm::RmspropOptions rmsprop;
   rmsprop.learning_rate = cli.real("learning-rate");
   seqlm::RMSprop<float> optimizer(rmsprop);
 
-  seqlm::FitOptions<float> options;
-  options.epochs = static_cast<Index>(cli.integer("epochs"));
-  options.batch_size = cli.positive("batch-size");
-  options.threads = cli.positive("threads");
-  options.seed = seed;
+  seqlm::FitOptions<float>& options = setup.options;
 
   seqlm::json::Value config = seqlm::json::Value::object();
   config.set("tutorial", "Chollet, Deep Learning with Python, 8.1 (nietzsche.txt)")
@@ -241,15 +236,7 @@ int train(const examples::CommandLine& cli) {
                     *context.rng);
     }
   };
-  // --max-batches: end the run after that many batches (the epoch still finishes normally).
-  seqlm::LambdaCallback<float> batch_limit;
-  batch_limit.batch_end = [max_batches](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
-    if (max_batches > 0 && context.state->global_step >= max_batches) context.stop_training = true;
-  };
-  std::vector<seqlm::Callback<float>*> callbacks = {&batch_limit, &after_epoch};
-  std::optional<seqlm::CsvLogger<float>> csv;  // --log-csv: one row of metrics per epoch
-  if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
-  options.callbacks = callbacks;
+  setup.use_callbacks({&after_epoch});  // after the --max-batches stop, before the --log-csv logger
 
   examples::doing("training");
   // --validation-split: fit holds out windows [split_at, n), the split cut_windows printed.

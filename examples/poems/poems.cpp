@@ -67,6 +67,7 @@
 #include "../common/cli.hpp"
 #include "../common/model_metadata.hpp"
 #include "../common/ngram_baseline.hpp"
+#include "../common/training.hpp"
 
 namespace {
 
@@ -192,7 +193,6 @@ int train(const examples::CommandLine& cli) {
   const bool every_position = cli.has("every-position");
   const bool keep_terminator = cli.has("keep-terminator");
   const double validation_fraction = cli.real("validation-split");
-  const Index max_batches = static_cast<Index>(cli.integer("max-batches"));
   const Index patience = static_cast<Index>(cli.integer("patience"));
   const auto seed = static_cast<std::uint64_t>(cli.integer("seed"));
 
@@ -203,19 +203,14 @@ int train(const examples::CommandLine& cli) {
 
   examples::doing("building the model");
   Model model = build_model(vocabulary, units, every_position);
-  seqlm::Rng init_rng(seed);
-  model.initialize(init_rng);
-  std::cout << model.summary(window);
+  examples::TrainingSetup setup(cli, seed);
+  setup.initialize(model, window);
 
   seqlm::RmspropOptions rmsprop;
   rmsprop.learning_rate = cli.real("learning-rate");
   seqlm::RMSprop<float> optimizer(rmsprop);
 
-  seqlm::FitOptions<float> options;
-  options.epochs = static_cast<Index>(cli.integer("epochs"));
-  options.batch_size = cli.positive("batch-size");
-  options.threads = cli.positive("threads");
-  options.seed = seed;
+  seqlm::FitOptions<float>& options = setup.options;
 
   const std::string monitor = validate ? "val_loss" : "loss";
   seqlm::json::Value config = seqlm::json::Value::object();
@@ -249,15 +244,8 @@ int train(const examples::CommandLine& cli) {
   stopping_options.patience = patience;
   stopping_options.restore_best = true;
   seqlm::EarlyStopping<float> early_stopping(stopping_options);
-  // --max-batches: end the run after that many batches (the epoch still finishes normally).
-  seqlm::LambdaCallback<float> batch_limit;
-  batch_limit.batch_end = [max_batches](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
-    if (max_batches > 0 && context.state->global_step >= max_batches) context.stop_training = true;
-  };
-  std::vector<seqlm::Callback<float>*> callbacks = {&batch_limit, &checkpoint, &early_stopping};
-  std::optional<seqlm::CsvLogger<float>> csv;  // the tutorial plots the loss; a CSV file instead
-  if (cli.has("log-csv")) callbacks.push_back(&csv.emplace(cli.text("log-csv")));
-  options.callbacks = callbacks;
+  setup.use_callbacks(
+      {&checkpoint, &early_stopping});  // after the --max-batches stop, before the --log-csv logger
 
   examples::doing("training");
   // --validation-split: fit holds out windows [split_at, n), the split cut_windows printed.

@@ -302,13 +302,7 @@ class GRU {
   // Advances every sequence of `state` by one step; x: input_size x batch.
   // The contract's form: one step of token ids or features; out = h_t (H x B).
   void step(const LayerInput<Scalar>& input, State& state, Matrix<Scalar>& out) const {
-    detail::check_step_batch("GRU", input.batch, state.h.cols());
-    if (input.is_tokens()) {
-      step(input.tokens.ids, state);
-    } else {
-      step(*input.features, state);
-    }
-    out = state.h;  // no allocation once out has the shape
+    detail::recurrent_step("GRU", *this, input, state, out);
   }
 
   void step(ConstMatrixRef<Scalar> x, State& state) const {

@@ -347,13 +347,7 @@ class LSTM {
 
   // The contract's form: one step of token ids or features; out = h_t (H x B).
   void step(const LayerInput<Scalar>& input, State& state, Matrix<Scalar>& out) const {
-    detail::check_step_batch("LSTM", input.batch, state.h.cols());
-    if (input.is_tokens()) {
-      step(input.tokens.ids, state);
-    } else {
-      step(*input.features, state);
-    }
-    out = state.h;  // no allocation once out has the shape
+    detail::recurrent_step("LSTM", *this, input, state, out);
   }
 
   // One step of B streams with dense inputs x (I x B). Updates state.h, state.c in place.

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "../tensor.hpp"
+#include "contract.hpp"
 
 namespace seqlm {
 
@@ -13,5 +14,23 @@ struct RecurrentState {
   Matrix<Scalar> h;
   Matrix<Scalar> c;
 };
+
+namespace detail {
+
+// The contract's step of a recurrent layer (LSTM, GRU) through its typed steps: token ids or
+// features advance `state`, then out = the new h (H x B; no allocation once out has the shape).
+template <class Recurrent, class Scalar, class State>
+void recurrent_step(const char* where, const Recurrent& layer, const LayerInput<Scalar>& input, State& state,
+                    Matrix<Scalar>& out) {
+  check_step_batch(where, input.batch, state.h.cols());
+  if (input.is_tokens()) {
+    layer.step(input.tokens.ids, state);
+  } else {
+    layer.step(*input.features, state);
+  }
+  out = state.h;
+}
+
+}  // namespace detail
 
 }  // namespace seqlm

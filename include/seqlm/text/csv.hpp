@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "../error.hpp"
-#include "utf8.hpp"
+#include "../io/utf8.hpp"
 
 namespace seqlm {
 
