@@ -8,16 +8,15 @@
 //
 // Also the error reporting of the programs' main(): report_error() prints one line to stderr
 // (escaped by seqlm::utf8::printable: no control characters or invalid UTF-8 reach the
-// terminal) and turns
-// std::bad_alloc into "out of memory while <what the program was doing>" (see doing()), and
-// check_data_file() says clearly when --data names a directory.
+// terminal) and turns std::bad_alloc into "out of memory while <what the program was doing>"
+// (see doing()); check_data_file() says clearly when --data names a directory, and
+// check_utf8_lines() names the file and line of text that is not UTF-8.
 #pragma once
 
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstdlib>
 #include <iostream>
 #include <map>

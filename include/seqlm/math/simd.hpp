@@ -53,15 +53,13 @@ void store(S* p, const xsimd::batch<S, A>& value) {
 // result as before; a NaN lane computes on 0 and is then put back, so NaN stays NaN. The
 // scalar versions use <cmath>, which is defined for every input.
 
-namespace detail {
 // x with NaN lanes replaced by 0 and the rest clamped to [lo, hi].
 template <class S, class A>
-xsimd::batch<S, A> clamp_for_math(const xsimd::batch<S, A>& x, S lo, S hi) {
+xsimd::batch<S, A> clamp_or_zero(const xsimd::batch<S, A>& x, S lo, S hi) {
   using B = xsimd::batch<S, A>;
   const B clamped = xsimd::min(xsimd::max(x, B(lo)), B(hi));
   return xsimd::select(xsimd::isnan(x), B(S(0)), clamped);
 }
-}  // namespace detail
 
 // exp(x): 0 below xsimd's minlog (about -708.4 for double, -88.4 for float), +inf above maxlog
 // (709.8, 88.4), NaN for NaN.
@@ -73,8 +71,7 @@ template <class S, class A>
 xsimd::batch<S, A> exp(const xsimd::batch<S, A>& x) {
   using B = xsimd::batch<S, A>;
   // Clamped to [minlog, maxlog]: xsimd maps those bounds themselves to exactly 0 and +inf.
-  const B y =
-      xsimd::exp(detail::clamp_for_math(x, xsimd::constants::minlog<S>(), xsimd::constants::maxlog<S>()));
+  const B y = xsimd::exp(clamp_or_zero(x, xsimd::constants::minlog<S>(), xsimd::constants::maxlog<S>()));
   return xsimd::select(xsimd::isnan(x), x, y);
 }
 
@@ -98,7 +95,7 @@ S tanh(S x) {
 template <class S, class A>
 xsimd::batch<S, A> tanh(const xsimd::batch<S, A>& x) {
   constexpr S saturated = std::is_same_v<S, double> ? S(22) : S(10);
-  const xsimd::batch<S, A> y = xsimd::tanh(detail::clamp_for_math(x, -saturated, saturated));
+  const xsimd::batch<S, A> y = xsimd::tanh(clamp_or_zero(x, -saturated, saturated));
   return xsimd::select(xsimd::isnan(x), x, y);
 }
 
