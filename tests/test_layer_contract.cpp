@@ -64,6 +64,20 @@ LayerInput<double> slice(const Case& c, const std::vector<TokenId>& ids, const M
   return LayerInput<double>::of_features(buffer, B);
 }
 
+// An initialised layer of a case with random inputs of T steps of B sequences (ids and features).
+struct Prepared {
+  std::unique_ptr<Layer<double>> layer;
+  std::vector<TokenId> ids;
+  Matrix<double> x;
+  Matrix<double> buffer;  // slice()'s copy of a feature chunk
+  Prepared(const Case& c, Index T, Index B, Rng& rng)
+      : layer(c.make()),
+        ids(random_ids(T * B, c.input_size, rng)),
+        x(Matrix<double>::Random(c.input_size, T * B)) {
+    layer->initialize(rng);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("every layer declares its parameter count before it is built") {
@@ -83,11 +97,11 @@ TEST_CASE("a forward in chunks with the state carried equals one forward, and st
   const Index T = 9, B = 2;
   for (const Case& c : cases()) {
     CAPTURE(c.name);
-    auto layer = c.make();
-    layer->initialize(rng);
-    const std::vector<TokenId> ids = random_ids(T * B, c.input_size, rng);
-    const Matrix<double> x = Matrix<double>::Random(c.input_size, T * B);
-    Matrix<double> buffer;
+    Prepared p(c, T, B, rng);
+    auto& layer = p.layer;
+    const std::vector<TokenId>& ids = p.ids;
+    const Matrix<double>& x = p.x;
+    Matrix<double>& buffer = p.buffer;
     const Matrix<double> whole = layer->forward(slice(c, ids, x, 0, T, B, buffer), {});
 
     for (const Index chunk : {1, 2, 4}) {
@@ -115,12 +129,9 @@ TEST_CASE("the input gradient exists after features and not after token ids") {
   const Index T = 3, B = 2;
   for (const Case& c : cases()) {
     CAPTURE(c.name);
-    auto layer = c.make();
-    layer->initialize(rng);
-    const std::vector<TokenId> ids = random_ids(T * B, c.input_size, rng);
-    const Matrix<double> x = Matrix<double>::Random(c.input_size, T * B);
-    Matrix<double> buffer;
-    const Matrix<double>& out = layer->forward(slice(c, ids, x, 0, T, B, buffer), {});
+    Prepared p(c, T, B, rng);
+    auto& layer = p.layer;
+    const Matrix<double>& out = layer->forward(slice(c, p.ids, p.x, 0, T, B, p.buffer), {});
     layer->backward(Matrix<double>::Ones(out.rows(), out.cols()), {});
     const Matrix<double>* gradient = layer->input_gradient();
     if (c.tokens) {

@@ -165,16 +165,7 @@ CheckpointFile<Scalar> read_checkpoint_file(const std::string& path, const Model
   auto fail = [&where](const std::string& what) { throw file_error(where + what); };
   CheckpointFile<Scalar> checkpoint{read_model<Scalar>(file, where, true, options), {}, {}};
 
-  auto metadata_json = [&](const char* key) {
-    const auto it = file.metadata.find(key);
-    if (it == file.metadata.end()) fail(std::string("metadata \"") + key + "\" is missing");
-    try {
-      return json::parse(it->second);
-    } catch (const value_error& e) {
-      fail(std::string("metadata \"") + key + "\" is not valid JSON: " + e.what());
-    }
-    return json::Value();
-  };
+  auto metadata_json = [&](const char* key) { return detail::metadata_json(file, where, key); };
 
   // Optimizer state.
   const json::Value optimizer_json = metadata_json("optimizer");

@@ -261,21 +261,24 @@ inline safetensors::File open_seqlm_file(const std::string& path, bool checkpoin
   return file;
 }
 
+// The JSON held by metadata entry `key`; file_error "<where>metadata \"key\" is missing / is not
+// valid JSON: ..." otherwise.
+inline json::Value metadata_json(const safetensors::File& file, const std::string& where, const char* key) {
+  const auto it = file.metadata.find(key);
+  if (it == file.metadata.end()) throw file_error(where + "metadata \"" + key + "\" is missing");
+  try {
+    return json::parse(it->second);
+  } catch (const value_error& e) {
+    throw file_error(where + "metadata \"" + key + "\" is not valid JSON: " + e.what());
+  }
+}
+
 // Rebuilds the model of a validated file: architecture, weights, test vectors.
 template <class Scalar>
 LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string& where, bool checkpoint,
                                const ModelLoadOptions& options) {
   auto fail = [&where](const std::string& what) { throw file_error(where + what); };
-  auto metadata_json = [&](const char* key) {
-    const auto it = file.metadata.find(key);
-    if (it == file.metadata.end()) fail(std::string("metadata \"") + key + "\" is missing");
-    try {
-      return json::parse(it->second);
-    } catch (const value_error& e) {
-      fail(std::string("metadata \"") + key + "\" is not valid JSON: " + e.what());
-    }
-    return json::Value();
-  };
+  auto metadata_json = [&](const char* key) { return detail::metadata_json(file, where, key); };
 
   // Architecture.
   const json::Value architecture = metadata_json("architecture");

@@ -275,12 +275,7 @@ class GRU {
 
   // dL/dx (input_size x T*B) of the last backward(). Throws for token-id inputs, which have none.
   const Matrix<Scalar>& input_gradient() const {
-    if (!has_gradients_) throw value_error("GRU: input_gradient() called before backward()");
-    if (inputs_are_ids_) {
-      throw value_error(
-          "GRU: input_gradient() is not defined for token-id inputs (the ids are not differentiable)");
-    }
-    return input_gradient_;
+    return detail::checked_input_gradient("GRU", has_gradients_, inputs_are_ids_, input_gradient_);
   }
   // dL/dh_{-1} (units x batch) of the last backward(); c is left empty.
   const RecurrentState<Scalar>& initial_state_gradient() const {

@@ -319,12 +319,8 @@ class LSTM {
 
   // dL/dx (I x T*B) from the last backward. Throws for token-id inputs, which have none.
   const Matrix<Scalar>& input_gradient() const {
-    if (!has_gradients_) throw value_error("LSTM: input_gradient() called before backward()");
-    if (input_kind_ == InputKind::ids) {
-      throw value_error(
-          "LSTM: input_gradient() is not defined for token-id inputs (the ids are not differentiable)");
-    }
-    return input_gradient_;
+    return detail::checked_input_gradient("LSTM", has_gradients_, input_kind_ == InputKind::ids,
+                                          input_gradient_);
   }
 
   // dL/d(h_{-1}, c_{-1}), each H x B, from the last backward.

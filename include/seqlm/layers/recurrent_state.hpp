@@ -17,6 +17,19 @@ struct RecurrentState {
 
 namespace detail {
 
+// The input gradient of a recurrent layer's last backward, or a value_error naming the layer:
+// before any backward, or after token ids (which are not differentiable).
+template <class Scalar>
+const Matrix<Scalar>& checked_input_gradient(const char* where, bool has_gradients, bool token_ids,
+                                             const Matrix<Scalar>& gradient) {
+  if (!has_gradients) throw value_error(make_message(where, ": input_gradient() called before backward()"));
+  if (token_ids) {
+    throw value_error(make_message(
+        where, ": input_gradient() is not defined for token-id inputs (the ids are not differentiable)"));
+  }
+  return gradient;
+}
+
 // The contract's step of a recurrent layer (LSTM, GRU) through its typed steps: token ids or
 // features advance `state`, then out = the new h (H x B; no allocation once out has the shape).
 template <class Recurrent, class Scalar, class State>
