@@ -732,6 +732,70 @@ inline json::Value shape_json(std::initializer_list<std::optional<Index>> shape)
 
 }  // namespace detail
 
+namespace detail {
+
+// Options Keras reads as Python floats (an optimizer's learning_rate must be one).
+inline bool is_float_option(const std::string& key) {
+  static const std::set<std::string> names = {"learning_rate",
+                                              "rho",
+                                              "momentum",
+                                              "epsilon",
+                                              "beta_1",
+                                              "beta_2",
+                                              "ema_momentum",
+                                              "dropout",
+                                              "recurrent_dropout",
+                                              "rate",
+                                              "gain",
+                                              "minval",
+                                              "maxval",
+                                              "label_smoothing",
+                                              "clipnorm",
+                                              "global_clipnorm",
+                                              "clipvalue",
+                                              "weight_decay"};
+  return names.count(key) > 0;
+}
+
+inline void write_python_json(std::string& out, const json::Value& value, bool as_float) {
+  if (value.is_number() && as_float) {
+    std::string number = value.dump();
+    if (number.find_first_of(".eE") == std::string::npos)
+      number += ".0";  // 1 -> 1.0, as Python writes a float
+    out += number;
+  } else if (value.is_array()) {
+    out += '[';
+    for (std::size_t k = 0; k < value.size(); ++k) {
+      if (k > 0) out += ", ";
+      write_python_json(out, value.at(k), false);
+    }
+    out += ']';
+  } else if (value.is_object()) {
+    out += '{';
+    bool first = true;
+    for (const json::Value::Member& member : value.as_object()) {
+      if (!first) out += ", ";
+      first = false;
+      out += json::Value(member.first).dump() + ": ";
+      write_python_json(out, member.second, is_float_option(member.first));
+    }
+    out += '}';
+  } else {
+    out += value.dump();
+  }
+}
+
+}  // namespace detail
+
+// `value` as Python's json.dumps writes what Keras serializes: ", " and ": " between items,
+// and the options Keras keeps as floats written as floats ("dropout": 0.0, not 0), so that
+// Keras reads back the types it wrote (its optimizers refuse an integer learning_rate).
+inline std::string python_json(const json::Value& value) {
+  std::string out;
+  detail::write_python_json(out, value, false);
+  return out;
+}
+
 // The Keras 3 config.json of a seqlm model (as Keras 3.5 writes it): a Sequential of an
 // InputLayer and one Keras layer per seqlm layer, named like the seqlm layers. Token-id models
 // whose first layer is recurrent get Input(T, V) of one-hot vectors; Embedding models Input(T)

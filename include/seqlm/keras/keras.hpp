@@ -531,7 +531,11 @@ OptimizerState read_optimizer_state(const hdf5::File& file, const Sequential<Sca
     throw file_error(file.name() + ": \"" + group + "/1\" (the learning rate) is " +
                      std::to_string(rate.values[0]));
   }
-  state.hyperparameters["learning_rate"] = rate.values[0];
+  // The variable holds the rate in float32; when it is the config's rate rounded to float32, the
+  // config keeps the digits float32 lost (a rate set in double by seqlm), so take the config's.
+  const double configured = spec.hyperparameters.at("learning_rate");
+  const bool rounded = rate.dtype == "float32" && double(float(configured)) == rate.values[0];
+  state.hyperparameters["learning_rate"] = rounded ? configured : rate.values[0];
   if (unbuilt) {
     if (state.iterations != 0 && !slot_kinds.empty()) {
       throw file_error(file.name() + ": \"" + group + "\" holds no slots but " +
@@ -933,8 +937,10 @@ void save(const Sequential<Scalar>& model, const std::string& path, const SaveOp
     const std::size_t header = state.name == "Nadam" ? 3 : 2;
     if (!slot_kinds.empty()) {
       if (state.name == "Nadam") {
-        const Scalar product = static_cast<Scalar>(state.scalars.at("u_product"));
-        weights.write("optimizer/vars/2", dtype, {}, &product);
+        // Keras keeps u_product in the model's dtype; seqlm keeps it in double, and writes it
+        // so (Keras casts it on loading) to make the round trip exact.
+        const double product = state.scalars.at("u_product");
+        weights.write("optimizer/vars/2", "float64", {}, &product);
       }
       for (std::size_t k = 0; k < P; ++k) {
         for (std::size_t s = 0; s < slot_kinds.size(); ++s) {
@@ -951,8 +957,8 @@ void save(const Sequential<Scalar>& model, const std::string& path, const SaveOp
   const json::Value metadata =
       json::Value::object().set("keras_version", options.keras_version).set("date_saved", date);
   std::vector<zip::Entry> entries;
-  entries.push_back({"metadata.json", metadata.dump(), zip::earliest_time()});
-  entries.push_back({"config.json", config.dump(), zip::earliest_time()});
+  entries.push_back({"metadata.json", python_json(metadata), zip::earliest_time()});
+  entries.push_back({"config.json", python_json(config), zip::earliest_time()});
   entries.push_back({"model.weights.h5", weights.image(), now});
   const std::string archive = zip::write_stored(entries, path);
   write_file_atomically(path, archive);
