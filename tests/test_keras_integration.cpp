@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <seqlm/data/windows.hpp>
 #include <seqlm/keras/keras.hpp>
 #include <seqlm/model/generate.hpp>
@@ -254,4 +255,24 @@ TEST_CASE("seqlm -> .keras -> seqlm is bit-identical, optimizer state included")
     CHECK(back.optimizer->slots[k].second == imported.optimizer->slots[k].second);
   }
   std::remove(path.c_str());
+}
+
+// For the h5py layout check (tests/check_keras_layout.py, ctest keras_layout_h5py): both models
+// imported and saved again into $SEQLM_KERAS_EXPORT_DIR, which ctest sets.
+TEST_CASE("the imported models are exported again for the h5py layout check") {
+  SKIP_WITHOUT_POEMS();
+  const char* directory = std::getenv("SEQLM_KERAS_EXPORT_DIR");
+  if (directory == nullptr) {
+    MESSAGE("skipped: SEQLM_KERAS_EXPORT_DIR is not set (ctest sets it for keras_layout_h5py)");
+    return;
+  }
+  for (const auto& [file, name] :
+       {std::pair<const char*, const char*>{gru_file, "poems_gru.keras"}, {lstm_file, "poems_lstm.keras"}}) {
+    const auto imported = keras::load<float>(data_file(file), poems()->vocabulary);
+    keras::SaveOptions options;
+    options.sequence_length = imported.sequence_length;
+    options.softmax_output = imported.softmax_output;
+    options.optimizer = imported.optimizer;
+    keras::save(imported.model, std::string(directory) + "/" + name, options);
+  }
 }
