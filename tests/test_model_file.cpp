@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cmath>
+#include <cstdint>
 #include <limits>
 #include <seqlm/files/model_file.hpp>
 #include <seqlm/optim/adam.hpp>
@@ -447,6 +449,111 @@ TEST_CASE("a checkpoint with a NaN in an optimizer slot or a training tensor is 
   write_resealed(file.path, replace_tensor(good, name, st::Tensor::from_matrix(best)));
   check_file_error([&] { load_checkpoint<float>(file.path); },
                    {"training tensor \"callbacks/early_stopping/best_weights/dense/bias\" holds -inf"});
+}
+
+namespace {
+
+// A checkpoint of token_model<float>() after one Adam step, with one callback tensor.
+st::File checkpoint_with_slots_and_training_tensor(const std::string& path) {
+  Sequential<float> model = token_model<float>();
+  Adam<float> optimizer;
+  for (const auto& p : model.parameters()) p.gradient->setConstant(0.5f);
+  optimizer.step(model.parameters());
+  TrainingState state;
+  CallbackState callback;
+  callback.tensors.emplace_back("best_weights/dense/bias", Matrix<double>::Zero(7, 1));
+  state.callback_states["early_stopping"] = callback;
+  save_checkpoint(path, model, optimizer, state);
+  return st::read(path);
+}
+
+}  // namespace
+
+TEST_CASE("a checkpoint's slot or training tensor beyond the float range is refused when loading as float") {
+  // The values become float in the optimizer and in the callbacks; before the check, 1e306
+  // turned into an infinite momentum and the resumed run into infinite weights.
+  ScratchFile file("float_range.checkpoint");
+  const st::File good = checkpoint_with_slots_and_training_tensor(file.path);
+  const std::string slot = "optimizer/0/embedding/embeddings/momentum";
+  Matrix<double> moments = good.at(slot).to_matrix<double>();
+  moments(1, 2) = 1e306;
+  write_resealed(file.path, replace_tensor(good, slot, st::Tensor::from_matrix(moments)));
+  CHECK(load_checkpoint<double>(file.path).optimizer.slots.front().second(1, 2) == 1e306);
+  check_file_error([&] { load_checkpoint<float>(file.path); },
+                   {"optimizer slot \"0/embedding/embeddings/momentum\" holds 1e+306 at row 1, column 2",
+                    "beyond the range of float"});
+
+  const std::string name = "training/callbacks/early_stopping/best_weights/dense/bias";
+  write_resealed(file.path,
+                 replace_tensor(good, name, st::Tensor::from_matrix(Matrix<double>::Constant(7, 1, -1e300))));
+  CHECK(load_checkpoint<double>(file.path).state.callback_states.count("early_stopping") == 1);
+  check_file_error([&] { load_checkpoint<float>(file.path); },
+                   {"training tensor \"callbacks/early_stopping/best_weights/dense/bias\" holds -1e+300",
+                    "beyond the range of float"});
+}
+
+TEST_CASE("a checkpoint tensor with no elements but a huge dimension is refused at once") {
+  // Zero elements cost no bytes, so the container accepts shape [2^62, 0]; before the check,
+  // the reader then walked the 2^62 empty columns of the 0 x 2^62 matrix (it never returned).
+  ScratchFile file("huge_dimension.checkpoint");
+  const st::File good = checkpoint_with_slots_and_training_tensor(file.path);
+  const std::string slot = "optimizer/0/embedding/embeddings/momentum";
+  const std::int64_t huge = std::int64_t{1} << 62;
+  write_resealed(file.path, replace_tensor(good, slot, st::Tensor(st::DType::F64, {huge, 0}, "")));
+  check_file_error([&] { load_checkpoint<float>(file.path); },
+                   {"optimizer slot \"0/embedding/embeddings/momentum\" has shape [4611686018427387904, 0]",
+                    "no model has a dimension above 2147483647"});
+  const std::string name = "training/callbacks/early_stopping/best_weights/dense/bias";
+  write_resealed(file.path, replace_tensor(good, name, st::Tensor(st::DType::F64, {huge, 0}, "")));
+  check_file_error([&] { load_checkpoint<double>(file.path); },
+                   {"training tensor \"callbacks/early_stopping/best_weights/dense/bias\" has shape"});
+  // At the bound the reader takes the empty tensor without walking its columns (the callback
+  // that gets it compares the shape with the model's when a run resumes).
+  const std::int64_t bound = (std::int64_t{1} << 31) - 1;
+  write_resealed(file.path, replace_tensor(good, name, st::Tensor(st::DType::F64, {bound, 0}, "")));
+  const LoadedCheckpoint<float> loaded = load_checkpoint<float>(file.path);
+  CHECK(loaded.state.callback_states.at("early_stopping").tensors.at(0).second.cols() == bound);
+}
+
+TEST_CASE("save_model and save_checkpoint refuse a NaN or infinite weight, slot or training tensor") {
+  // The loaders refuse such files, so writing one (a resumed run's ModelCheckpoint did) would
+  // leave a file that can never be read; the old file stays instead.
+  ScratchFile file("refused.safetensors");
+  Sequential<float> model = token_model<float>();
+  save_model(file.path, model);
+  const std::string before = read_text_file(file.path);
+
+  Sequential<float> broken = model;
+  broken.parameters()[1].value->coeffRef(3, 1) = std::numeric_limits<float>::infinity();  // lstm/kernel
+  try {
+    save_model(file.path, broken);
+    FAIL("save_model wrote an infinite weight");
+  } catch (const value_error& e) {
+    CHECK(std::string(e.what()) ==
+          "save_model: weight \"lstm/kernel\" holds inf at row 3, column 1 (of 20 x 4); a seqlm file cannot "
+          "hold NaN or infinity (loading would refuse it)");
+  }
+  Adam<float> optimizer;
+  CHECK_THROWS_WITH_AS(save_checkpoint(file.path, broken, optimizer, TrainingState{}),
+                       doctest::Contains("save_checkpoint: weight \"lstm/kernel\" holds inf"), value_error);
+
+  OptimizerState slots = optimizer.export_state();
+  slots.slots.emplace_back("0/embedding/embeddings/momentum",
+                           Matrix<double>::Constant(4, 7, std::numeric_limits<double>::quiet_NaN()));
+  CHECK_THROWS_WITH_AS(
+      save_checkpoint(file.path, model, slots, TrainingState{}),
+      doctest::Contains("optimizer slot \"0/embedding/embeddings/momentum\" holds nan at row 0"),
+      value_error);
+
+  TrainingState state;
+  CallbackState callback;
+  callback.tensors.emplace_back("best_weights/dense/bias", Matrix<double>::Constant(7, 1, -HUGE_VAL));
+  state.callback_states["early_stopping"] = callback;
+  CHECK_THROWS_WITH_AS(
+      save_checkpoint(file.path, model, optimizer, state),
+      doctest::Contains("training tensor \"callbacks/early_stopping/best_weights/dense/bias\" holds -inf"),
+      value_error);
+  CHECK(read_text_file(file.path) == before);
 }
 
 TEST_CASE("fuzz: truncations and flipped bytes of a model file are always a seqlm::error") {

@@ -62,10 +62,16 @@ inline std::size_t count_tensors_with_prefix(const safetensors::File& file, cons
   return count;
 }
 
-// The F64 tensor `prefix + name` of 1 or 2 dimensions as a matrix of finite values; otherwise
-// fail(...) with "<what> \"<name>\" is missing", "... must be an F64 tensor of 1 or 2
-// dimensions" or "... holds nan at row r, column c ...".
-template <class Fail>
+// A dimension of an optimizer slot or a training tensor above this (2^31 - 1) is refused as
+// corrupt: no model parameter has one (a layer has at most 2^28 parameters), and a tensor with
+// no elements costs no bytes in the file, so without a bound one could claim 0 x 2^62.
+inline constexpr Index max_checkpoint_tensor_dimension = (Index{1} << 31) - 1;
+
+// The F64 tensor `prefix + name` of 1 or 2 dimensions as a matrix of values finite as Scalar
+// (the type the optimizer or the model will use them as); otherwise fail(...) with "<what>
+// \"<name>\" is missing", "... must be an F64 tensor of 1 or 2 dimensions", "... has shape
+// [...]; no model has a dimension above 2147483647 ..." or "... holds nan at row r, column c".
+template <class Scalar, class Fail>
 Matrix<double> read_f64_tensor(const safetensors::File& file, const char* prefix, const std::string& name,
                                const char* what, const Fail& fail) {
   const safetensors::Tensor* tensor = file.find(prefix + name);
@@ -73,7 +79,14 @@ Matrix<double> read_f64_tensor(const safetensors::File& file, const char* prefix
   if (tensor->dtype() != safetensors::DType::F64 || tensor->shape().empty() || tensor->shape().size() > 2) {
     fail(std::string(what) + " \"" + name + "\" must be an F64 tensor of 1 or 2 dimensions");
   }
-  return read_finite_matrix<double>(*tensor, std::string(what) + " \"" + name + "\"", fail);
+  for (const std::int64_t dimension : tensor->shape()) {
+    if (dimension > max_checkpoint_tensor_dimension) {
+      fail(make_message(what, " \"", name, "\" has shape ", safetensors::detail::shape_text(tensor->shape()),
+                        "; no model has a dimension above ", max_checkpoint_tensor_dimension,
+                        " (the file is corrupt)"));
+    }
+  }
+  return read_finite_matrix<double, Scalar>(*tensor, std::string(what) + " \"" + name + "\"", fail);
 }
 
 inline std::string hex_u64(std::uint64_t value) {
@@ -100,9 +113,10 @@ std::uint64_t parse_hex_u64(const std::string& text, const Fail& fail) {
 }
 
 // Writes a checkpoint atomically: the model file of `model` and `contents`, plus `optimizer`
-// (Optimizer::export_state()) and `position`. value_error when the optimizer state or `extra`
-// holds a NaN or infinity (JSON cannot store them) or two training tensors share a name;
-// file_error for I/O. On any failure an existing file at `path` is unchanged.
+// (Optimizer::export_state()) and `position`. value_error when a weight, the optimizer state,
+// a training tensor or `extra` holds a NaN or infinity (the loader would refuse the file; JSON
+// cannot store them) or two training tensors share a name; file_error for I/O. On any failure
+// an existing file at `path` is unchanged.
 template <class Scalar>
 void write_checkpoint_file(const std::string& path, const Sequential<Scalar>& model,
                            const OptimizerState& optimizer, const TrainingPosition& position,
@@ -116,6 +130,7 @@ void write_checkpoint_file(const std::string& path, const Sequential<Scalar>& mo
   for (const auto& [key, value] : optimizer.scalars) scalars.set(key, value);
   json::Value slots = json::Value::array();
   for (const auto& [key, value] : optimizer.slots) {
+    check_finite_for_writing(value, "save_checkpoint", "optimizer slot \"" + key + "\"");
     slots.push_back(key);
     file.add(optimizer_prefix + key, safetensors::Tensor::from_matrix(value));
   }
@@ -133,6 +148,7 @@ void write_checkpoint_file(const std::string& path, const Sequential<Scalar>& mo
     if (file.find(training_prefix + name) != nullptr) {
       throw value_error("save_checkpoint: two training tensors are named \"" + name + "\"");
     }
+    check_finite_for_writing(value, "save_checkpoint", "training tensor \"" + name + "\"");
     training_tensors.push_back(name);
     file.add(training_prefix + name, safetensors::Tensor::from_matrix(value));
   }
@@ -191,7 +207,8 @@ CheckpointFile<Scalar> read_checkpoint_file(const std::string& path, const Model
     for (const auto& earlier : state.slots) {
       if (earlier.first == slot) slots.fail(k, "is \"" + slot + "\", listed twice");
     }
-    state.slots.emplace_back(slot, read_f64_tensor(file, optimizer_prefix, slot, "optimizer slot", fail));
+    state.slots.emplace_back(slot,
+                             read_f64_tensor<Scalar>(file, optimizer_prefix, slot, "optimizer slot", fail));
   }
 
   // Training position.
@@ -224,8 +241,8 @@ CheckpointFile<Scalar> read_checkpoint_file(const std::string& path, const Model
       for (const auto& earlier : position.tensors) {
         if (earlier.first == name) names->fail(k, "is \"" + name + "\", listed twice");
       }
-      position.tensors.emplace_back(name,
-                                    read_f64_tensor(file, training_prefix, name, "training tensor", fail));
+      position.tensors.emplace_back(
+          name, read_f64_tensor<Scalar>(file, training_prefix, name, "training tensor", fail));
     }
   }
   training.finish();

@@ -40,6 +40,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -127,19 +128,28 @@ inline bool has_prefix(const std::string& name, const char* prefix) {
   return name.compare(0, std::strlen(prefix), prefix) == 0;
 }
 
-// The tensor as a Scalar matrix, refused through fail(...) when a value is NaN or infinite:
-// no weight, optimizer slot or saved matrix can be, and a model must not run on one. A double
-// beyond the float range, which would become infinite in a float model, is refused too:
+// The tensor as a Scalar matrix, refused through fail(...) when a value is NaN or infinite as
+// a Checked number: no weight, optimizer slot or saved matrix can be, and a model must not run
+// on one. Checked = float also refuses a double beyond the float range, which would become
+// infinite in a float model (also when the matrix itself is kept as double, like an optimizer
+// slot that a float optimizer will use):
 // "<what> holds nan at row 7, column 2 (of 20 x 4); the values must be finite".
-template <class Scalar, class Fail>
+template <class Scalar, class Checked = Scalar, class Fail>
 Matrix<Scalar> read_finite_matrix(const safetensors::Tensor& tensor, const std::string& what,
                                   const Fail& fail) {
   Matrix<Scalar> values = tensor.to_matrix<Scalar>();
-  if (values.allFinite()) return values;
+  // Nothing to check in an empty matrix (and Eigen's allFinite() would still walk every
+  // column of a 0 x n one).
+  if (values.size() == 0) return values;
+  if constexpr (std::is_same_v<Scalar, Checked>) {
+    if (values.allFinite()) return values;
+  } else {
+    if (values.template cast<Checked>().allFinite()) return values;
+  }
   const Matrix<double> stored = tensor.to_matrix<double>();  // exact for F32 and F64
   for (Index c = 0; c < values.cols(); ++c) {
     for (Index r = 0; r < values.rows(); ++r) {
-      if (std::isfinite(values(r, c))) continue;
+      if (std::isfinite(static_cast<Checked>(stored(r, c)))) continue;
       const std::string where = make_message(what, " holds ", stored(r, c), " at row ", r, ", column ", c,
                                              " (of ", values.rows(), " x ", values.cols(), ")");
       if (std::isfinite(stored(r, c))) fail(where + ", beyond the range of float");
@@ -147,6 +157,22 @@ Matrix<Scalar> read_finite_matrix(const safetensors::Tensor& tensor, const std::
     }
   }
   return values;
+}
+
+// Throws value_error "<where>: <what> holds nan at row r, column c (of R x C); ..." for the
+// first value that is NaN or infinite: the loader refuses such a file, so it is never written.
+template <class Derived>
+void check_finite_for_writing(const Eigen::MatrixBase<Derived>& values, const char* where,
+                              const std::string& what) {
+  if (values.size() == 0 || values.allFinite()) return;
+  for (Index c = 0; c < values.cols(); ++c) {
+    for (Index r = 0; r < values.rows(); ++r) {
+      if (std::isfinite(values(r, c))) continue;
+      throw value_error(make_message(
+          where, ": ", what, " holds ", values(r, c), " at row ", r, ", column ", c, " (of ", values.rows(),
+          " x ", values.cols(), "); a seqlm file cannot hold NaN or infinity (loading would refuse it)"));
+    }
+  }
 }
 
 // CRC-32 over the metadata (sorted by key, "checksum" excluded, each as key NUL value NUL)
@@ -170,9 +196,12 @@ inline std::uint32_t model_file_checksum(const safetensors::File& file) {
 template <class Scalar>
 safetensors::File make_model_file(Sequential<Scalar>& model, const ModelFileContents& contents,
                                   const char* format) {
+  const char* where = std::strcmp(format, checkpoint_format) == 0 ? "save_checkpoint" : "save_model";
   safetensors::File file;
-  for (const Parameter<Scalar>& p : model.parameters())
+  for (const Parameter<Scalar>& p : model.parameters()) {
+    check_finite_for_writing(*p.value, where, "weight \"" + p.name + "\"");
     file.add(p.name, safetensors::Tensor::from_matrix(*p.value));
+  }
 
   for (const auto& [key, value] : contents.metadata) file.metadata[user_prefix + key] = value;
   file.metadata["format"] = format;
@@ -185,9 +214,9 @@ safetensors::File make_model_file(Sequential<Scalar>& model, const ModelFileCont
 
   if (!contents.test_vectors.empty()) {
     const TestVectors& vectors = contents.test_vectors;
-    const char* where = "save_model: test vectors";
-    check_positive(where, "batch", vectors.batch);
-    check_positive(where, "steps", vectors.steps);
+    const std::string vectors_where = std::string(where) + ": test vectors";
+    check_positive(vectors_where.c_str(), "batch", vectors.batch);
+    check_positive(vectors_where.c_str(), "steps", vectors.steps);
     const LayerContext inference;
     const Matrix<Scalar>* logits = nullptr;
     if (model.input_spec().tokens) {
@@ -196,11 +225,12 @@ safetensors::File make_model_file(Sequential<Scalar>& model, const ModelFileCont
       file.add(test_input_tensor,
                safetensors::Tensor::from_values(vectors.ids, {vectors.steps, vectors.batch}));  // [T, B]
     } else {
-      check_cols(where, "features", vectors.features.cols(), vectors.steps * vectors.batch);
+      check_cols(vectors_where.c_str(), "features", vectors.features.cols(), vectors.steps * vectors.batch);
       const Matrix<Scalar> features = vectors.features.cast<Scalar>();
       logits = &model.forward(features, vectors.batch, inference);
       file.add(test_input_tensor, safetensors::Tensor::from_matrix(vectors.features));  // [T*B, F]
     }
+    check_finite_for_writing(*logits, where, "the logits of the test vectors");
     file.add(test_logits_tensor, safetensors::Tensor::from_matrix(logits->template cast<double>()));
     file.metadata["test_vectors"] = json::Value::object()
                                         .set("input", model.input_spec().tokens ? "token_ids" : "features")
@@ -418,7 +448,8 @@ LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string&
 
 // Saves `model` (its architecture and weights) with `contents` to `path`, atomically: on any
 // failure an existing file at `path` is unchanged. value_error / shape_error for invalid test
-// vectors or metadata, file_error for I/O.
+// vectors or metadata, value_error naming the weight for a NaN or infinite weight (load_model
+// would refuse the file), file_error for I/O.
 template <class Scalar>
 void save_model(const std::string& path, const Sequential<Scalar>& model,
                 const ModelFileContents& contents = {}) {

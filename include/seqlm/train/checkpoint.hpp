@@ -293,9 +293,10 @@ inline TrainingState training_state_from(const TrainingPosition& position) {
 
 // Saves a training checkpoint atomically (on any failure an existing file at `path` is
 // unchanged): the model with `contents` as in a model file, the optimizer's state and the
-// whole TrainingState, callback states included as they are in `state`. value_error when the
-// optimizer state holds a NaN or infinity (JSON cannot store them) or a callback state is not
-// a JSON object; file_error for I/O.
+// whole TrainingState, callback states included as they are in `state`. value_error when a
+// weight, the optimizer state or a callback's tensor holds a NaN or infinity (load_checkpoint
+// would refuse the file; JSON cannot store them) or a callback state is not a JSON object;
+// file_error for I/O.
 template <class Scalar>
 void save_checkpoint(const std::string& path, const Sequential<Scalar>& model,
                      const OptimizerState& optimizer, const TrainingState& state,
