@@ -10,6 +10,10 @@ packages=(
   libxsimd-dev      # xsimd 8.1: vectorised gate kernels
   doctest-dev       # the test framework
   libbenchmark-dev  # Google Benchmark, for benchmarks/
+  libhdf5-dev       # HDF5 C library: the optional Keras interop (seqlm::keras) reads .keras/.h5 weights
+  libzip-dev        # libzip: the .keras ZIP archives of seqlm::keras
+  python3-h5py      # tests: reads seqlm's exported .keras back as Keras's own h5py code would
+  python3-numpy
 )
 
 missing=()
