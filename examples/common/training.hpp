@@ -1,22 +1,52 @@
 // The training set-up the four neural examples share: fit options from the command line,
-// the model's seeded initialisation, the --max-batches stop and the --log-csv logger.
+// the model's seeded initialisation, the --max-batches stop and the --log-csv and
+// --log-batches loggers.
 //
 //   examples::TrainingSetup setup(cli, seed);   // --epochs, --batch-size, --threads, --max-batches,
-//   --log-csv setup.initialize(model, window);            // initialize(seed) and print the summary
-//   setup.use_callbacks({&checkpoint});         // --max-batches stop first, the CSV logger last
+//                                               // --log-csv, --log-batches
+//   setup.initialize(model, window);            // initialize(seed) and print the summary
+//   setup.use_callbacks({&checkpoint});         // --max-batches stop first, the loggers last
 //   seqlm::fit(model, optimizer, data, setup.options);
 #pragma once
 
 #include <cstdint>
 #include <iostream>
 #include <optional>
+#include <seqlm/io/atomic_file.hpp>
 #include <seqlm/train/callbacks.hpp>
 #include <seqlm/train/fit.hpp>
+#include <sstream>
+#include <string>
 #include <vector>
 
 #include "cli.hpp"
 
 namespace examples {
+
+// --log-batches FILE: one row per batch, "step,epoch,batch,batch_loss,loss,lr" (step counts
+// batches from 1 over the whole run; loss is the epoch's running mean, as the progress line
+// shows it). The whole file is rewritten atomically at the end of every epoch and of the run,
+// so it is always a complete CSV (a run killed mid-epoch keeps the epochs before).
+class BatchLossLog final : public seqlm::Callback<float> {
+ public:
+  explicit BatchLossLog(std::string path) : path_(std::move(path)) {}
+
+  void on_batch_end(seqlm::Index batch, const seqlm::Logs& logs,
+                    seqlm::TrainingContext<float>& context) override {
+    rows_ << context.state->global_step << ',' << context.state->epoch + 1 << ',' << batch + 1 << ','
+          << logs.at("batch_loss") << ',' << logs.at("loss") << ',' << logs.at("lr") << '\n';
+  }
+  void on_epoch_end(seqlm::Index, const seqlm::Logs&, seqlm::TrainingContext<float>&) override { write(); }
+  void on_train_end(const seqlm::Logs&, seqlm::TrainingContext<float>&) override { write(); }
+
+ private:
+  void write() const {
+    seqlm::write_file_atomically(path_, "step,epoch,batch,batch_loss,loss,lr\n" + rows_.str());
+  }
+
+  std::string path_;
+  std::ostringstream rows_;
+};
 
 class TrainingSetup {
  public:
@@ -33,6 +63,7 @@ class TrainingSetup {
       if (max_batches > 0 && context.state->global_step >= max_batches) context.stop_training = true;
     };
     if (cli.has("log-csv")) csv_.emplace(cli.text("log-csv"));  // one row of metrics per epoch
+    if (cli.has("log-batches")) batch_log_.emplace(cli.text("log-batches"));
   }
   TrainingSetup(const TrainingSetup&) = delete;
   TrainingSetup& operator=(const TrainingSetup&) = delete;
@@ -44,11 +75,12 @@ class TrainingSetup {
     std::cout << model.summary(length);
   }
 
-  // options.callbacks = the --max-batches stop, then `callbacks` in order, then the CSV logger.
+  // options.callbacks = the --max-batches stop, then `callbacks` in order, then the loggers.
   void use_callbacks(const std::vector<seqlm::Callback<float>*>& callbacks) {
     options.callbacks = {&batch_limit_};
     options.callbacks.insert(options.callbacks.end(), callbacks.begin(), callbacks.end());
     if (csv_) options.callbacks.push_back(&*csv_);
+    if (batch_log_) options.callbacks.push_back(&*batch_log_);
   }
 
   seqlm::FitOptions<float> options;
@@ -57,6 +89,7 @@ class TrainingSetup {
   std::uint64_t seed_;
   seqlm::LambdaCallback<float> batch_limit_;
   std::optional<seqlm::CsvLogger<float>> csv_;
+  std::optional<BatchLossLog> batch_log_;
 };
 
 }  // namespace examples

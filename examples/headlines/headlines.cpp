@@ -373,6 +373,7 @@ int main(int argc, char** argv) try {
   cli.option("validation-split", "0",
              "train, baseline: last fraction of the headlines held out for validation");
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
+  cli.option("log-batches", "", "train: write every batch's loss to this CSV file");
   cli.option("order", "3", "baseline: n of the n-gram model (contexts of n-1 words)");
   cli.option("add-k", "0",
              "baseline: add-k smoothing after backoff (0 = choose k on held-out training headlines)");

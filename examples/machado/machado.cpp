@@ -304,6 +304,7 @@ int main(int argc, char** argv) try {
   cli.option("sample-prompt", "A menina estava ", "the prompt of the samples printed while training");
   cli.option("max-batches", "0", "stop training after N batches (0: no limit)");
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
+  cli.option("log-batches", "", "train: write every batch's loss to this CSV file");
   cli.option("order", "5", "baseline: n of the n-gram model (contexts of n-1 characters)");
   cli.option("add-k", "0",
              "baseline: add-k smoothing after backoff (0 = choose k on held-out training text)");

@@ -36,10 +36,15 @@
 // characters. It prints loss (nats), accuracy, perplexity and bits per character for both splits.
 // The model file (save_model) holds the weights, the tokenizer and a seed window, so `sample`
 // needs only the model.
+//
+// Keras files (examples/common/keras_files.hpp, docs/keras.md): --model and --resume-from also
+// take a Keras `.keras` or `.h5` character model (its vocabulary comes from --data), and an
+// --out name ending in .keras saves the model for Keras 3 with its RMSprop state.
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <seqlm/data/split.hpp>
 #include <seqlm/data/token_source.hpp>
@@ -47,6 +52,7 @@
 #include <seqlm/files/model_file.hpp>
 #include <seqlm/model/generate.hpp>
 #include <seqlm/model/sequential.hpp>
+#include <seqlm/optim/make_optimizer.hpp>
 #include <seqlm/optim/rmsprop.hpp>
 #include <seqlm/text/char_tokenizer.hpp>
 #include <seqlm/train/fit.hpp>
@@ -54,6 +60,7 @@
 #include <vector>
 
 #include "../common/cli.hpp"
+#include "../common/keras_files.hpp"
 #include "../common/model_metadata.hpp"
 #include "../common/ngram_baseline.hpp"
 #include "../common/training.hpp"
@@ -170,8 +177,14 @@ void print_samples(const Model& model, const Corpus& corpus, Index window,
   }
 }
 
-void save(const std::string& path, const Model& model, const Corpus& corpus, const seqlm::json::Value& config,
-          Index window) {
+// The model file (tokenizer, seed, test vectors), or a Keras 3 archive with the optimizer's
+// state when `path` ends in .keras.
+void save(const std::string& path, const Model& model, const seqlm::Optimizer<float>& optimizer,
+          const Corpus& corpus, const seqlm::json::Value& config, Index window) {
+  if (examples::is_keras_path(path)) {
+    examples::export_keras(model, path, window, optimizer.export_state());
+    return;
+  }
   seqlm::ModelFileContents contents;
   contents.tokenizer = corpus.tokenizer.to_json();
   contents.training_config = config;
@@ -201,14 +214,23 @@ int train(const examples::CommandLine& cli) {
   const Windows windows = cut_windows(corpus, cli);
   const bool validate = windows.validation_size() > 0;
 
-  examples::doing("building the model");
-  Model model = build_model(vocabulary, units, every_position);
   examples::TrainingSetup setup(cli, seed);
-  setup.initialize(model, window);
-
   seqlm::RmspropOptions rmsprop;
   rmsprop.learning_rate = cli.real("learning-rate");
-  seqlm::RMSprop<float> optimizer(rmsprop);
+  std::unique_ptr<seqlm::Optimizer<float>> optimizer = std::make_unique<seqlm::RMSprop<float>>(rmsprop);
+  std::optional<Model> built;
+  const std::string resume_from = cli.text("resume-from");
+  if (resume_from.empty()) {
+    examples::doing("building the model");
+    built.emplace(build_model(vocabulary, units, every_position));
+    setup.initialize(*built, window);
+  } else {
+    examples::doing("reading --resume-from");
+    built.emplace(examples::resume_model(resume_from, corpus.tokenizer, optimizer, cli.has("reset-optimizer"),
+                                         "use the --data it was trained with"));
+    std::cout << built->summary(window);
+  }
+  Model& model = *built;
 
   seqlm::FitOptions<float>& options = setup.options;
 
@@ -220,8 +242,9 @@ int train(const examples::CommandLine& cli) {
       .set("targets", every_position ? "every_position" : "next_token_after_window")
       .set("validation_split", cli.real("validation-split"))
       .set("units", units)
-      .set("optimizer", "RMSprop")
-      .set("learning_rate", rmsprop.learning_rate)
+      .set("resumed_from", resume_from)
+      .set("optimizer", optimizer->name())
+      .set("learning_rate", optimizer->learning_rate())
       .set("batch_size", options.batch_size)
       .set("epochs", options.epochs)
       .set("seed", static_cast<std::int64_t>(seed));
@@ -230,7 +253,7 @@ int train(const examples::CommandLine& cli) {
   const std::string out = cli.text("out");
   seqlm::LambdaCallback<float> after_epoch;
   after_epoch.epoch_end = [&](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
-    save(out, *context.model, corpus, config, window);
+    save(out, *context.model, *context.optimizer, corpus, config, window);
     if (sample_length > 0) {
       print_samples(*context.model, corpus, window, temperatures, sample_length, cli.has("windowed"),
                     *context.rng);
@@ -241,7 +264,7 @@ int train(const examples::CommandLine& cli) {
   examples::doing("training");
   // --validation-split: fit holds out windows [split_at, n), the split cut_windows printed.
   options.validation_split = cli.real("validation-split");
-  const seqlm::History history = seqlm::fit(model, optimizer, windows.all, options);
+  const seqlm::History history = seqlm::fit(model, *optimizer, windows.all, options);
   if (!history.empty()) {
     std::cout << "last epoch: loss " << history.last("loss") << ", accuracy " << history.last("accuracy");
     if (validate) {
@@ -250,7 +273,7 @@ int train(const examples::CommandLine& cli) {
     }
     std::cout << ", " << history.last("seconds") << " s\n";
   }
-  save(out, model, corpus, config, window);
+  save(out, model, *optimizer, corpus, config, window);
   std::cout << "saved " << out << "\n";
   return 0;
 }
@@ -278,33 +301,49 @@ int baseline(const examples::CommandLine& cli) {
 
 int sample(const examples::CommandLine& cli) {
   examples::doing("sampling");
-  const seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(cli.text("model"));
-  const seqlm::CharTokenizer tokenizer = seqlm::CharTokenizer::from_json(loaded.tokenizer);
-  if (tokenizer.vocabulary_size() != loaded.model.input_spec().size) {
-    throw seqlm::file_error("\"" + cli.text("model") + "\": the tokenizer has " +
-                            std::to_string(tokenizer.vocabulary_size()) + " characters, the model reads " +
-                            std::to_string(loaded.model.input_spec().size));
+  const std::string model_path = cli.text("model");
+  std::optional<Model> model;
+  std::optional<seqlm::CharTokenizer> tokenizer;
+  std::string seed_text;    // the stored seed, for sampling without --prompt
+  Index stored_window = 0;  // the window of --windowed
+  if (examples::is_keras_path(model_path)) {
+    // A Keras model: the vocabulary (and a seed, the text's first window) from --data.
+    const Corpus corpus = read_corpus(cli.text("data"));
+    examples::KerasImport imported = examples::import_keras(model_path, corpus.tokenizer);
+    stored_window = imported.window.value_or(cli.positive("window"));
+    model.emplace(std::move(imported.model));
+    tokenizer.emplace(corpus.tokenizer);
+    const auto seed_end =
+        corpus.ids.begin() + std::min<Index>(stored_window, static_cast<Index>(corpus.ids.size()));
+    seed_text = corpus.tokenizer.decode(std::vector<TokenId>(corpus.ids.begin(), seed_end));
+  } else {
+    seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(model_path);
+    tokenizer.emplace(seqlm::CharTokenizer::from_json(loaded.tokenizer));
+    if (tokenizer->vocabulary_size() != loaded.model.input_spec().size) {
+      throw seqlm::file_error("\"" + model_path + "\": the tokenizer has " +
+                              std::to_string(tokenizer->vocabulary_size()) + " characters, the model reads " +
+                              std::to_string(loaded.model.input_spec().size));
+    }
+    const auto stored = loaded.metadata.find("seed_text");
+    if (stored != loaded.metadata.end()) seed_text = stored->second;
+    if (cli.has("windowed")) stored_window = examples::stored_window(loaded.metadata, model_path);
+    model.emplace(std::move(loaded.model));
   }
   std::string prompt = cli.text("prompt");
   if (prompt.empty()) {
-    const auto stored = loaded.metadata.find("seed_text");
-    if (stored == loaded.metadata.end())
-      throw seqlm::value_error("the model has no stored seed; give --prompt");
-    prompt = stored->second;
+    if (seed_text.empty()) throw seqlm::value_error("the model has no stored seed; give --prompt");
+    prompt = seed_text;
   }
-  const std::vector<TokenId> ids = tokenizer.encode(prompt);  // lower-cases like the training text
-  Index window = 0;
-  if (cli.has("windowed")) {
-    window = examples::stored_window(loaded.metadata, cli.text("model"));
-  }
+  const std::vector<TokenId> ids = tokenizer->encode(prompt);  // lower-cases like the training text
+  const Index window = cli.has("windowed") ? stored_window : 0;
   const Index length = static_cast<Index>(cli.integer("length"));
   if (length < 0) throw seqlm::value_error("--length must be >= 0");
   seqlm::Rng rng(static_cast<std::uint64_t>(cli.integer("seed")));
   const std::vector<double> temperatures = cli.numbers("temperature");
   for (const double temperature : temperatures) {
     if (temperatures.size() > 1) std::cout << "------ temperature: " << temperature << "\n";
-    std::cout << tokenizer.decode(ids);
-    write_continuation(loaded.model, tokenizer, ids, temperature, length, window, rng);
+    std::cout << tokenizer->decode(ids);
+    write_continuation(*model, *tokenizer, ids, temperature, length, window, rng);
     std::cout << "\n";
   }
   return 0;
@@ -318,8 +357,13 @@ int main(int argc, char** argv) try {
   cli.subcommand("sample", "continue --prompt with a model saved by train (needs only --model)");
   cli.subcommand("baseline", "an n-gram model's loss and accuracy on the windows and split of train");
   cli.option("data", "data/nietzsche/nietzsche.txt", "the training text (UTF-8)");
-  cli.option("out", "nietzsche.safetensors", "train: where the model is saved (after every epoch)");
-  cli.option("model", "nietzsche.safetensors", "sample: the model file");
+  cli.option("out", "nietzsche.safetensors",
+             "train: where the model is saved (after every epoch; a .keras name: for Keras 3)");
+  cli.option("model", "nietzsche.safetensors",
+             "sample: the model file, or a Keras .keras/.h5 file (vocabulary from --data)");
+  cli.option("resume-from", "", "train: continue training this model file or Keras .keras/.h5 file");
+  cli.flag("reset-optimizer",
+           "train: with a Keras --resume-from, start from a new RMSprop, not Keras's state");
   cli.option("epochs", "60", "train: epochs", examples::Range{0, examples::max_epochs});
   cli.option("batch-size", "128", "train: windows per batch", examples::Range{1, examples::max_batch_size});
   cli.option("learning-rate", "0.01", "train: RMSprop learning rate");
@@ -334,6 +378,7 @@ int main(int argc, char** argv) try {
   cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
   cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)");
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
+  cli.option("log-batches", "", "train: write every batch's loss to this CSV file");
   cli.flag("every-position", "train, baseline: a loss at every position of a window, not only after it");
   cli.option("order", "5", "baseline: n of the n-gram model (contexts of n-1 characters)");
   cli.option("add-k", "0",

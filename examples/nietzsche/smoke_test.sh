@@ -69,4 +69,25 @@ if "$program" train --data "$scratch/missing.txt" 2>"$scratch/err"; then
   exit 1
 fi
 grep -q "scripts/fetch-data.sh" "$scratch/err"
+# Keras files (when the build has seqlm::keras): the same run saved as .keras samples exactly as the
+# model file does; training resumes from it with its RMSprop state, or a new one on request.
+if "$program" train --data "$scratch/text.txt" --out "$scratch/model.keras" --epochs 1 --units 16 \
+  --window 20 --batch-size 32 --sample-length 0 --seed 1 >"$scratch/keras.log" 2>"$scratch/err"; then
+  from_keras=$("$program" sample --model "$scratch/model.keras" --data "$scratch/text.txt" --prompt "Truth is " \
+    --length 30 --seed 7)
+  [ "$from_keras" = "$first" ] || { echo "the .keras model samples differently: $from_keras"; exit 1; }
+  "$program" train --data "$scratch/text.txt" --resume-from "$scratch/model.keras" --out "$scratch/resumed.keras" \
+    --window 20 --sample-length 0 --max-batches 3 --log-batches "$scratch/batches.csv" >"$scratch/keras.log"
+  grep -q "RMSprop state after 37 iterations" "$scratch/keras.log"
+  [ "$(wc -l <"$scratch/batches.csv")" -eq 4 ] || { echo "expected a CSV header and 3 batches"; exit 1; }
+  "$program" train --data "$scratch/text.txt" --resume-from "$scratch/resumed.keras" --reset-optimizer \
+    --window 20 --sample-length 0 --max-batches 1 --out "$scratch/again.safetensors" >"$scratch/keras.log"
+  grep -q "a new RMSprop (--reset-optimizer)" "$scratch/keras.log"
+  if "$program" sample --model "$scratch/model.keras" --data "$scratch/missing.txt" 2>"$scratch/err"; then
+    echo "a Keras model without its --data must fail"
+    exit 1
+  fi
+else
+  grep -q "this build has no Keras support" "$scratch/err" || { cat "$scratch/err"; exit 1; }
+fi
 echo "nietzsche smoke test passed"

@@ -50,6 +50,30 @@ grep -q "^validation .*val_loss [0-9.]* .*val_bits_per_token [0-9.]* .*targets 6
 grep -q "vocabulary 24 " "$scratch/baseline.log"
 if grep -q "^validation" "$scratch/baseline.log"; then echo "no validation split was asked for"; exit 1; fi
 
+# Keras files (when the build has seqlm::keras): the first run saved as .keras samples exactly as
+# its model file does (vocabulary from --data), and training resumes from it.
+if "$program" train --data "$scratch/poems.txt" --out "$scratch/model.keras" --epochs 1 --units 8 \
+  --window 12 --batch-size 16 --seed 1 >"$scratch/keras.log" 2>"$scratch/err"; then
+  from_keras=$("$program" sample --model "$scratch/model.keras" --data "$scratch/poems.txt" --prompt "A lua " \
+    --temperature 0.6 --length 25 --seed 3)
+  [ "$from_keras" = "$first" ] || { echo "the .keras model samples differently: $from_keras"; exit 1; }
+  streamed=$("$program" sample --model "$scratch/model.keras" --data "$scratch/poems.txt" --prompt "o sol" \
+    --stream --length 100)
+  [ "$(printf '%s' "$streamed" | wc -m)" -eq 105 ] || { echo "expected 5 + 100 streamed characters"; exit 1; }
+  "$program" train --data "$scratch/poems.txt" --resume-from "$scratch/model.keras" --window 12 \
+    --max-batches 2 --out "$scratch/resumed.safetensors" >"$scratch/keras.log"
+  grep -q "RMSprop state after 21 iterations" "$scratch/keras.log"
+  "$program" sample --model "$scratch/resumed.safetensors" --length 5 >/dev/null
+  if "$program" train --data "$scratch/poems.txt" --keep-terminator --resume-from "$scratch/model.keras" \
+    --window 12 --max-batches 1 2>"$scratch/err" >/dev/null; then
+    echo "a vocabulary of the wrong size must fail"
+    exit 1
+  fi
+  grep -q "24" "$scratch/err"
+else
+  grep -q "this build has no Keras support" "$scratch/err" || { cat "$scratch/err"; exit 1; }
+fi
+
 if "$program" sample --model "$scratch/missing.safetensors" 2>/dev/null; then
   echo "a missing model file must fail"
   exit 1
