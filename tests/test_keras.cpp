@@ -340,6 +340,32 @@ TEST_CASE("options seqlm cannot compute are refused with the layer, the option a
                                 file.path + ": config.json");
 }
 
+TEST_CASE("a configuration describing more parameters than the limits is refused before allocating") {
+  // one_hot_model(): GRU(9) on 11 one-hot inputs (594 parameters) -> GRU(9) (540) -> Dense(11)
+  // (110). A few bytes of config.json ask for a first GRU of 2^24 units (about 2^49.6
+  // parameters): refused by its declared count before anything is allocated.
+  const Sequential<float> model = one_hot_model();
+  ScratchFile file("huge.keras");
+  write_edited(file.path, model,
+               [&](const std::string& c) { return replace(c, R"("units": 9)", R"("units": 16777216)"); });
+  check_throws_with<file_error>([&] { keras::load<float>(file.path, letters(11)); },
+                                R"(layer 1 "gru" (GRU): describes )");
+  check_throws_with<file_error>([&] { keras::load<float>(file.path, letters(11)); },
+                                "parameters, more than the limit of 268435456 for one layer");
+  // The model's total counts too, with limits of one's own (LoadOptions::limits).
+  keras::LoadOptions options;
+  options.limits.max_layer_parameters = 1000;
+  options.limits.max_parameters = 1200;
+  check_throws_with<file_error>([&] { keras::load<float>(file.path, letters(11), options); },
+                                "more than the limit of 1000 for one layer");
+  write_edited(file.path, model, [](const std::string& c) { return c; });
+  check_throws_with<file_error>(
+      [&] { keras::load<float>(file.path, letters(11), options); },
+      R"(layer 3 "dense" (Dense): brings the model to 1244 parameters, more than the limit of 1200)");
+  options.limits.max_parameters = 1244;
+  CHECK(keras::load<float>(file.path, letters(11), options).model.parameter_count() == 1244);
+}
+
 TEST_CASE("optimizers and losses seqlm does not train with are refused unless the model alone is asked for") {
   Sequential<float> model = one_hot_model();
   auto rmsprop = make_optimizer<float>("RMSprop");

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../files/layer_table.hpp"
 #include "../io/json.hpp"
 #include "../layers/conv1d.hpp"
 #include "../model/layer.hpp"
@@ -282,16 +283,44 @@ inline bool read_recurrent(KerasOptions& options, const std::string& class_name)
   return options.flag("return_sequences");
 }
 
-// The layer in a weights-free form: its seqlm layer, built for `input_size` features.
+// The parameters a configuration may allocate (ArchitectureLimits, as for seqlm's own model
+// files): each layer's declared count is checked, and added to the model's, before the layer
+// is built, so a config.json of a few bytes cannot make load() allocate gigabytes.
+class ParameterBudget {
+ public:
+  explicit ParameterBudget(const ArchitectureLimits& limits) : limits_(limits) {}
+
+  // Admits a layer of `count` parameters or fails naming the layer.
+  void admit(Index count, KerasOptions& options) {
+    if (count > limits_.max_layer_parameters) {
+      options.fail(seqlm::detail::make_message("describes ", count, " parameters, more than the limit of ",
+                                               limits_.max_layer_parameters, " for one layer"));
+    }
+    total_ += count;
+    if (total_ > limits_.max_parameters) {
+      options.fail(seqlm::detail::make_message(
+          "brings the model to ", total_, " parameters, more than the limit of ", limits_.max_parameters));
+    }
+  }
+
+ private:
+  ArchitectureLimits limits_;
+  Index total_ = 0;
+};
+
+// The layer in a weights-free form: its seqlm layer, built for `input_size` features once
+// `budget` admits its parameter count.
 template <class Scalar>
 std::unique_ptr<Layer<Scalar>> read_layer(KerasOptions& options, const std::string& class_name,
-                                          Index input_size, bool last, bool& softmax) {
+                                          Index input_size, bool last, bool& softmax,
+                                          ParameterBudget& budget) {
   if (class_name == "LSTM") {
     LSTMOptions lstm;
     lstm.return_sequences = read_recurrent(options, class_name);
     const Index units = options.size("units");
     lstm.unit_forget_bias = options.optional_flag("unit_forget_bias").value_or(true);  // initialisation only
     options.finish();
+    budget.admit(LSTM<Scalar>::parameter_count({input_size, units, lstm}), options);
     return layers::lstm<Scalar>(input_size, units, lstm);
   }
   if (class_name == "GRU") {
@@ -300,6 +329,7 @@ std::unique_ptr<Layer<Scalar>> read_layer(KerasOptions& options, const std::stri
     const Index units = options.size("units");
     gru.reset_after = options.optional_flag("reset_after").value_or(true);  // Keras's default since 2.3
     options.finish();
+    budget.admit(GRU<Scalar>::parameter_count({input_size, units, gru}), options);
     return layers::gru<Scalar>(input_size, units, gru);
   }
   if (class_name == "Dense") {
@@ -325,6 +355,7 @@ std::unique_ptr<Layer<Scalar>> read_layer(KerasOptions& options, const std::stri
     options.ignore(
         {"kernel_initializer", "bias_initializer", "batch_input_shape", "input_shape", "batch_size"});
     options.finish();
+    budget.admit(Dense<Scalar>::parameter_count({input_size, units}), options);
     return layers::dense<Scalar>(input_size, units);
   }
   if (class_name == "Conv1D") {
@@ -362,6 +393,7 @@ std::unique_ptr<Layer<Scalar>> read_layer(KerasOptions& options, const std::stri
     options.ignore(
         {"kernel_initializer", "bias_initializer", "batch_input_shape", "input_shape", "batch_size"});
     options.finish();
+    budget.admit(Conv1D<Scalar>::parameter_count(config), options);
     return make_layer<Conv1D<Scalar>>(config);
   }
   if (class_name == "Dropout") {
@@ -389,6 +421,7 @@ std::unique_ptr<Layer<Scalar>> read_layer(KerasOptions& options, const std::stri
     options.ignore(
         {"embeddings_initializer", "input_length", "batch_input_shape", "input_shape", "batch_size"});
     options.finish();
+    budget.admit(Embedding<Scalar>::parameter_count({vocabulary, dimension}), options);
     return layers::embedding<Scalar>(vocabulary, dimension);
   }
   options.fail(
@@ -468,7 +501,8 @@ inline std::string read_endpoint(const json::Value* value, const std::string& wh
 // becomes a model of token ids (true, exact for one-hot inputs) or of V features (false).
 template <class Scalar>
 Architecture<Scalar> read_architecture(const json::Value& document, const std::string& where,
-                                       bool one_hot_as_token_ids = true) {
+                                       bool one_hot_as_token_ids = true,
+                                       const ArchitectureLimits& limits = {}) {
   using detail::KerasOptions;
   KerasOptions top(document, where);
   const std::string& model_class = top.text("class_name");
@@ -661,6 +695,7 @@ Architecture<Scalar> read_architecture(const json::Value& document, const std::s
   std::vector<std::string> paths = detail::weights_paths(classes);
   if (functional) paths.erase(paths.begin());
 
+  detail::ParameterBudget budget(limits);
   for (std::size_t i = 0; i < order.size(); ++i) {
     const detail::LayerEntry& entry = entries[order[i]];
     const std::string layer_where = where + ": layer " + std::to_string(entry.index) + " \"" + entry.name +
@@ -673,8 +708,8 @@ Architecture<Scalar> read_architecture(const json::Value& document, const std::s
     const Index incoming =
         result.model.size() == 0 ? spec.size : result.model.layer(result.model.size() - 1).output_size();
     bool softmax = false;
-    std::unique_ptr<Layer<Scalar>> layer =
-        detail::read_layer<Scalar>(options, entry.class_name, incoming, i + 1 == order.size(), softmax);
+    std::unique_ptr<Layer<Scalar>> layer = detail::read_layer<Scalar>(options, entry.class_name, incoming,
+                                                                      i + 1 == order.size(), softmax, budget);
     result.softmax_output = softmax;
     try {
       result.model.add(std::move(layer), entry.name);

@@ -67,6 +67,9 @@ struct LoadOptions {
   // Largest config.json / metadata.json, and largest model.weights.h5, read from an archive.
   std::uint64_t max_json_bytes = std::uint64_t{64} << 20;
   std::uint64_t max_weights_bytes = std::uint64_t{4} << 30;
+  // Largest layer and model the configuration may describe, checked before anything is
+  // allocated (the limits of seqlm's own model files).
+  ArchitectureLimits limits;
 };
 
 // An imported Keras model.
@@ -641,8 +644,8 @@ KerasModel<Scalar> load(const std::string& path, const Vocabulary& vocabulary,
     const std::string date_saved = meta.optional_text("date_saved").value_or("");
     const json::Value config =
         detail::parse_entry(archive.read("config.json", options.max_json_bytes), where + ": config.json");
-    Architecture<Scalar> architecture =
-        read_architecture<Scalar>(config, where + ": config.json", options.one_hot_as_token_ids);
+    Architecture<Scalar> architecture = read_architecture<Scalar>(
+        config, where + ": config.json", options.one_hot_as_token_ids, options.limits);
     detail::check_vocabulary(architecture.model, vocabulary, where);
     detail::CompileSpec compile;
     if (options.optimizer && config.is_object() && config.find("compile_config") != nullptr &&
@@ -684,8 +687,8 @@ KerasModel<Scalar> load(const std::string& path, const Vocabulary& vocabulary,
                      "keras::load_weights()");
   }
   const json::Value config = detail::parse_entry(*model_config, path + ": model_config");
-  Architecture<Scalar> architecture =
-      read_architecture<Scalar>(config, path + ": model_config", options.one_hot_as_token_ids);
+  Architecture<Scalar> architecture = read_architecture<Scalar>(config, path + ": model_config",
+                                                                options.one_hot_as_token_ids, options.limits);
   detail::check_vocabulary(architecture.model, vocabulary, path);
   if (file.kind("model_weights") != hdf5::File::Kind::group) {
     throw file_error("\"" + path + "\": \"model_weights\" is missing (a Keras 2 full-model file has it)");
