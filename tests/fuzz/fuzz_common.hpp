@@ -33,12 +33,9 @@
 #include <type_traits>
 #include <utility>
 
-// UndefinedBehaviorSanitizer: stop at the first error with a stack trace, except the known ones
-// listed in ubsan_suppressions.txt. (Each harness is one translation unit, so this definition
-// appears once per program.)
-extern "C" const char* __ubsan_default_options() {
-  return "halt_on_error=1:print_stacktrace=1:suppressions=" SEQLM_FUZZ_UBSAN_SUPPRESSIONS;
-}
+// UndefinedBehaviorSanitizer: stop at the first error, with a stack trace. (Each harness is one
+// translation unit, so this definition appears once per program.)
+extern "C" const char* __ubsan_default_options() { return "halt_on_error=1:print_stacktrace=1"; }
 
 namespace fuzz {
 

@@ -21,6 +21,8 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -67,14 +69,25 @@ inline std::size_t count_tensors_with_prefix(const safetensors::File& file, cons
 // no elements costs no bytes in the file, so without a bound one could claim 0 x 2^62.
 inline constexpr Index max_checkpoint_tensor_dimension = (Index{1} << 31) - 1;
 
+}  // namespace detail
+
+// At most this many optimizer slots and this many training tensors in one checkpoint (each
+// list is checked before any of its tensors is read). A model has at most
+// ArchitectureLimits::max_layers layers with a few parameters each, and an optimizer keeps
+// at most 3 slots per parameter (Adam with amsgrad), so a real checkpoint is far below.
+inline constexpr Index max_checkpoint_slots = Index{1} << 16;
+inline constexpr Index max_checkpoint_training_tensors = Index{1} << 16;
+
+namespace detail {
+
 // The F64 tensor `prefix + name` of 1 or 2 dimensions as a matrix of values finite as Scalar
 // (the type the optimizer or the model will use them as); otherwise fail(...) with "<what>
 // \"<name>\" is missing", "... must be an F64 tensor of 1 or 2 dimensions", "... has shape
 // [...]; no model has a dimension above 2147483647 ..." or "... holds nan at row r, column c".
 template <class Scalar, class Fail>
-Matrix<double> read_f64_tensor(const safetensors::File& file, const char* prefix, const std::string& name,
+Matrix<double> read_f64_tensor(const TensorIndex& tensors, const char* prefix, const std::string& name,
                                const char* what, const Fail& fail) {
-  const safetensors::Tensor* tensor = file.find(prefix + name);
+  const safetensors::Tensor* tensor = tensors.find(prefix + name);
   if (tensor == nullptr) fail(std::string(what) + " \"" + name + "\" is missing");
   if (tensor->dtype() != safetensors::DType::F64 || tensor->shape().empty() || tensor->shape().size() > 2) {
     fail(std::string(what) + " \"" + name + "\" must be an F64 tensor of 1 or 2 dimensions");
@@ -177,9 +190,10 @@ void write_checkpoint_file(const std::string& path, const Sequential<Scalar>& mo
 template <class Scalar>
 CheckpointFile<Scalar> read_checkpoint_file(const std::string& path, const ModelLoadOptions& options) {
   const safetensors::File file = open_seqlm_file(path, true);
+  const TensorIndex tensors(file);
   const std::string where = "checkpoint \"" + path + "\": ";
   auto fail = [&where](const std::string& what) { throw file_error(where + what); };
-  CheckpointFile<Scalar> checkpoint{read_model<Scalar>(file, where, true, options), {}, {}};
+  CheckpointFile<Scalar> checkpoint{read_model<Scalar>(file, tensors, where, true, options), {}, {}};
 
   auto metadata_json = [&](const char* key) { return detail::metadata_json(file, where, key); };
 
@@ -197,18 +211,20 @@ CheckpointFile<Scalar> read_checkpoint_file(const std::string& path, const Model
   for (const auto& member : scalars.members()) state.scalars[member.first] = scalars.number(member.first);
   const json::ArrayReader slots = optimizer.array("slots");
   optimizer.finish();
+  if (slots.size() > static_cast<std::size_t>(max_checkpoint_slots)) {
+    slots.fail(make_message("lists ", slots.size(), " slots, more than the limit of ", max_checkpoint_slots));
+  }
   const std::size_t optimizer_tensors = count_tensors_with_prefix(file, optimizer_prefix);
   if (optimizer_tensors != slots.size()) {
     fail(make_message("the optimizer lists ", slots.size(), " slots, the file has ", optimizer_tensors,
                       " optimizer tensors"));
   }
+  std::unordered_set<std::string_view> slot_names;
   for (std::size_t k = 0; k < slots.size(); ++k) {
     const std::string& slot = slots.text(k);
-    for (const auto& earlier : state.slots) {
-      if (earlier.first == slot) slots.fail(k, "is \"" + slot + "\", listed twice");
-    }
-    state.slots.emplace_back(slot,
-                             read_f64_tensor<Scalar>(file, optimizer_prefix, slot, "optimizer slot", fail));
+    if (!slot_names.insert(slot).second) slots.fail(k, "is \"" + slot + "\", listed twice");
+    state.slots.emplace_back(
+        slot, read_f64_tensor<Scalar>(tensors, optimizer_prefix, slot, "optimizer slot", fail));
   }
 
   // Training position.
@@ -236,13 +252,16 @@ CheckpointFile<Scalar> read_checkpoint_file(const std::string& path, const Model
   position.extra = training.value("extra");
   // "tensors" is absent in checkpoints written before it existed: none.
   if (const std::optional<json::ArrayReader> names = training.optional_array("tensors")) {
+    if (names->size() > static_cast<std::size_t>(max_checkpoint_training_tensors)) {
+      names->fail(make_message("lists ", names->size(), " tensors, more than the limit of ",
+                               max_checkpoint_training_tensors));
+    }
+    std::unordered_set<std::string_view> listed;
     for (std::size_t k = 0; k < names->size(); ++k) {
       const std::string& name = names->text(k);
-      for (const auto& earlier : position.tensors) {
-        if (earlier.first == name) names->fail(k, "is \"" + name + "\", listed twice");
-      }
+      if (!listed.insert(name).second) names->fail(k, "is \"" + name + "\", listed twice");
       position.tensors.emplace_back(
-          name, read_f64_tensor<Scalar>(file, training_prefix, name, "training tensor", fail));
+          name, read_f64_tensor<Scalar>(tensors, training_prefix, name, "training tensor", fail));
     }
   }
   training.finish();

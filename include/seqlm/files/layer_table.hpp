@@ -13,10 +13,12 @@
 //   layer_table<float>().add("MyLayer", {read_my_layer, write_my_layer});
 //
 // Loading refuses, as a file_error naming the layer and the field, anything it cannot build
-// exactly: an unknown type, a missing, unknown or mistyped field, a size outside [1, 2^24], a
-// layer of more than 2^28 parameters, and a model of more than `max_parameters` in all. The
-// counts are summed from the configurations BEFORE any layer is allocated, so a small hostile
-// file cannot make the loader allocate gigabytes.
+// exactly: an unknown type, a missing, unknown or mistyped field, a size outside [1, 2^24]
+// (json::ObjectReader::max_size), more than `max_layers` layers (1024), a layer of more than
+// `max_layer_parameters` parameters (2^28), a model of more than `max_parameters` in all
+// (2^29), a Conv1D whose streaming history exceeds max_conv1d_history (2^28). The counts are
+// summed from the configurations BEFORE any layer is allocated, so a small hostile file cannot
+// make the loader allocate gigabytes (docs/file-format.md#limits).
 #pragma once
 
 #include <cstdint>
@@ -106,6 +108,20 @@ LayerCreator<Scalar> creator_for(std::function<typename L::Config(json::ObjectRe
   return creator;
 }
 
+}  // namespace detail
+
+// A Conv1D keeps the last (kernel_size - 1) * dilation inputs of each sequence for step();
+// a configuration whose history holds more numbers than this is refused.
+inline constexpr Index max_conv1d_history = Index{1} << 28;
+
+namespace detail {
+
+// A count computed in double (so that it cannot overflow) as a message shows it: all its
+// digits while it fits in int64, else in scientific notation.
+inline std::string count_text(double count) {
+  return count < 9.0e18 ? std::to_string(static_cast<std::int64_t>(count)) : make_message(count);
+}
+
 inline Index read_size(json::ObjectReader& read, const char* field) {
   return static_cast<Index>(read.size(field));
 }
@@ -175,9 +191,10 @@ LayerTable<Scalar> built_in_layers() {
             // The streaming state holds (k-1)*d inputs of each sequence.
             const double history =
                 double(config.kernel_size - 1) * double(config.options.dilation) * double(config.input_size);
-            if (history > double(std::int64_t{1} << 28)) {
-              read.fail("kernel_size", make_message("and dilation give a streaming history of ", history,
-                                                    " numbers per sequence, more than the limit of 2^28"));
+            if (history > double(max_conv1d_history)) {
+              read.fail("kernel_size",
+                        make_message("and dilation give a streaming history of ", count_text(history),
+                                     " numbers per sequence, more than the limit of ", max_conv1d_history));
             }
             return config;
           },
@@ -228,9 +245,12 @@ LayerTable<Scalar>& layer_table() {
 
 inline constexpr const char* architecture_format = "seqlm.sequential";
 
+// What sequential_from_architecture() accepts. Building a model allocates every parameter
+// twice (value and gradient), so a model at the limits takes 2^29 x 2 x sizeof(Scalar) bytes.
 struct ArchitectureLimits {
   Index max_layer_parameters = Index{1} << 28;  // one layer (1 GiB of floats)
   Index max_parameters = Index{1} << 29;        // the whole model (2 GiB of floats, 4 with gradients)
+  Index max_layers = 1024;                      // layers in the model
 };
 
 // The architecture of `model` as JSON (see the top of this file).
@@ -279,6 +299,10 @@ Sequential<Scalar> sequential_from_architecture(const json::Value& architecture,
   json::ArrayReader layer_list = read.array("layers");
   read.finish();
   if (layer_list.empty()) read.fail("layers", "is empty, expected at least one layer");
+  if (layer_list.size() > static_cast<std::size_t>(limits.max_layers)) {
+    read.fail("layers", detail::make_message("has ", layer_list.size(), " layers, more than the limit of ",
+                                             limits.max_layers));
+  }
 
   // First every configuration and the total count, then the layers.
   struct Entry {

@@ -40,7 +40,10 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -114,7 +117,23 @@ struct LoadedModel {
   bool test_vectors_checked = false;                          // the file had test vectors and they matched
 };
 
+// Test vectors run through the model when the file is saved and again whenever it is loaded.
+// The forward pass keeps every layer's output for every column (steps x batch), so a file
+// whose test vectors need more than this many values, steps x batch x (the sum of the
+// layers' output sizes), is refused before anything runs (and save_model refuses to write
+// one): 2^24 values, 64 MiB as float (recurrent layers also keep their gates, up to 4 values
+// per output). A few steps of one sequence, what the examples store, need a few thousand.
+inline constexpr Index max_test_vector_values = Index{1} << 24;
+
 namespace detail {
+
+// steps x batch x the sum of the layers' output sizes, in double (no overflow).
+template <class Scalar>
+double test_vector_values(const Sequential<Scalar>& model, Index steps, Index batch) {
+  double outputs = 0;
+  for (Index i = 0; i < model.size(); ++i) outputs += static_cast<double>(model.layer(i).output_size());
+  return static_cast<double>(steps) * static_cast<double>(batch) * outputs;
+}
 
 inline constexpr const char* model_format = "seqlm.model";
 inline constexpr const char* checkpoint_format = "seqlm.checkpoint";
@@ -123,6 +142,23 @@ inline constexpr const char* test_logits_tensor = "test_vectors/logits";
 inline constexpr const char* optimizer_prefix = "optimizer/";
 inline constexpr const char* training_prefix = "training/";
 inline constexpr const char* user_prefix = "user.";
+
+// The tensors of a file by name, found in constant time: a header of up to 100 MiB can list
+// millions of tensors, and the loaders look up every parameter, slot and training tensor.
+class TensorIndex {
+ public:
+  explicit TensorIndex(const safetensors::File& file) {
+    tensors_.reserve(file.tensors.size());
+    for (const safetensors::NamedTensor& entry : file.tensors) tensors_.emplace(entry.name, &entry.tensor);
+  }
+  const safetensors::Tensor* find(std::string_view name) const {
+    const auto found = tensors_.find(name);
+    return found == tensors_.end() ? nullptr : found->second;
+  }
+
+ private:
+  std::unordered_map<std::string_view, const safetensors::Tensor*> tensors_;
+};
 
 inline bool has_prefix(const std::string& name, const char* prefix) {
   return name.compare(0, std::strlen(prefix), prefix) == 0;
@@ -217,6 +253,13 @@ safetensors::File make_model_file(Sequential<Scalar>& model, const ModelFileCont
     const std::string vectors_where = std::string(where) + ": test vectors";
     check_positive(vectors_where.c_str(), "batch", vectors.batch);
     check_positive(vectors_where.c_str(), "steps", vectors.steps);
+    const double values = test_vector_values(model, vectors.steps, vectors.batch);
+    if (values > static_cast<double>(max_test_vector_values)) {
+      throw value_error(make_message(vectors_where, ": steps ", vectors.steps, " x batch ", vectors.batch,
+                                     " x the layers' outputs is ", count_text(values),
+                                     " values, more than the limit of ", max_test_vector_values,
+                                     " (max_test_vector_values)"));
+    }
     const LayerContext inference;
     const Matrix<Scalar>* logits = nullptr;
     if (model.input_spec().tokens) {
@@ -305,8 +348,8 @@ inline json::Value metadata_json(const safetensors::File& file, const std::strin
 
 // Rebuilds the model of a validated file: architecture, weights, test vectors.
 template <class Scalar>
-LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string& where, bool checkpoint,
-                               const ModelLoadOptions& options) {
+LoadedModel<Scalar> read_model(const safetensors::File& file, const TensorIndex& tensors,
+                               const std::string& where, bool checkpoint, const ModelLoadOptions& options) {
   auto fail = [&where](const std::string& what) { throw file_error(where + what); };
   auto metadata_json = [&](const char* key) { return detail::metadata_json(file, where, key); };
 
@@ -340,10 +383,10 @@ LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string&
   } else {
     fail("metadata \"dtype\" is \"" + dtype_entry->second + "\", expected \"F32\" or \"F64\"");
   }
-  std::vector<std::string> known;
+  std::unordered_set<std::string> known;
   for (const Parameter<Scalar>& p : loaded.model.parameters()) {
-    known.push_back(p.name);
-    const safetensors::Tensor* tensor = file.find(p.name);
+    known.insert(p.name);
+    const safetensors::Tensor* tensor = tensors.find(p.name);
     if (tensor == nullptr) fail("weight \"" + p.name + "\" is missing");
     if (tensor->dtype() != loaded.stored_dtype) {
       fail(make_message("weight \"", p.name, "\" has dtype ", safetensors::dtype_name(tensor->dtype()),
@@ -369,7 +412,7 @@ LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string&
   }
   for (const auto& entry : file.tensors) {
     const std::string& name = entry.name;
-    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    if (known.count(name) != 0) continue;
     if (test_vectors != nullptr && (name == test_input_tensor || name == test_logits_tensor)) continue;
     if (checkpoint && (has_prefix(name, optimizer_prefix) || has_prefix(name, training_prefix))) continue;
     fail("unexpected tensor \"" + name + "\": the architecture has no weight of that name");
@@ -386,15 +429,20 @@ LoadedModel<Scalar> read_model(const safetensors::File& file, const std::string&
     } catch (const value_error& e) {
       fail(std::string("metadata \"test_vectors\": ") + e.what());
     }
-    if (steps <= 0 || batch <= 0 || steps > (Index{1} << 30) || batch > (Index{1} << 30)) {
+    if (steps <= 0 || batch <= 0)
       fail(make_message("test vectors: invalid steps ", steps, " or batch ", batch));
+    const double values = test_vector_values(loaded.model, steps, batch);
+    if (values > static_cast<double>(max_test_vector_values)) {
+      fail(make_message("metadata \"test_vectors\": steps ", steps, " x batch ", batch,
+                        " x the layers' outputs is ", count_text(values), " values, more than the limit of ",
+                        max_test_vector_values));
     }
     const bool tokens = loaded.model.input_spec().tokens;
     if (input_kind != (tokens ? "token_ids" : "features")) {
       fail("test vectors: input \"" + input_kind + "\" does not match the model's input");
     }
-    const safetensors::Tensor* input = file.find(test_input_tensor);
-    const safetensors::Tensor* expected_tensor = file.find(test_logits_tensor);
+    const safetensors::Tensor* input = tensors.find(test_input_tensor);
+    const safetensors::Tensor* expected_tensor = tensors.find(test_logits_tensor);
     if (input == nullptr || expected_tensor == nullptr) fail("test vectors: tensor missing");
     const LayerContext inference;
     const Matrix<Scalar>* logits = nullptr;
@@ -464,7 +512,8 @@ template <class Scalar>
 LoadedModel<Scalar> load_model(const std::string& path, const ModelLoadOptions& options = {}) {
   const safetensors::File file = detail::open_seqlm_file(path, false);
   const bool checkpoint = file.metadata.at("format") == detail::checkpoint_format;
-  return detail::read_model<Scalar>(file, "model file \"" + path + "\": ", checkpoint, options);
+  return detail::read_model<Scalar>(file, detail::TensorIndex(file),
+                                    "model file \"" + path + "\": ", checkpoint, options);
 }
 
 }  // namespace seqlm

@@ -5,8 +5,10 @@
 //   * strings must be valid UTF-8; control characters must be escaped; \uXXXX escapes are
 //     decoded, UTF-16 surrogate pairs combined, a lone surrogate is an error;
 //   * duplicate keys in one object are an error (naming the key);
-//   * nesting deeper than ParseOptions::max_depth (256) and texts longer than
-//     ParseOptions::max_bytes are refused before they can exhaust the stack or memory.
+//   * nesting deeper than ParseOptions::max_depth (256), texts longer than
+//     ParseOptions::max_bytes (256 MiB) and texts of more than ParseOptions::max_values
+//     values (2^24) are refused before they can exhaust the stack or memory; parse_file()
+//     checks the file's size before reading it.
 // Every syntax error is a value_error "JSON: <what> at byte offset N (line L, column C)";
 // parse_file() reports the same as a file_error naming the path.
 //
@@ -39,10 +41,18 @@
 
 namespace seqlm::json {
 
-// Limits that keep hostile input from exhausting the stack or memory.
+// Limits that keep hostile input from exhausting the stack or memory. Every value (each
+// number, string, literal, array and object) takes sizeof(Value) = 104 bytes plus its text,
+// two bytes of input ("0,") can make one, so the bound that matters for memory is max_values:
+// at most 2^24 values, about 1.7 GB on a 64-bit host, whatever the length of the text.
+inline constexpr std::size_t default_max_depth = 256;
+inline constexpr std::size_t default_max_bytes = std::size_t{256} << 20;
+inline constexpr std::size_t default_max_values = std::size_t{1} << 24;
+
 struct ParseOptions {
-  std::size_t max_depth = 256;         // arrays/objects nested deeper than this are refused
-  std::size_t max_bytes = 256u << 20;  // longer texts are refused (256 MiB)
+  std::size_t max_depth = default_max_depth;    // arrays/objects nested deeper than this are refused
+  std::size_t max_bytes = default_max_bytes;    // longer texts are refused (256 MiB)
+  std::size_t max_values = default_max_values;  // texts of more values are refused
 };
 
 class Value {
@@ -403,6 +413,9 @@ class Parser {
 
   Value parse_value(std::size_t depth) {
     if (at_end()) fail("expected a value, found end of input");
+    if (++values_ > options_.max_values) {
+      fail(detail::make_message("more values than the limit of ", options_.max_values));
+    }
     const char c = text_[position_];
     switch (c) {
       case '{': return parse_object(depth + 1);
@@ -626,6 +639,7 @@ class Parser {
   std::string_view text_;
   ParseOptions options_;
   std::size_t position_ = 0;
+  std::size_t values_ = 0;  // values started so far
 };
 
 // Parses a complete JSON text (value_error with the byte offset on any error).
@@ -633,9 +647,10 @@ inline Value parse(std::string_view text, const ParseOptions& options = {}) {
   return Parser(text, options).parse_document();
 }
 
-// Reads and parses a JSON file; every failure is a file_error naming the path.
+// Reads and parses a JSON file; every failure is a file_error naming the path. A file longer
+// than options.max_bytes is refused before it is read.
 inline Value parse_file(const std::string& path, const ParseOptions& options = {}) {
-  const std::string text = read_text_file(path);
+  const std::string text = read_text_file(path, options.max_bytes);
   try {
     return parse(text, options);
   } catch (const value_error& e) {

@@ -276,9 +276,16 @@ struct File {
   }
 };
 
-// Limits applied when reading.
+// Limits applied when reading (docs/file-format.md#limits). The tensors' data needs no limit
+// of its own: every tensor must hold exactly dtype size x element count bytes of the file,
+// so the data costs what the file costs. The header is JSON, parsed with the default
+// json::ParseOptions::max_values and these:
+inline constexpr std::uint64_t default_max_header_bytes = std::uint64_t{100} << 20;  // 100 MiB
+inline constexpr std::size_t max_header_depth = 64;  // JSON nesting in the header (seqlm uses 3)
+inline constexpr std::size_t max_dimensions = 8;     // dimensions of one tensor's shape
+
 struct ReadOptions {
-  std::uint64_t max_header_bytes = 100u << 20;  // a longer header is refused (100 MiB)
+  std::uint64_t max_header_bytes = default_max_header_bytes;  // a longer header is refused
 };
 
 namespace detail {
@@ -391,7 +398,7 @@ inline File parse(std::string_view bytes, const std::string& source, const ReadO
   json::Value header;
   try {
     json::ParseOptions parse_options;
-    parse_options.max_depth = 64;
+    parse_options.max_depth = max_header_depth;
     parse_options.max_bytes = static_cast<std::size_t>(header_length);
     header = json::parse(header_text, parse_options);
   } catch (const value_error& e) {
@@ -459,7 +466,10 @@ inline File parse(std::string_view bytes, const std::string& source, const ReadO
 
     const json::Value& shape = value.at("shape");
     if (!shape.is_array()) fail_tensor(std::string("shape is ") + shape.type_name() + ", expected an array");
-    if (shape.size() > 8) fail_tensor(seqlm::detail::make_message("shape has ", shape.size(), " dimensions"));
+    if (shape.size() > max_dimensions) {
+      fail_tensor(seqlm::detail::make_message("shape has ", shape.size(),
+                                              " dimensions, more than the limit of ", max_dimensions));
+    }
     std::uint64_t count = 1;
     bool empty = false;
     for (std::size_t k = 0; k < shape.size(); ++k) {

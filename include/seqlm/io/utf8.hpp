@@ -34,6 +34,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -449,8 +450,11 @@ inline LowerCase lower_case_from_name(std::string_view name) {
 }
 
 // Reads a whole file as bytes (no decoding, no newline translation). file_error naming the
-// path and the system's reason (errno text) when it cannot be opened or read.
-inline std::string read_text_file(const std::string& path) {
+// path and the system's reason (errno text) when it cannot be opened or read, and when it
+// holds more than `max_bytes` bytes: a regular file is refused by its size before anything
+// is read, anything else (a pipe, /proc) once it has given more.
+inline std::string read_text_file(const std::string& path,
+                                  std::size_t max_bytes = std::numeric_limits<std::size_t>::max()) {
   auto fail = [&path](const char* what) {
     const int code = errno;
     throw file_error(
@@ -461,9 +465,17 @@ inline std::string read_text_file(const std::string& path) {
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) fail("open");
+  auto too_long = [&](const std::string& size) {
+    ::close(fd);
+    throw file_error(detail::make_message("read_text_file: \"", path, "\" has ", size,
+                                          " bytes, more than the limit of ", max_bytes, " bytes"));
+  };
   std::string bytes;
   struct stat info {};
-  if (::fstat(fd, &info) == 0 && info.st_size > 0) bytes.reserve(static_cast<std::size_t>(info.st_size));
+  if (::fstat(fd, &info) == 0 && info.st_size > 0) {
+    if (static_cast<std::uint64_t>(info.st_size) > max_bytes) too_long(std::to_string(info.st_size));
+    bytes.reserve(static_cast<std::size_t>(info.st_size));
+  }
   std::vector<char> buffer(1 << 16);
   while (true) {
     const ssize_t count = ::read(fd, buffer.data(), buffer.size());
@@ -475,6 +487,9 @@ inline std::string read_text_file(const std::string& path) {
       fail("read");
     }
     if (count == 0) break;
+    if (static_cast<std::size_t>(count) > max_bytes - bytes.size()) {
+      too_long(detail::make_message("at least ", bytes.size() + static_cast<std::size_t>(count)));
+    }
     bytes.append(buffer.data(), static_cast<std::size_t>(count));
   }
   ::close(fd);

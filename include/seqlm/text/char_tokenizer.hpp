@@ -34,8 +34,8 @@
 #include "../error.hpp"
 #include "../io/atomic_file.hpp"
 #include "../io/json.hpp"
-#include "../tensor.hpp"
 #include "../io/utf8.hpp"
+#include "../tensor.hpp"
 
 namespace seqlm {
 
@@ -93,6 +93,9 @@ class CharTokenizer {
   static constexpr TokenId padding_id = 0;  // only with reserve_special_tokens
   static constexpr TokenId unknown_id = 1;  // only with reserve_special_tokens
   static constexpr const char* unknown_text = "[UNK]";
+  // Every Unicode scalar value at most once: U+0000..U+10FFFF without the 2048 surrogates.
+  // A vocabulary (or a saved tokenizer's "characters") of more is refused before it is decoded.
+  static constexpr Index max_characters = 0x110000 - 0x800;
 
   // An empty vocabulary (vocabulary_size() is 0, or 2 with reserved tokens).
   CharTokenizer() { rebuild_lookup(); }
@@ -283,6 +286,8 @@ class CharTokenizer {
       options.unknown = detail::unknown_policy_from_name(value.get_string("unknown"));
       std::u32string characters;
       const json::Value::Array& entries = value.get_array("characters");
+      check_character_count(entries.size(), "\"characters\" has");
+      characters.reserve(entries.size());
       for (std::size_t k = 0; k < entries.size(); ++k) {
         if (!entries[k].is_string()) {
           throw value_error(
@@ -319,13 +324,19 @@ class CharTokenizer {
     }
   }
 
+  static void check_character_count(std::size_t count, const char* what) {
+    if (count > static_cast<std::size_t>(max_characters)) {
+      throw value_error(detail::make_message("CharTokenizer: ", what, " ", count,
+                                             " characters, more than the limit of ", max_characters,
+                                             " (every Unicode scalar value once)"));
+    }
+  }
+
   void validate() const {
     if (options_.unknown == UnknownPolicy::unk && !options_.reserve_special_tokens) {
       throw value_error("CharTokenizer: unknown policy \"unk\" needs reserve_special_tokens (id 1 is [UNK])");
     }
-    if (characters_.size() > static_cast<std::size_t>(std::numeric_limits<TokenId>::max() - 2)) {
-      throw value_error("CharTokenizer: too many characters for TokenId");
-    }
+    check_character_count(characters_.size(), "the vocabulary has");
     std::u32string seen = characters_;
     std::sort(seen.begin(), seen.end());
     const auto duplicate = std::adjacent_find(seen.begin(), seen.end());

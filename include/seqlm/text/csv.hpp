@@ -12,7 +12,10 @@
 //   * (read_csv_column) a missing column or a row whose field count differs from the header.
 //
 // CsvReader streams one record at a time in 64 KiB chunks, so files larger than memory can
-// be read; read_csv_column() reads one named column of a file with a header row.
+// be read; read_csv_column() reads one named column of a file with a header row. One record
+// is held in memory, so it is bounded: a field longer than CsvReader::max_field_bytes (1 MiB)
+// or a record of more than CsvReader::max_fields fields (65536) is a file_error with its line
+// (an unterminated quote would otherwise read the rest of the file into one field).
 #pragma once
 
 #include <fcntl.h>
@@ -31,6 +34,9 @@ namespace seqlm {
 
 class CsvReader {
  public:
+  static constexpr std::size_t max_field_bytes = std::size_t{1} << 20;
+  static constexpr std::size_t max_fields = std::size_t{1} << 16;
+
   // Opens `path` (file_error naming it and the system's reason on failure).
   explicit CsvReader(std::string path) : path_(std::move(path)) {
     do {
@@ -57,6 +63,20 @@ class CsvReader {
     std::string field;
     std::size_t quote_line = 0;  // where the open quoted field started
     bool record_started = false;
+    auto append = [&](char c) {
+      if (field.size() == max_field_bytes) {
+        fail(row_line_,
+             detail::make_message("a field is longer than the limit of ", max_field_bytes, " bytes"));
+      }
+      field += c;
+    };
+    auto end_field = [&] {
+      if (fields.size() == max_fields) {
+        fail(row_line_, detail::make_message("the record has more fields than the limit of ", max_fields));
+      }
+      fields.push_back(std::move(field));
+      field.clear();
+    };
     while (true) {
       int next = get();
       if (next < 0) {  // end of file
@@ -64,7 +84,7 @@ class CsvReader {
           fail(quote_line, "unterminated quoted field (the file ends inside it)");
         }
         if (!record_started) return false;
-        fields.push_back(std::move(field));
+        end_field();
         return true;
       }
       const char c = static_cast<char>(next);
@@ -87,17 +107,16 @@ class CsvReader {
           [[fallthrough]];
         case State::unquoted:
           if (c == ',') {
-            fields.push_back(std::move(field));
-            field.clear();
+            end_field();
             state = State::field_start;
           } else if (c == '\n' || c == '\r') {
             end_line(c);
-            fields.push_back(std::move(field));
+            end_field();
             return true;
           } else if (c == '"') {
             fail(line_, "quote inside an unquoted field (a field with quotes must be quoted as a whole)");
           } else {
-            field += c;
+            append(c);
           }
           break;
         case State::quoted:
@@ -105,20 +124,19 @@ class CsvReader {
             state = State::after_quote;
           } else {
             if (c == '\n' || (c == '\r' && peek() != '\n')) ++line_;
-            field += c;
+            append(c);
           }
           break;
         case State::after_quote:
           if (c == '"') {  // doubled quote
-            field += '"';
+            append('"');
             state = State::quoted;
           } else if (c == ',') {
-            fields.push_back(std::move(field));
-            field.clear();
+            end_field();
             state = State::field_start;
           } else if (c == '\n' || c == '\r') {
             end_line(c);
-            fields.push_back(std::move(field));
+            end_field();
             return true;
           } else {
             fail(line_, std::string("unexpected character '") + c + "' after the closing quote of a field");

@@ -39,8 +39,8 @@
 #include "../error.hpp"
 #include "../io/atomic_file.hpp"
 #include "../io/json.hpp"
-#include "../tensor.hpp"
 #include "../io/utf8.hpp"
+#include "../tensor.hpp"
 
 namespace seqlm {
 
@@ -349,7 +349,10 @@ class WordTokenizer {
 
   void save(const std::string& path) const { write_file_atomically(path, to_json().dump(1) + "\n"); }
 
-  // Loads and validates a saved tokenizer; any problem is a file_error naming the path.
+  // Loads and validates a saved tokenizer; any problem is a file_error naming the path. The
+  // words need no limit of their own: the file is JSON, read within json::ParseOptions'
+  // limits (256 MiB of text, 2^24 values: each word is 3 of them, so at most ~5.6 million
+  // words), and nothing is allocated beyond the words themselves.
   static WordTokenizer load(const std::string& path) {
     return json::load_file(path, "WordTokenizer", from_json);
   }
