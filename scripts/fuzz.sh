@@ -18,13 +18,15 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 [ $# -gt 0 ] && shift
 all=(json csv utf8 char_tokenizer word_tokenizer ngram safetensors model_file architecture checkpoint)
-if [ $# -gt 0 ]; then harnesses=("$@"); else harnesses=("${all[@]}"); fi
 jobs=${FUZZ_JOBS:-$(nproc)}
 
 cmake --preset fuzz >/dev/null
 cmake --build build/fuzz --target seqlm_fuzzers -j "$jobs" >/dev/null
 
 bin=build/fuzz/tests/fuzz
+# fuzz_keras is built when the configure step found HDF5 and libzip (the seqlm::keras component).
+if [ -x "$bin/fuzz_keras" ]; then all+=(keras); fi
+if [ $# -gt 0 ]; then harnesses=("$@"); else harnesses=("${all[@]}"); fi
 out=build/fuzz
 mkdir -p "$out/logs" "$out/artifacts"
 rm -rf "$out/seeds"

@@ -24,6 +24,10 @@
 
 #include "resume_run.hpp"
 
+#ifdef SEQLM_FUZZ_KERAS
+#include <seqlm/keras/keras.hpp>
+#endif
+
 using namespace seqlm;
 
 namespace {
@@ -255,6 +259,63 @@ void checkpoint_seeds() {
   }
 }
 
+#ifdef SEQLM_FUZZ_KERAS
+// fuzz_keras: .keras files of every layer type ('A' + file), the reference model's config.json
+// ('C' + JSON, see fuzz_keras.cpp) and its weights file ('W' + HDF5); 11-letter vocabularies.
+void keras_seeds() {
+  Sequential<float> ids(InputSpec::token_ids(11));
+  ids.add(layers::embedding<float>(11, 5));
+  Conv1DOptions causal;
+  causal.dilation = 2;
+  ids.add(layers::conv1d<float>(5, 4, 3, causal));
+  GRUOptions before;
+  before.reset_after = false;
+  before.return_sequences = true;
+  ids.add(layers::gru<float>(4, 3, before));
+  ids.add(layers::dropout<float>(0.25));
+  ids.add(layers::lstm<float>(3, 3));
+  ids.add(layers::dense<float>(3, 11));
+  ids.initialize(1);
+
+  Sequential<float> one_hot(InputSpec::token_ids(11));
+  GRUOptions sequences;
+  sequences.return_sequences = true;
+  one_hot.add(layers::gru<float>(11, 4, sequences));
+  one_hot.add(layers::dense<float>(4, 11));
+  one_hot.initialize(7);  // fuzz_keras.cpp's reference model
+
+  int written = 0;
+  for (Sequential<float>* model : {&ids, &one_hot}) {
+    for (const char* optimizer : {"", "RMSprop", "Adam", "Nadam", "SGD"}) {
+      keras::SaveOptions options;
+      options.sequence_length = 8;
+      if (*optimizer != '\0') {
+        auto made = make_optimizer<float>(optimizer, std::string(optimizer) == "SGD"
+                                                         ? std::map<std::string, double>{{"momentum", 0.9}}
+                                                         : std::map<std::string, double>{});
+        for (int step = 0; step < 2; ++step) {
+          for (const auto& parameter : model->parameters())
+            parameter.gradient->setConstant(0.01f * float(step + 1));
+          made->step(model->parameters());
+        }
+        options.optimizer = made->export_state();
+      }
+      const std::string path = scratch("model.keras");
+      keras::save(*model, path, options);
+      const std::string bytes = take_file(path);
+      write_seed("keras", "file-" + std::to_string(written++), "A" + bytes);
+      if (model == &one_hot && *optimizer == '\0') {
+        keras::save(*model, path, options);
+        keras::zip::Reader archive(path);
+        write_seed("keras", "config", "C" + archive.read("config.json", 1 << 20));
+        write_seed("keras", "weights", "W" + archive.read("model.weights.h5", 16 << 20));
+        ::unlink(path.c_str());
+      }
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -269,6 +330,9 @@ int main(int argc, char** argv) {
     tokenizer_and_ngram_seeds();
     model_seeds();
     checkpoint_seeds();
+#ifdef SEQLM_FUZZ_KERAS
+    keras_seeds();
+#endif
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fuzz_make_seeds: %s\n", e.what());
     return 1;
