@@ -2,7 +2,18 @@
 # by the installed seqlmConfig.cmake.
 include(CMakeFindDependencyMacro)
 find_dependency(Eigen3 3.4 NO_MODULE)
-find_dependency(xsimd 8.1)
+# xsimd 8.1 (Debian 12) through 14 (vcpkg, Conan Center). xsimd's version file accepts only
+# its own major version, so find any version and check the range here. An older xsimd sets
+# SEQLM_DEPENDENCY_PROBLEM (the build stops, find_package(seqlm) reports seqlm not found); a
+# newer major than seqlm was tested with is only a warning (math/xsimd_compat.hpp).
+find_dependency(xsimd)
+set(SEQLM_DEPENDENCY_PROBLEM "")
+if(xsimd_VERSION VERSION_LESS 8.1)
+  set(SEQLM_DEPENDENCY_PROBLEM
+      "seqlm needs xsimd 8.1 to 14, found xsimd ${xsimd_VERSION} in ${xsimd_DIR}")
+elseif(xsimd_VERSION VERSION_GREATER_EQUAL 15)
+  message(WARNING "seqlm was tested with xsimd 8.1 to 14; found xsimd ${xsimd_VERSION} in ${xsimd_DIR}")
+endif()
 # GEMM threads (SEQLM_OPENMP: the build's option, or the installed package's setting).
 if(SEQLM_OPENMP)
   find_dependency(OpenMP COMPONENTS CXX)

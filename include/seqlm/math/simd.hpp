@@ -17,6 +17,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "../tensor.hpp"
+#include "xsimd_compat.hpp"
 
 // seqlm's kernels are tuned for AVX2 + FMA (x86-64-v3). A plain -O2 build for x86-64 targets
 // SSE2 only; a plain Release build of a consumer was reported to train 2.65x slower than with
@@ -171,7 +172,7 @@ bool all_finite(const S* data, Index n) {
       batch_sum += load<V>(data + k) * V(S(0));
     }
   });
-  return !std::isnan(xsimd::hadd(batch_sum) + tail_sum);
+  return !std::isnan(simd::reduce_add(batch_sum) + tail_sum);
 }
 
 // sum_k a[k] * b[k]. Four independent SIMD partial sums (so that the adds do not wait for
@@ -188,7 +189,7 @@ S dot(const S* a, const S* b, Index n) {
     sum3 += Batch<S>::load_unaligned(a + k + 3 * W) * Batch<S>::load_unaligned(b + k + 3 * W);
   }
   for (; k + W <= n; k += W) sum0 += Batch<S>::load_unaligned(a + k) * Batch<S>::load_unaligned(b + k);
-  S sum = xsimd::hadd((sum0 + sum1) + (sum2 + sum3));
+  S sum = simd::reduce_add((sum0 + sum1) + (sum2 + sum3));
   for (; k < n; ++k) sum += a[k] * b[k];
   return sum;
 }
