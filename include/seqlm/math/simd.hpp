@@ -31,7 +31,9 @@
 #pragma message( \
     "seqlm: compiled without AVX2+FMA, the slow path; build with /arch:AVX2 (or define SEQLM_WARN_NO_SIMD=0)")
 #else
-#pragma GCC warning \
+// #warning, not #pragma GCC warning: GCC and Clang drop the pragma in system headers (-isystem,
+// as CMake and Conan include installed packages) but still print #warning.
+#warning \
     "seqlm: compiled without AVX2+FMA, the slow path; build with -march=x86-64-v3 or -march=native (or define SEQLM_WARN_NO_SIMD=0)"
 #endif
 #endif
