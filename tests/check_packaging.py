@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Structural checks of seqlm's package recipes that need no package manager (ctest
-conan_recipe_structure, label package):
+"""Structural checks of seqlm's package recipes that need no package manager (ctests
+conan_recipe_structure and vcpkg_recipe_structure, label package):
 
   check_packaging.py conan REPO   conanfile.py and test_package/ as conan-center-index's
                                    header-only template has them
+  check_packaging.py vcpkg REPO   ports/seqlm (vcpkg.json keys, the portfile's calls, every
+                                   -DSEQLM_* option it passes exists in CMakeLists.txt) and
+                                   its local-source variant tests/vcpkg/seqlm
 
-Reads the files as text and Python syntax trees (ast) only: Conan itself is not needed.
+Reads the files as text and Python syntax trees (ast) only: Conan and vcpkg themselves are not
+needed.
 Prints every problem found and exits 1, or prints a summary and exits 0.
 """
 import ast
@@ -115,11 +119,65 @@ def check_conan(repo, problems):
               " and test_package/ pass the structural checks")
 
 
+def check_vcpkg(repo, problems):
+    port = os.path.join(repo, "ports", "seqlm")
+    with open(os.path.join(port, "vcpkg.json"), encoding="utf-8") as f:
+        manifest = json.load(f)
+    allowed = {"name", "version", "version-semver", "version-date", "version-string", "port-version",
+               "description", "homepage", "license", "supports", "dependencies", "features",
+               "default-features", "documentation", "maintainers", "builtin-baseline", "overrides"}
+    for key in sorted(set(manifest) - allowed):
+        problems.append(f"vcpkg.json: unknown key {key!r}")
+    for key in ("name", "version", "description", "homepage", "license", "supports", "dependencies"):
+        if key not in manifest:
+            problems.append(f"vcpkg.json: no {key!r}")
+    if manifest.get("name") != "seqlm":
+        problems.append(f"vcpkg.json: name {manifest.get('name')!r}, expected 'seqlm'")
+    version = project_version(repo)
+    if manifest.get("version") != version:
+        problems.append(f"vcpkg.json: version {manifest.get('version')!r}, CMakeLists.txt says {version!r}")
+    dependencies = {}
+    for dependency in manifest.get("dependencies", []):
+        if isinstance(dependency, str):
+            dependency = {"name": dependency}
+        dependencies[dependency.get("name")] = dependency
+    for name in ("eigen3", "xsimd"):
+        if name not in dependencies:
+            problems.append(f"vcpkg.json: no dependency {name!r}")
+    for name in ("vcpkg-cmake", "vcpkg-cmake-config"):
+        if dependencies.get(name, {}).get("host") is not True:
+            problems.append(f"vcpkg.json: {name!r} must be a host dependency")
+    if "openmp" not in manifest.get("features", {}):
+        problems.append("vcpkg.json: no 'openmp' feature")
+    with open(os.path.join(port, "portfile.cmake"), encoding="utf-8") as f:
+        portfile = f.read()
+    for call in ("vcpkg_from_github", "vcpkg_check_features", "vcpkg_cmake_configure", "vcpkg_cmake_install",
+                 "vcpkg_cmake_config_fixup", "vcpkg_fixup_pkgconfig", "vcpkg_install_copyright"):
+        if call + "(" not in portfile:
+            problems.append(f"portfile.cmake: no {call}()")
+    options = cmake_options(repo)
+    passed = set(re.findall(r"-D(SEQLM_\w+)=", portfile)) | set(re.findall(r"^\s+\w+ (SEQLM_\w+)\s*$", portfile, re.M))
+    for option in sorted(passed - options):
+        problems.append(f"portfile.cmake: option {option} does not exist in CMakeLists.txt")
+    for off in ("SEQLM_BUILD_TESTS", "SEQLM_BUILD_EXAMPLES", "SEQLM_BUILD_BENCHMARKS"):
+        if f"-D{off}=OFF" not in portfile:
+            problems.append(f"portfile.cmake: does not pass -D{off}=OFF")
+    if not os.path.isfile(os.path.join(port, "usage")):
+        problems.append("ports/seqlm/usage is missing")
+    local = os.path.join(repo, "tests", "vcpkg", "seqlm")
+    for name in ("vcpkg.json", "usage"):
+        if os.path.realpath(os.path.join(local, name)) != os.path.realpath(os.path.join(port, name)):
+            problems.append(f"tests/vcpkg/seqlm/{name} must be a link to ports/seqlm/{name}")
+    if not problems:
+        print(f"vcpkg: ports/seqlm (seqlm {version}, options {', '.join(sorted(passed))}) and "
+              "tests/vcpkg/seqlm pass the structural checks")
+
+
 def main():
     if sys.version_info < (3, 9):  # ast.unparse
         print(f"SKIPPED: check_packaging.py needs Python 3.9 or later, this is {sys.version.split()[0]}")
         return 77
-    checks = {"conan": check_conan}
+    checks = {"conan": check_conan, "vcpkg": check_vcpkg}
     if len(sys.argv) != 3 or sys.argv[1] not in checks:
         print(__doc__)
         return 2
