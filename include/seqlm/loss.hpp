@@ -60,7 +60,7 @@ S sum_exp_shifted(const S* z, Index n, S shift, S* exps) {
       if (exps != nullptr) simd::store(exps + k, e);
     }
   });
-  return xsimd::hadd(batch_sum) + tail_sum;
+  return simd::reduce_add(batch_sum) + tail_sum;
 }
 
 // True when z[target] is the FIRST maximum of z[0..n), i.e. argmax(z) == target as in
@@ -328,7 +328,7 @@ void temperature_probabilities(const Eigen::MatrixBase<Derived>& logits_in, doub
       simd::store(out + k, e);
     }
   });
-  probs *= S(1) / (xsimd::hadd(batch_sum) + tail_sum);
+  probs *= S(1) / (simd::reduce_add(batch_sum) + tail_sum);
 }
 
 }  // namespace seqlm

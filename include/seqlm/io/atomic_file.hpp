@@ -37,6 +37,13 @@
 // that grow while a program runs (e.g. the greetings example's online learning).
 #pragma once
 
+// The calls below (open, fsync, rename, kill, opendir) are POSIX. Windows would need
+// MoveFileExW(MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) and _commit instead.
+#if !defined(__unix__) && !defined(__APPLE__)
+#error \
+    "seqlm: io/atomic_file.hpp (crash-safe model and checkpoint files) needs a POSIX system; Windows is not supported yet"
+#endif
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>

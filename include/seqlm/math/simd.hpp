@@ -17,6 +17,26 @@
 #include <xsimd/xsimd.hpp>
 
 #include "../tensor.hpp"
+#include "xsimd_compat.hpp"
+
+// seqlm's kernels are tuned for AVX2 + FMA (x86-64-v3). A plain -O2 build for x86-64 targets
+// SSE2 only; a plain Release build of a consumer was reported to train 2.65x slower than with
+// -march=x86-64-v3 (same loss). So say so at compile time: build with -march=x86-64-v3 or -march=native, or
+// define SEQLM_WARN_NO_SIMD=0 to silence the note (e.g. for a portable binary on purpose).
+#ifndef SEQLM_WARN_NO_SIMD
+#define SEQLM_WARN_NO_SIMD 1
+#endif
+#if SEQLM_WARN_NO_SIMD && (defined(__x86_64__) || defined(_M_X64)) && !(defined(__AVX2__) && defined(__FMA__))
+#if defined(_MSC_VER) && !defined(__clang__)
+#pragma message( \
+    "seqlm: compiled without AVX2+FMA, the slow path; build with /arch:AVX2 (or define SEQLM_WARN_NO_SIMD=0)")
+#else
+// #warning, not #pragma GCC warning: GCC and Clang drop the pragma in system headers (-isystem,
+// as CMake and Conan include installed packages) but still print #warning.
+#warning \
+    "seqlm: compiled without AVX2+FMA, the slow path; build with -march=x86-64-v3 or -march=native (or define SEQLM_WARN_NO_SIMD=0)"
+#endif
+#endif
 
 namespace seqlm::simd {
 
@@ -154,7 +174,7 @@ bool all_finite(const S* data, Index n) {
       batch_sum += load<V>(data + k) * V(S(0));
     }
   });
-  return !std::isnan(xsimd::hadd(batch_sum) + tail_sum);
+  return !std::isnan(simd::reduce_add(batch_sum) + tail_sum);
 }
 
 // sum_k a[k] * b[k]. Four independent SIMD partial sums (so that the adds do not wait for
@@ -171,7 +191,7 @@ S dot(const S* a, const S* b, Index n) {
     sum3 += Batch<S>::load_unaligned(a + k + 3 * W) * Batch<S>::load_unaligned(b + k + 3 * W);
   }
   for (; k + W <= n; k += W) sum0 += Batch<S>::load_unaligned(a + k) * Batch<S>::load_unaligned(b + k);
-  S sum = xsimd::hadd((sum0 + sum1) + (sum2 + sum3));
+  S sum = simd::reduce_add((sum0 + sum1) + (sum2 + sum3));
   for (; k < n; ++k) sum += a[k] * b[k];
   return sum;
 }

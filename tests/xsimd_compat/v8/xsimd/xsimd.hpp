@@ -1,0 +1,17 @@
+// A stand-in for <xsimd/xsimd.hpp> 8.x with only what math/xsimd_compat.hpp uses: the
+// horizontal sum is called hadd. See tests/xsimd_compat/check_xsimd_compat.cpp.
+#pragma once
+#define XSIMD_VERSION_MAJOR 8
+#define XSIMD_VERSION_MINOR 1
+#define XSIMD_VERSION_PATCH 0
+
+namespace xsimd {
+template <class T, class A = void>
+struct batch {
+  T lanes[4];
+};
+template <class T, class A>
+T hadd(const batch<T, A>& b) {
+  return (b.lanes[0] + b.lanes[1]) + (b.lanes[2] + b.lanes[3]);
+}
+}  // namespace xsimd
