@@ -10,6 +10,8 @@ packages=(
   libxsimd-dev      # xsimd 8.1: vectorised gate kernels
   doctest-dev       # the test framework
   libbenchmark-dev  # Google Benchmark, for benchmarks/
+  clang-14          # the fuzz harnesses (tests/fuzz) and a second compiler for every header
+  libclang-rt-14-dev  # clang's sanitizer and libFuzzer runtimes (-fsanitize=fuzzer)
 )
 
 missing=()
