@@ -14,6 +14,8 @@ packages=(
   libzip-dev        # libzip: the .keras ZIP archives of seqlm::keras
   python3-h5py      # tests: reads seqlm's exported .keras back as Keras's own h5py code would
   python3-numpy
+  clang-14          # the fuzz harnesses (tests/fuzz) and a second compiler for every header
+  libclang-rt-14-dev  # clang's sanitizer and libFuzzer runtimes (-fsanitize=fuzzer)
 )
 
 missing=()

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs the whole seqlm test suite: first the optimised build, then the same
-# tests under AddressSanitizer + UndefinedBehaviorSanitizer. Installs missing Debian
-# packages first. Exits non-zero if anything fails.
+# tests under AddressSanitizer + UndefinedBehaviorSanitizer, then the fuzz stage: the
+# libFuzzer harnesses (clang) and a clang compile of every header, each harness over its
+# committed corpus, and 20 seconds of fuzzing per harness (tests/fuzz/README.md). Installs
+# missing Debian packages first. Exits non-zero if anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -14,3 +16,11 @@ for preset in release sanitize; do
   echo "=== seqlm: $preset tests"
   ctest --preset "$preset" -j "$jobs"
 done
+
+echo "=== seqlm: fuzz build (clang: the harnesses and every header on its own)"
+cmake --preset fuzz >/dev/null
+cmake --build --preset fuzz -j "$jobs"
+echo "=== seqlm: fuzz harnesses over the committed corpus"
+ctest --preset fuzz -j "$jobs"
+echo "=== seqlm: fuzzing, 20 s per harness"
+FUZZ_JOBS=$jobs scripts/fuzz.sh 20
