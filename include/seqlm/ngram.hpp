@@ -107,9 +107,12 @@ class NGramModel {
   using Context = std::vector<TokenId>;
   using CountTable = std::unordered_map<Context, detail::NextTokenCounts, detail::ContextHash>;
 
-  // Orders above this are refused (they are useless for counting and would let a corrupt file
-  // request huge context buffers).
-  static constexpr Index max_order = 1000;
+  // Orders above this are refused. Counting is quadratic in the order: learn() stores every
+  // context length up to order - 1 at every position, about order^2 / 2 token ids per token
+  // learned: 2,016 at 64. At the former limit of 1000, a 192-byte file of order 877 made one
+  // learn() of a one-token sequence store some 770,000 token ids, and a 10,000-token text would
+  // need about 5 * 10^9. Useful character n-grams stop well below 64.
+  static constexpr Index max_order = 64;
   // Vocabulary sizes above this (2^22 = 4,194,304 tokens) are refused: next_distribution()
   // and generate() hold V doubles (32 MiB at the limit), and a file only states V, so a
   // corrupt one could otherwise ask for any amount of memory (16 GiB for V = 2^31 - 1).
