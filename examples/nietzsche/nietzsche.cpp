@@ -188,6 +188,8 @@ void save(const std::string& path, const Model& model, const Corpus& corpus, con
 }
 
 int train(const examples::CommandLine& cli) {
+  examples::check_output_file(cli, "out");  // before the training, not after it
+  examples::check_output_file(cli, "log-csv");
   const Index window = cli.positive("window");
   const Index step = cli.positive("step");
   const Index units = cli.positive("units");
@@ -278,6 +280,7 @@ int baseline(const examples::CommandLine& cli) {
 
 int sample(const examples::CommandLine& cli) {
   examples::doing("sampling");
+  examples::check_data_file(cli.text("model"), "model");
   const seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(cli.text("model"));
   const seqlm::CharTokenizer tokenizer = seqlm::CharTokenizer::from_json(loaded.tokenizer);
   if (tokenizer.vocabulary_size() != loaded.model.input_spec().size) {
@@ -332,7 +335,8 @@ int main(int argc, char** argv) try {
   cli.option("units", "128", "train: LSTM units", examples::Range{1, examples::max_width});
   cli.option("threads", "1", "train: data-parallel threads", examples::Range{1, examples::max_threads});
   cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
-  cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)");
+  cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)",
+             examples::Range{0, examples::max_batches});
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
   cli.flag("every-position", "train, baseline: a loss at every position of a window, not only after it");
   cli.option("order", "5", "baseline: n of the n-gram model (contexts of n-1 characters)");

@@ -187,6 +187,8 @@ Windows cut_windows(const Corpus& corpus, const examples::CommandLine& cli) {
 }
 
 int train(const examples::CommandLine& cli) {
+  examples::check_output_file(cli, "out");  // before the training, not after it
+  examples::check_output_file(cli, "log-csv");
   const Index window = cli.positive("window");
   const Index step = cli.positive("step");
   const Index units = cli.positive("units");
@@ -319,6 +321,7 @@ void stream(const Sampler& sampler, std::vector<TokenId> context, double tempera
 
 int sample(const examples::CommandLine& cli) {
   examples::doing("sampling");
+  examples::check_data_file(cli.text("model"), "model");
   seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(cli.text("model"));
   Sampler sampler{std::move(loaded.model), seqlm::CharTokenizer::from_json(loaded.tokenizer), 60,
                   cli.has("windowed")};
@@ -410,7 +413,8 @@ int main(int argc, char** argv) try {
              "train, baseline: last fraction of the windows held out; train monitors val_loss if > 0");
   cli.option("threads", "1", "train: data-parallel threads", examples::Range{1, examples::max_threads});
   cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
-  cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)");
+  cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)",
+             examples::Range{0, examples::max_batches});
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
   cli.flag("keep-terminator",
            "train, baseline: keep the '@' poem terminator, so the model learns where poems end");
