@@ -9,8 +9,10 @@
 // Also the error reporting of the programs' main(): report_error() prints one line to stderr
 // (escaped by seqlm::utf8::printable: no control characters or invalid UTF-8 reach the
 // terminal) and turns std::bad_alloc into "out of memory while <what the program was doing>"
-// (see doing()); check_data_file() says clearly when --data names a directory, and
-// check_utf8_lines() names the file and line of text that is not UTF-8.
+// (see doing()); check_data_file() says clearly when --data (or --model) names a directory, a
+// device or a FIFO, check_output_file() refuses an --out or --log-csv that could not be
+// written before a run starts, and check_utf8_lines() names the file and line of text that is
+// not UTF-8.
 #pragma once
 
 #include <sys/stat.h>
@@ -23,8 +25,9 @@
 #include <new>
 #include <optional>
 #include <seqlm/error.hpp>
-#include <seqlm/tensor.hpp>
+#include <seqlm/io/atomic_file.hpp>
 #include <seqlm/io/utf8.hpp>
+#include <seqlm/tensor.hpp>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -35,12 +38,13 @@ namespace examples {
 // Upper limits of the size options, checked before anything is allocated: a typo such as
 // --units 1000000000 gets "--units must be from 1 to 4096, got 1000000000" instead of an
 // out-of-memory failure. Generous for these examples (the tutorials use 10..128 units).
-inline constexpr long long max_width = 4096;         // --units, --embedding, --filters
-inline constexpr long long max_batch_size = 65536;   // --batch-size
-inline constexpr long long max_threads = 256;        // --threads
-inline constexpr long long max_window = 100000;      // --window, --step
-inline constexpr long long max_epochs = 1000000;     // --epochs, --patience
-inline constexpr long long max_generated = 1000000;  // --length, --words, --sample-length, ...
+inline constexpr long long max_width = 4096;          // --units, --embedding, --filters
+inline constexpr long long max_batch_size = 65536;    // --batch-size
+inline constexpr long long max_threads = 256;         // --threads
+inline constexpr long long max_window = 100000;       // --window, --step
+inline constexpr long long max_epochs = 1000000;      // --epochs, --patience
+inline constexpr long long max_generated = 1000000;   // --length, --words, --sample-length, ...
+inline constexpr long long max_batches = 1000000000;  // --max-batches
 
 // The accepted integers of an option, inclusive.
 struct Range {
@@ -63,6 +67,10 @@ class CommandLine {
     values_[name] = default_value;
   }
 
+  // Accepts arguments that are not options (they are refused otherwise), e.g. the message of
+  // `greetings reply Olá!`; `what` names them in the usage text.
+  void positional_arguments(const std::string& what) { positional_name_ = what; }
+
   // Declares --name, a switch that is off unless given.
   void flag(const std::string& name, const std::string& help) {
     options_.push_back({name, "", help, true, std::nullopt});
@@ -73,9 +81,13 @@ class CommandLine {
   void parse(int argc, char** argv) {
     int k = 1;
     if (!subcommands_.empty()) {
-      if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+      if (argc < 2) {  // a usage error: the usage goes to stderr
+        std::cerr << usage();
+        std::exit(2);
+      }
+      if (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
         std::cout << usage();
-        std::exit(argc < 2 ? 2 : 0);
+        std::exit(0);
       }
       chosen_ = argv[1];
       bool known = false;
@@ -90,6 +102,10 @@ class CommandLine {
         std::exit(0);
       }
       if (argument.rfind("--", 0) != 0) {
+        if (positional_name_.empty()) {
+          throw seqlm::value_error("unexpected argument '" + argument +
+                                   "' (options start with --; see --help)");
+        }
         positional_.push_back(argument);
         continue;
       }
@@ -173,7 +189,8 @@ class CommandLine {
   std::string usage() const {
     std::ostringstream out;
     out << program_ << ": " << summary_ << "\n\nUsage: " << program_
-        << (subcommands_.empty() ? "" : " COMMAND") << " [options]\n";
+        << (subcommands_.empty() ? "" : " COMMAND") << " [options]"
+        << (positional_name_.empty() ? "" : " " + positional_name_) << "\n";
     if (!subcommands_.empty()) {
       out << "\nCommands:\n";
       for (const auto& s : subcommands_) out << "  " << pad(s.name, 22) << s.help << "\n";
@@ -216,6 +233,7 @@ class CommandLine {
   }
 
   std::string program_, summary_, chosen_;
+  std::string positional_name_;  // empty: no positional arguments
   std::vector<Subcommand> subcommands_;
   std::vector<Option> options_;
   std::map<std::string, std::string> values_;
@@ -279,6 +297,21 @@ inline void check_data_file(const std::string& path, const char* option = "data"
   }
   if (!S_ISREG(info.st_mode)) {
     throw seqlm::file_error("--" + std::string(option) + " \"" + path + "\" is not a regular file");
+  }
+}
+
+// For `train`: refuses, before any data is read or any epoch runs, an --`option` path (--out,
+// --log-csv) that saving would refuse at the end of the run: a directory, FIFO, device, a
+// link to one, a dangling link, a directory that does not exist or cannot be written, a name
+// too long. It prepares an empty atomic write there and abandons it, so nothing visible
+// changes (io/atomic_file.hpp). Does nothing when the option is empty.
+inline void check_output_file(const CommandLine& cli, const char* option) {
+  const std::string& path = cli.text(option);
+  if (path.empty()) return;
+  try {
+    seqlm::prepare_file_atomically(path, std::string_view());  // removed again, uncommitted
+  } catch (const seqlm::file_error& e) {
+    throw seqlm::file_error("--" + std::string(option) + ": " + e.what());
   }
 }
 

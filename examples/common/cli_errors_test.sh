@@ -98,6 +98,48 @@ printf '\001\002bin\000ary,\033[31mred\nx,y\n' >"$scratch/binary.csv"
 expect_error "headlines binary header" 'no column "headline" \(columns: \\x01\\x02bin\\x00ary, \\x1B\[31mred\)' \
   "$headlines" train --data "$scratch/binary.csv"
 
+# Arguments that are not options are refused (before: silently ignored, so `--poem yes` or a
+# single-dash `-data x` trained on the default data), except the message of greetings.
+expect_error "unexpected argument" "unexpected argument 'extra' \(options start with --; see --help\)" \
+  "$nietzsche" train --data "$scratch/text.txt" --epochs 1 extra
+expect_error "single-dash option" "unexpected argument '-data'" "$headlines" train -data "$scratch/ok.csv"
+# No command at all: the usage goes to stderr, exit status 2.
+if "$poems" >"$scratch/stdout" 2>"$scratch/stderr"; then echo "FAIL: no command: exit status 0"; exit 1; fi
+grep -q "^Usage: poems COMMAND" "$scratch/stderr" || { echo "FAIL: no command: no usage on stderr"; exit 1; }
+[ ! -s "$scratch/stdout" ] || { echo "FAIL: no command: usage on stdout"; exit 1; }
+echo "ok: no command: usage on stderr"
+# Negative --max-batches (before: taken as "no limit").
+expect_error "--max-batches -1" "--max-batches must be from 0 to 1000000000, got -1" \
+  "$machado" train --data "$scratch/text.txt" --max-batches -1
+# greetings: a temperature that is not a finite number >= 0 (before: accepted when the reply
+# needed no sampling), and reply or learn without a message (before: "Desculpe..." and exit 0).
+printf 'Olá! Como vai?\nOi! Tudo bem?\n' >"$scratch/greetings.txt"
+"$greetings" train --data "$scratch/greetings.txt" --out "$scratch/greetings.json" >/dev/null
+expect_error "greetings --temperature nan" "--temperature must be a finite number >= 0, got nan" \
+  "$greetings" reply --model "$scratch/greetings.json" --temperature nan Oi
+expect_error "greetings reply without a message" "reply needs the message as arguments" \
+  "$greetings" reply --model "$scratch/greetings.json"
+# A model that is not a regular file (before: a FIFO blocked forever, /dev/zero ran out of memory).
+mkfifo "$scratch/fifo"
+expect_error "--model a FIFO" "--model \"$scratch/fifo\" is not a regular file" \
+  timeout 20 "$nietzsche" sample --model "$scratch/fifo"
+expect_error "--model /dev/zero" "--model \"/dev/zero\" is not a regular file" "$poems" sample --model /dev/zero
+expect_error "greetings --model a directory" "--model \"$scratch/directory\" is a directory" \
+  "$greetings" reply --model "$scratch/directory" Oi
+# An --out or --log-csv that cannot be written is refused before training (before: after the
+# training, with the model already saved).
+expect_error "--log-csv a directory" "--log-csv: write_file_atomically: \"$scratch/directory\" is a directory" \
+  "$nietzsche" train --data "$scratch/text.txt" --epochs 1 --units 4 --window 10 --sample-length 0 \
+  --out "$scratch/logged.safetensors" --log-csv "$scratch/directory"
+[ ! -e "$scratch/logged.safetensors" ] || { echo "FAIL: a model was saved"; exit 1; }
+expect_error "--log-csv in a missing directory" "--log-csv: .*cannot create a temporary file" \
+  "$poems" train --data "$scratch/text.txt" --epochs 1 --units 4 --window 10 \
+  --out "$scratch/logged.safetensors" --log-csv "$scratch/missing/log.csv"
+[ ! -e "$scratch/logged.safetensors" ] || { echo "FAIL: a model was saved"; exit 1; }
+expect_error "--out /dev/null" "--out: write_file_atomically: \"/dev/null\" is a character device" \
+  "$headlines" train --data "$scratch/ok.csv" --out /dev/null
+[ -z "$(find "$scratch" -name '.*.tmp-*')" ] || { echo "FAIL: temporary files left behind"; exit 1; }
+
 # greetings learn changes the dataset and the model together or not at all.
 printf 'Olá! Como vai?\nOi! Tudo bem?\n' >"$scratch/data.txt"
 "$greetings" train --data "$scratch/data.txt" --out "$scratch/model.json" >/dev/null

@@ -23,6 +23,8 @@
 #include <seqlm/text/char_tokenizer.hpp>
 #include <string>
 
+#include "cli.hpp"
+
 #ifdef SEQLM_EXAMPLES_WITH_KERAS
 #include <seqlm/keras/keras.hpp>
 #endif
@@ -92,6 +94,7 @@ inline void export_keras(const seqlm::Sequential<float>& model, const std::strin
 inline seqlm::Sequential<float> resume_model(const std::string& path, const seqlm::CharTokenizer& tokenizer,
                                              std::unique_ptr<seqlm::Optimizer<float>>& optimizer,
                                              bool reset_optimizer, const std::string& hint) {
+  check_data_file(path, "resume-from");
   if (is_keras_path(path)) {
     KerasImport imported = import_keras(path, tokenizer);
     std::cout << "resuming " << path << ": " << imported.origin;

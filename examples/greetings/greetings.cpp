@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -197,14 +198,25 @@ int main(int argc, char** argv) try {
   cli.option("temperature", "1", "sampling temperature; 0 = always the most frequent continuation");
   cli.option("max-words", "30", "longest reply", examples::Range{0, examples::max_generated});
   cli.option("seed", "0", "random seed of the sampler");
+  cli.positional_arguments("[MESSAGE...]");
   cli.parse(argc, argv);
 
   seqlm::GenerationOptions options;
   options.temperature = cli.real("temperature");
+  if (!(options.temperature >= 0) || !std::isfinite(options.temperature)) {
+    // Checked here: a reply to an unknown word never samples, so the n-gram model would not see it.
+    throw seqlm::value_error("--temperature must be a finite number >= 0, got " + cli.text("temperature"));
+  }
   options.max_tokens = cli.integer("max-words");
   seqlm::Rng rng(static_cast<std::uint64_t>(cli.integer("seed")));
 
+  if ((cli.command() == "reply" || cli.command() == "learn") && cli.positional().empty()) {
+    throw seqlm::value_error(cli.command() + " needs the " +
+                             (cli.command() == "reply" ? "message" : "sentence") +
+                             " as arguments, e.g. greetings " + cli.command() + " Olá!");
+  }
   if (cli.command() == "train") {
+    examples::check_output_file(cli, "out");
     GreetingsModel model{seqlm::WhitespaceVocabulary(), GreetingsModel::empty_ngram(cli.integer("order"))};
     const std::vector<std::string> lines = read_lines(cli.text("data"));
     for (const std::string& line : lines) model.learn(line);
@@ -215,6 +227,7 @@ int main(int argc, char** argv) try {
     return 0;
   }
 
+  examples::check_data_file(cli.text("model"), "model");
   GreetingsModel model = GreetingsModel::load(cli.text("model"));
   if (cli.command() == "reply") {
     std::cout << model.reply(join(cli.positional()), options, rng) << "\n";

@@ -134,7 +134,7 @@ std::string continue_headline(const Model& model, const seqlm::WordTokenizer& to
                               Index words) {
   const std::vector<TokenId> ids = tokenizer.text_to_sequence(seqlm::clean_headline(prompt));
   if (ids.empty()) {
-    throw seqlm::value_error("headlines: no word of the prompt \"" + prompt + "\" is in the vocabulary");
+    throw seqlm::value_error("no word of the prompt \"" + prompt + "\" is in the vocabulary");
   }
   seqlm::GenerationOptions greedy;
   greedy.max_tokens = words;
@@ -199,6 +199,8 @@ seqlm::LineCorpus some_lines(const Headlines& headlines, Index first, Index coun
 }
 
 int train(const examples::CommandLine& cli) {
+  examples::check_output_file(cli, "out");  // before the training, not after it
+  examples::check_output_file(cli, "log-csv");
   const Headlines headlines = read_and_split(cli);
   const seqlm::WordTokenizer& tokenizer = headlines.tokenizer;
   const Index vocabulary = tokenizer.vocabulary_size();
@@ -226,12 +228,10 @@ int train(const examples::CommandLine& cli) {
     std::cout << "; training instead on " << train_lines.size() << " headlines, a loss at every position";
   }
   std::cout << "\n";
-  if (train_prefixes.size() == 0)
-    throw seqlm::value_error("headlines: no training headline has two words or more");
+  if (train_prefixes.size() == 0) throw seqlm::value_error("no training headline has two words or more");
   const bool validate = cli.real("validation-split") > 0;
   if (validate && validation_prefixes.size() == 0) {
-    throw seqlm::value_error(
-        "headlines: --validation-split leaves no validation headline of two words or more");
+    throw seqlm::value_error("--validation-split leaves no validation headline of two words or more");
   }
 
   examples::doing("building the model");
@@ -303,11 +303,9 @@ int baseline(const examples::CommandLine& cli) {
   const examples::ScoredSplit train{tokens, examples::line_targets(headlines.corpus, 0, headlines.split_at)};
   const examples::ScoredSplit validation{
       tokens, examples::line_targets(headlines.corpus, headlines.split_at, headlines.validation_size())};
-  if (train.targets.empty())
-    throw seqlm::value_error("headlines: no training headline has two words or more");
+  if (train.targets.empty()) throw seqlm::value_error("no training headline has two words or more");
   if (cli.real("validation-split") > 0 && validation.targets.empty()) {
-    throw seqlm::value_error(
-        "headlines: --validation-split leaves no validation headline of two words or more");
+    throw seqlm::value_error("--validation-split leaves no validation headline of two words or more");
   }
   examples::doing("computing the n-gram baseline");
   examples::run_ngram_baseline(training, headlines.tokenizer.vocabulary_size(), options, train, validation,
@@ -328,6 +326,7 @@ const std::string& required(const seqlm::LoadedModel<float>& loaded, const std::
 int sample(const examples::CommandLine& cli) {
   examples::doing("sampling");
   const std::string path = cli.text("model");
+  examples::check_data_file(path, "model");
   const seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(path);
   const std::string mode = required(loaded, "mode", path);
   if (mode != prefix_mode && mode != prefix_sharing_mode) {
@@ -369,7 +368,8 @@ int main(int argc, char** argv) try {
   cli.option("units", "100", "LSTM units", examples::Range{1, examples::max_width});
   cli.option("dropout", "0.1", "dropout rate after the LSTM");
   cli.option("learning-rate", "0.001", "Adam learning rate");
-  cli.option("max-batches", "0", "stop training after N batches (0: no limit)");
+  cli.option("max-batches", "0", "stop training after N batches (0: no limit)",
+             examples::Range{0, examples::max_batches});
   cli.option("validation-split", "0",
              "train, baseline: last fraction of the headlines held out for validation");
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");

@@ -153,8 +153,8 @@ Corpus read_corpus(const examples::CommandLine& cli) {
   const Index valid_size = cli.integer("valid-size");
   if (train_size <= window || valid_size <= window || train_size + valid_size > n) {
     throw seqlm::value_error(seqlm::detail::make_message(
-        "machado: --train-size ", train_size, " and --valid-size ", valid_size, " must each exceed --window ",
-        window, " and together fit in the ", n, " characters of the corpus"));
+        "--train-size ", train_size, " and --valid-size ", valid_size, " must each exceed --window ", window,
+        " and together fit in the ", n, " characters of the corpus"));
   }
   const seqlm::StreamSplit split =
       seqlm::split_by_counts(seqlm::TokenStream(encoded), train_size, valid_size);
@@ -168,6 +168,8 @@ Corpus read_corpus(const examples::CommandLine& cli) {
 }
 
 int train(const examples::CommandLine& cli) {
+  examples::check_output_file(cli, "out");  // before the training, not after it
+  examples::check_output_file(cli, "log-csv");
   const Corpus corpus = read_corpus(cli);
   const seqlm::CharTokenizer& tokenizer = corpus.tokenizer;
   const std::vector<TokenId>& encoded = corpus.encoded;
@@ -267,6 +269,7 @@ int baseline(const examples::CommandLine& cli) {
 
 int sample(const examples::CommandLine& cli) {
   examples::doing("sampling");
+  examples::check_data_file(cli.text("model"), "model");
   const seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(cli.text("model"));
   const seqlm::CharTokenizer tokenizer = seqlm::CharTokenizer::from_json(loaded.tokenizer);
   seqlm::Rng rng(static_cast<std::uint64_t>(cli.integer("seed")));
@@ -302,7 +305,8 @@ int main(int argc, char** argv) try {
   cli.option("learning-rate", "0.001", "Nadam learning rate");
   cli.option("sample-every", "1000", "print a sample every N batches (0: never)");
   cli.option("sample-prompt", "A menina estava ", "the prompt of the samples printed while training");
-  cli.option("max-batches", "0", "stop training after N batches (0: no limit)");
+  cli.option("max-batches", "0", "stop training after N batches (0: no limit)",
+             examples::Range{0, examples::max_batches});
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
   cli.option("log-batches", "", "train: write every batch's loss to this CSV file");
   cli.option("order", "5", "baseline: n of the n-gram model (contexts of n-1 characters)");

@@ -201,6 +201,8 @@ void save(const std::string& path, const Model& model, const seqlm::Optimizer<fl
 }
 
 int train(const examples::CommandLine& cli) {
+  examples::check_output_file(cli, "out");  // before the training, not after it
+  examples::check_output_file(cli, "log-csv");
   const Index window = cli.positive("window");
   const Index step = cli.positive("step");
   const Index units = cli.positive("units");
@@ -302,6 +304,7 @@ int baseline(const examples::CommandLine& cli) {
 int sample(const examples::CommandLine& cli) {
   examples::doing("sampling");
   const std::string model_path = cli.text("model");
+  examples::check_data_file(model_path, "model");
   std::optional<Model> model;
   std::optional<seqlm::CharTokenizer> tokenizer;
   std::string seed_text;    // the stored seed, for sampling without --prompt
@@ -376,7 +379,8 @@ int main(int argc, char** argv) try {
   cli.option("units", "128", "train: LSTM units", examples::Range{1, examples::max_width});
   cli.option("threads", "1", "train: data-parallel threads", examples::Range{1, examples::max_threads});
   cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
-  cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)");
+  cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)",
+             examples::Range{0, examples::max_batches});
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
   cli.option("log-batches", "", "train: write every batch's loss to this CSV file");
   cli.flag("every-position", "train, baseline: a loss at every position of a window, not only after it");

@@ -201,6 +201,8 @@ Windows cut_windows(const Corpus& corpus, const examples::CommandLine& cli) {
 }
 
 int train(const examples::CommandLine& cli) {
+  examples::check_output_file(cli, "out");  // before the training, not after it
+  examples::check_output_file(cli, "log-csv");
   const Index window = cli.positive("window");
   const Index step = cli.positive("step");
   const Index units = cli.positive("units");
@@ -345,6 +347,7 @@ void stream(const Sampler& sampler, std::vector<TokenId> context, double tempera
 int sample(const examples::CommandLine& cli) {
   examples::doing("sampling");
   const std::string model_path = cli.text("model");
+  examples::check_data_file(model_path, "model");
   std::optional<Sampler> loaded_sampler;
   std::string seed_text;  // the stored seed, for sampling without --prompt
   if (examples::is_keras_path(model_path)) {
@@ -453,7 +456,8 @@ int main(int argc, char** argv) try {
              "train, baseline: last fraction of the windows held out; train monitors val_loss if > 0");
   cli.option("threads", "1", "train: data-parallel threads", examples::Range{1, examples::max_threads});
   cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
-  cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)");
+  cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)",
+             examples::Range{0, examples::max_batches});
   cli.option("log-csv", "", "train: write the per-epoch metrics to this CSV file");
   cli.option("log-batches", "", "train: write every batch's loss to this CSV file");
   cli.flag("keep-terminator",
