@@ -316,6 +316,22 @@ run_case "learn --data read-only" "$greetings" learn --model @DIR@/g.json --data
 setup="cp '$fx/greetings.txt' data.txt"
 run_case "learn --model missing" "$greetings" learn --model @DIR@/missing.json --data @DIR@/data.txt oi
 
+# Keras files (poems and nietzsche, when built with seqlm::keras; otherwise each case must say
+# that the build has no Keras support).
+"$poems" train --data "$fx/poems.txt" --out "$fx/poems.keras" --epochs 1 --units 8 --window 12 \
+  --batch-size 16 >/dev/null 2>&1 || : >"$fx/poems.keras"
+head -c 700 "$fx/poems.keras" >"$fx/truncated.keras"
+: >"$fx/empty.keras"
+run_case "sample --model .keras without --data" "$poems" sample --model "$fx/poems.keras" --data "$fx/missing.txt"
+run_case "sample --model .keras, --data of another vocabulary" "$poems" sample --model "$fx/poems.keras" \
+  --data "$fx/text.txt" --length 5
+run_case "sample --model truncated .keras" "$poems" sample --model "$fx/truncated.keras" --data "$fx/poems.txt"
+run_case "sample --model .keras that is empty" "$nietzsche" sample --model "$fx/empty.keras" --data "$fx/text.txt"
+run_case "train --resume-from a directory" "$poems" "${p_train[@]}" --resume-from "$fx"
+run_case "train --resume-from truncated .keras" "$poems" "${p_train[@]}" --resume-from "$fx/truncated.keras"
+run_case "train --resume-from .keras, other vocabulary" "$nietzsche" train --data "$fx/text.txt" \
+  --resume-from "$fx/poems.keras" --out @DIR@/n.keras --window 20 --sample-length 0
+
 # ---- the table ------------------------------------------------------------------------------
 echo "| # | case | exit | first line of stderr | verdict |"
 echo "|---:|---|---:|---|---|"
