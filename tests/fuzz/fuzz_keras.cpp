@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "fuzz_files.hpp"
+#include "keras_reference.hpp"
 
 using namespace seqlm;
 
@@ -50,24 +51,13 @@ keras::LoadOptions small_options() {
   return options;
 }
 
-// The reference model of the 'C' and 'W' inputs: one-hot letters -> GRU(4, sequences) -> Dense(11).
-Sequential<float> reference_model() {
-  Sequential<float> model(InputSpec::token_ids(11));
-  GRUOptions gru;
-  gru.return_sequences = true;
-  model.add(layers::gru<float>(11, 4, gru));
-  model.add(layers::dense<float>(4, 11));
-  model.initialize(7);
-  return model;
-}
-
 // The reference model's metadata.json and model.weights.h5, from its own .keras file.
 const std::pair<std::string, std::string>& reference_entries() {
   static const std::pair<std::string, std::string> entries = [] {
     const std::string path = fuzz::scratch_directory() + "/reference.keras";
     keras::SaveOptions options;
     options.sequence_length = 8;
-    keras::save(reference_model(), path, options);
+    keras::save(fuzz::keras_reference_model(), path, options);
     keras::zip::Reader archive(path);
     return std::make_pair(archive.read("metadata.json", 1 << 20), archive.read("model.weights.h5", 16 << 20));
   }();
@@ -121,7 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view rest = fuzz::bytes(data + 1, size - 1);
 
   if (kind == 'W') {
-    Sequential<float> model = reference_model();
+    Sequential<float> model = fuzz::keras_reference_model();
     const std::string& path = file.set(rest);
     if (!fuzz::accepted([&] { keras::load_weights(model, path, small_options()); })) return 0;
     for (const auto& parameter : model.parameters()) {

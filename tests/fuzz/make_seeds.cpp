@@ -26,6 +26,8 @@
 
 #ifdef SEQLM_FUZZ_KERAS
 #include <seqlm/keras/keras.hpp>
+
+#include "keras_reference.hpp"
 #endif
 
 using namespace seqlm;
@@ -277,12 +279,7 @@ void keras_seeds() {
   ids.add(layers::dense<float>(3, 11));
   ids.initialize(1);
 
-  Sequential<float> one_hot(InputSpec::token_ids(11));
-  GRUOptions sequences;
-  sequences.return_sequences = true;
-  one_hot.add(layers::gru<float>(11, 4, sequences));
-  one_hot.add(layers::dense<float>(4, 11));
-  one_hot.initialize(7);  // fuzz_keras.cpp's reference model
+  Sequential<float> one_hot = fuzz::keras_reference_model();
 
   int written = 0;
   for (Sequential<float>* model : {&ids, &one_hot}) {
