@@ -124,6 +124,54 @@ TEST_CASE("a forward in chunks with the state carried equals one forward, and st
   }
 }
 
+TEST_CASE("copy_sequence moves one stream's memory into another state of any batch size") {
+  Rng rng(8);
+  for (const Case& c : cases()) {
+    CAPTURE(c.name);
+    auto layer = c.make();
+    layer->initialize(rng);
+    // One step of `batch` sequences: random ids or features, with sequence `b` reading `shared`.
+    auto step = [&](LayerState& state, Index batch, Index b, Index shared, Matrix<double>& out) {
+      std::vector<TokenId> ids = random_ids(batch, c.input_size, rng);
+      Matrix<double> x = Matrix<double>::Random(c.input_size, batch);
+      if (shared >= 0) {
+        ids[static_cast<size_t>(b)] = static_cast<TokenId>(shared % c.input_size);
+        x.col(b) = Matrix<double>::Constant(c.input_size, 1, 0.1 * static_cast<double>(shared % 7) - 0.3);
+      }
+      if (c.tokens) {
+        layer->step(LayerInput<double>::of_tokens(TokenView(ids.data(), 1, batch)), state, out);
+      } else {
+        layer->step(LayerInput<double>::of_features(x, batch), state, out);
+      }
+    };
+    // A: 3 sequences after 4 steps; B: 2 sequences after 3 steps (a convolution's rings sit at
+    // different positions). Sequence 1 of A is copied into sequence 0 of B; from then on the two
+    // read the same inputs and must write the same outputs.
+    auto a = layer->make_state(3);
+    auto b = layer->make_state(2);
+    Matrix<double> out_a, out_b;
+    for (Index t = 0; t < 4; ++t) step(*a, 3, 1, -1, out_a);
+    for (Index t = 0; t < 3; ++t) step(*b, 2, 0, -1, out_b);
+    layer->copy_sequence(*a, 1, *b, 0);
+    for (Index t = 0; t < 5; ++t) {
+      step(*a, 3, 1, t + 2, out_a);
+      step(*b, 2, 0, t + 2, out_b);
+      CHECK((out_a.col(1) - out_b.col(0)).cwiseAbs().maxCoeff() < 1e-12);
+    }
+    CHECK_THROWS_AS(layer->copy_sequence(*a, 3, *b, 0), value_error);
+    CHECK_THROWS_AS(layer->copy_sequence(*a, 0, *b, -1), value_error);
+    auto other = layer->type() == "Dense" ? layers::embedding<double>(3, 2) : layers::dense<double>(2, 2);
+    auto foreign = other->make_state(2);
+    CHECK_THROWS_AS(layer->copy_sequence(*a, 0, *foreign, 0), value_error);
+    if (layer->type() == "LSTM" || layer->type() == "GRU") {
+      auto wider = make_layer<LSTM<double>>({c.input_size, 9, {}});
+      if (layer->type() == "GRU") wider = make_layer<GRU<double>>({c.input_size, 9, {}});
+      auto wider_state = wider->make_state(2);
+      CHECK_THROWS_AS(layer->copy_sequence(*a, 0, *wider_state, 0), shape_error);
+    }
+  }
+}
+
 TEST_CASE("the input gradient exists after features and not after token ids") {
   Rng rng(6);
   const Index T = 3, B = 2;

@@ -471,6 +471,41 @@ TEST_CASE("streaming on a feature model, and step-state errors") {
   CHECK_THROWS_AS(token_model.make_state(0), value_error);
 }
 
+TEST_CASE("streams kept apart can be gathered into one batch, stepped together and scattered back") {
+  Rng rng(13);
+  auto model = machado<double>({11, 4, 5, 6}, 2);  // Embedding, dilated causal Conv1D, GRU, Dense
+  model.initialize(rng);
+  // Three readers, each with its own state after a different number of tokens.
+  std::vector<Sequential<double>::State> own;
+  for (Index r = 0; r < 3; ++r) {
+    own.push_back(model.make_state(1));
+    for (Index t = 0; t <= 2 * r + 1; ++t) {
+      const auto id = static_cast<TokenId>(rng.below(11));
+      model.step(&id, own.back());
+    }
+  }
+  std::vector<Sequential<double>::State> alone = own;  // the same readers, never gathered
+  auto batch = model.make_state(3);
+  for (Index step = 0; step < 4; ++step) {
+    CAPTURE(step);
+    std::vector<TokenId> ids(3);
+    for (auto& id : ids) id = static_cast<TokenId>(rng.below(11));
+    for (Index r = 0; r < 3; ++r) model.copy_sequence(own[static_cast<size_t>(r)], 0, batch, r);
+    const Matrix<double> logits = model.step(ids.data(), batch);
+    for (Index r = 0; r < 3; ++r) {
+      model.copy_sequence(batch, r, own[static_cast<size_t>(r)], 0);
+      const Matrix<double>& expected = model.step(&ids[static_cast<size_t>(r)], alone[static_cast<size_t>(r)]);
+      CHECK((logits.col(r) - expected).cwiseAbs().maxCoeff() < 1e-12);
+      CHECK((own[static_cast<size_t>(r)].outputs.back() - expected).cwiseAbs().maxCoeff() < 1e-12);
+    }
+  }
+  CHECK_THROWS_AS(model.copy_sequence(batch, 3, own[0], 0), value_error);
+  CHECK_THROWS_AS(model.copy_sequence(batch, 0, own[0], 1), value_error);
+  auto other = nietzsche<double>({11, 0, 0, 3});
+  auto foreign = other.make_state(1);
+  CHECK_THROWS_AS(model.copy_sequence(batch, 0, foreign, 0), value_error);
+}
+
 // ---- copies --------------------------------------------------------------------------------------------
 
 TEST_CASE("copies are deep: changing a copy's weights leaves the original intact") {

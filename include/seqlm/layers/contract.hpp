@@ -32,6 +32,11 @@
 //   streaming (inference, one step of B sequences, state owned by the caller)
 //     struct State; State make_state(Index batch) const      zeros: the start of a sequence
 //     void step(const LayerInput<Scalar>&, State&, Matrix<Scalar>& out) const
+//     void copy_sequence(const State& from, Index b, State& to, Index to_b) const
+//                                                  sequence b's memory into sequence to_b of
+//                                                  another state (batch sizes may differ): a
+//                                                  server gathers its readers' streams into one
+//                                                  batch, steps them together, scatters them back
 //
 // The State of a layer is both what streaming carries from step to step and what a
 // full-sequence forward can start from (initial) and end in (copy_final_state): an LSTM's
@@ -117,6 +122,21 @@ const TokenView& tokens_of(const char* where, const LayerInput<Scalar>& input) {
 inline StatelessState make_stateless_state(const char* where, Index batch) {
   check_positive(where, "batch size", batch);
   return StatelessState{batch};
+}
+
+// Checks that sequence `b` exists in a state of `batch` sequences (value_error otherwise).
+inline void check_sequence_index(const char* where, const char* which, Index b, Index batch) {
+  if (b < 0 || b >= batch) {
+    throw value_error(make_message(where, " copy_sequence: ", which, " sequence ", b, " is outside [0, ", batch,
+                                   ")"));
+  }
+}
+
+// copy_sequence of a layer without memory: only the indices are checked.
+inline void copy_stateless_sequence(const char* where, const StatelessState& from, Index b, StatelessState& to,
+                                    Index to_b) {
+  check_sequence_index(where, "source", b, from.batch);
+  check_sequence_index(where, "target", to_b, to.batch);
 }
 
 // Checks that one streaming step's input has as many sequences as the state was made for.

@@ -247,6 +247,22 @@ class Conv1D {
     step(x, state, out);
   }
 
+  // Sequence b of `from` (its last (k-1)*d inputs) becomes sequence to_b of `to`. The two rings
+  // may be at different positions: x[t - 1 - j] is read from slot (position - 1 - j) mod (k-1)*d
+  // of each.
+  void copy_sequence(const State& from, Index b, State& to, Index to_b) const {
+    check_state("Conv1D copy_sequence", from, from.batch);
+    check_state("Conv1D copy_sequence", to, to.batch);
+    detail::check_sequence_index("Conv1D", "source", b, from.batch);
+    detail::check_sequence_index("Conv1D", "target", to_b, to.batch);
+    const Index history = receptive_history();
+    for (Index j = 0; j < history; ++j) {
+      const Index from_slot = (from.position - 1 - j + 2 * history) % history;
+      const Index to_slot = (to.position - 1 - j + 2 * history) % history;
+      to.history.col(to_slot * to.batch + to_b) = from.history.col(from_slot * from.batch + b);
+    }
+  }
+
   // Streaming: out (filters x B) = y[t] for the next input x (in x B) of every sequence;
   // remembers x in the state. Running T steps reproduces forward() on the T steps.
   // Allocates nothing. For B = 1 the products are matrix-vector products.

@@ -128,6 +128,11 @@ class Dense {
     step(detail::features_of("Dense step", input), out);
   }
 
+  // Nothing to copy (no memory); the indices are checked.
+  void copy_sequence(const State& from, Index b, State& to, Index to_b) const {
+    detail::copy_stateless_sequence("Dense", from, b, to, to_b);
+  }
+
   // Inference: out = W x + b without caching anything (const, so one trained layer can serve
   // many streams). x is (in x N) and out (units x N) (shape_error); out must lie outside the
   // memory span of x (value_error). N = 1 (one step of one stream) is a matrix-vector product.

@@ -118,6 +118,11 @@ class Dropout {
     out = detail::features_of("Dropout step", input);
   }
 
+  // Nothing to copy (no memory); the indices are checked.
+  void copy_sequence(const State& from, Index b, State& to, Index to_b) const {
+    detail::copy_stateless_sequence("Dropout", from, b, to, to_b);
+  }
+
   // The mask m of the last training forward: 0 or 1/(1-rate) per element.
   const Matrix<Scalar>& mask() const { return mask_; }
   // Whether the last forward applied a mask (training with rate > 0).

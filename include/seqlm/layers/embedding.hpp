@@ -114,6 +114,11 @@ class Embedding {
     step(ids.ids, state.batch, out);
   }
 
+  // Nothing to copy (no memory); the indices are checked.
+  void copy_sequence(const State& from, Index b, State& to, Index to_b) const {
+    detail::copy_stateless_sequence("Embedding", from, b, to, to_b);
+  }
+
   // Embeds one step of `batch` tokens into out (dim x batch).
   void step(const TokenId* ids, Index batch, MatrixRef<Scalar> out) const {
     detail::check_tokens("Embedding step", TokenView(ids, 1, batch), vocabulary_size_);

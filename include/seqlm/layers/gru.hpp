@@ -300,6 +300,11 @@ class GRU {
     detail::recurrent_step("GRU", *this, input, state, out);
   }
 
+  // Sequence b of `from` (its h) becomes sequence to_b of `to`.
+  void copy_sequence(const State& from, Index b, State& to, Index to_b) const {
+    detail::copy_recurrent_sequence("GRU", from, b, to, to_b);
+  }
+
   void step(ConstMatrixRef<Scalar> x, State& state) const {
     prepare_step_state(state);
     detail::check_shape("GRU", "step input", x, input_size_, state.h.cols());

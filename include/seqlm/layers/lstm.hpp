@@ -346,6 +346,11 @@ class LSTM {
     detail::recurrent_step("LSTM", *this, input, state, out);
   }
 
+  // Sequence b of `from` (its h and c) becomes sequence to_b of `to`.
+  void copy_sequence(const State& from, Index b, State& to, Index to_b) const {
+    detail::copy_recurrent_sequence("LSTM", from, b, to, to_b);
+  }
+
   // One step of B streams with dense inputs x (I x B). Updates state.h, state.c in place.
   // Batch 1 uses matrix-vector products; nothing is allocated.
   void step(ConstMatrixRef<Scalar> x, State& state) const {

@@ -30,6 +30,24 @@ const Matrix<Scalar>& checked_input_gradient(const char* where, bool has_gradien
   return gradient;
 }
 
+// The contract's copy_sequence of a recurrent layer: column b of h (and of c) into column to_b.
+template <class Scalar>
+void copy_recurrent_sequence(const char* where, const RecurrentState<Scalar>& from, Index b,
+                             RecurrentState<Scalar>& to, Index to_b) {
+  check_sequence_index(where, "source", b, from.h.cols());
+  check_sequence_index(where, "target", to_b, to.h.cols());
+  const auto same_shape = [](const Matrix<Scalar>& c, const Matrix<Scalar>& h) {
+    return c.size() == 0 || (c.rows() == h.rows() && c.cols() == h.cols());
+  };
+  if (from.h.rows() != to.h.rows() || (from.c.size() == 0) != (to.c.size() == 0) || !same_shape(from.c, from.h) ||
+      !same_shape(to.c, to.h)) {
+    throw shape_error(make_message(where, " copy_sequence: a state of ", from.h.rows(), " units into one of ",
+                                   to.h.rows(), " (use make_state of the same layer)"));
+  }
+  to.h.col(to_b) = from.h.col(b);
+  if (from.c.size() > 0) to.c.col(to_b) = from.c.col(b);
+}
+
 // The contract's step of a recurrent layer (LSTM, GRU) through its typed steps: token ids or
 // features advance `state`, then out = the new h (H x B; no allocation once out has the shape).
 template <class Recurrent, class Scalar, class State>

@@ -77,6 +77,8 @@ class Layer {
   // output_size x batch (allocated only when its shape changes).
   virtual std::unique_ptr<LayerState> make_state(Index batch) const = 0;
   virtual void step(const LayerInput<Scalar>& one_step, LayerState& state, Matrix<Scalar>& out) const = 0;
+  // Sequence from_b of `from` becomes sequence to_b of `to` (states of this layer, any batch sizes).
+  virtual void copy_sequence(const LayerState& from, Index from_b, LayerState& to, Index to_b) const = 0;
 };
 
 // The one adapter: L is any class that follows the layer contract.
@@ -135,6 +137,9 @@ class LayerAdapter final : public Layer<Scalar> {
   }
   void step(const LayerInput<Scalar>& one_step, LayerState& state, Matrix<Scalar>& out) const override {
     layer_.step(one_step, own(&state)->value, out);
+  }
+  void copy_sequence(const LayerState& from, Index from_b, LayerState& to, Index to_b) const override {
+    layer_.copy_sequence(own(&from)->value, from_b, own(&to)->value, to_b);
   }
 
   L& layer() { return layer_; }

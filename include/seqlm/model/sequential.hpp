@@ -243,6 +243,26 @@ class Sequential {
   // Back to zeros (Keras's reset_states), for the same batch size.
   void reset_states(State& state) const { state = make_state(state.batch); }
 
+  // Sequence from_b of `from` becomes sequence to_b of `to`: every layer's memory and the last
+  // step's outputs. The states may hold different numbers of sequences, so independent streams
+  // kept apart (one state each) can be gathered into one batch state, stepped together with one
+  // matrix product per layer, and scattered back. Allocates nothing. value_error: an index out
+  // of range, a state not made by this model.
+  void copy_sequence(const State& from, Index from_b, State& to, Index to_b) const {
+    check_state("Sequential::copy_sequence", from);
+    check_state("Sequential::copy_sequence", to);
+    detail::check_sequence_index("Sequential", "source", from_b, from.batch);
+    detail::check_sequence_index("Sequential", "target", to_b, to.batch);
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      layers_[i]->copy_sequence(*from.layers[i], from_b, *to.layers[i], to_b);
+      const Matrix<Scalar>& source = from.outputs[i];
+      Matrix<Scalar>& target = to.outputs[i];
+      if (source.rows() == target.rows() && source.cols() == from.batch && target.cols() == to.batch) {
+        target.col(to_b) = source.col(from_b);
+      }
+    }
+  }
+
   // ---- full-sequence passes ------------------------------------------------------------------------
 
   // Token-id input (InputSpec::token_ids): tokens.steps x tokens.batch ids, time-major.
