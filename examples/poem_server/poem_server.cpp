@@ -714,9 +714,10 @@ void Reader::finish() {
 
 // ---- loading ---------------------------------------------------------------------------------------
 
-// The poems example's vocabulary of a text: lower-cased, "@\n" removed unless keep_terminator,
-// its sorted characters (what a Keras model of the tutorial was trained on).
-seqlm::CharTokenizer vocabulary_of(const std::string& path, bool keep_terminator) {
+// A text prepared as the poems example prepares it: lower-cased, "@\n" removed unless
+// keep_terminator. Its sorted characters are the vocabulary a Keras model of the tutorial
+// was trained on.
+std::string prepared_text(const std::string& path, bool keep_terminator) {
   examples::check_data_file(path);
   std::string text = seqlm::to_lower(seqlm::read_text_file(path), seqlm::LowerCase::unicode);
   if (!keep_terminator) {
@@ -731,10 +732,7 @@ seqlm::CharTokenizer vocabulary_of(const std::string& path, bool keep_terminator
     }
     text = std::move(kept);
   }
-  seqlm::CharTokenizerOptions options;
-  options.order = seqlm::VocabularyOrder::sorted;
-  options.lower = seqlm::LowerCase::unicode;
-  return seqlm::CharTokenizer::build(text, options);
+  return text;
 }
 
 std::string file_name_of(const std::string& path) {
@@ -751,11 +749,21 @@ PoemStreams load_streams(const examples::CommandLine& cli) {
           "--model \"" + path +
           "\" is a Keras file: give --data, the text it was trained on (its vocabulary)");
     }
-    seqlm::CharTokenizer tokenizer = vocabulary_of(cli.text("data"), cli.has("keep-terminator"));
+    const std::string text = prepared_text(cli.text("data"), cli.has("keep-terminator"));
+    seqlm::CharTokenizerOptions options;
+    options.order = seqlm::VocabularyOrder::sorted;
+    options.lower = seqlm::LowerCase::unicode;
+    seqlm::CharTokenizer tokenizer = seqlm::CharTokenizer::build(text, options);
     examples::KerasImport imported = examples::import_keras(path, tokenizer);
     std::cout << "poem_server: " << path << ": " << imported.origin << "\n";
-    return PoemStreams(std::move(imported.model), std::move(tokenizer), imported.window.value_or(60),
-                       cli.text("prompt"));
+    // A Keras file stores no seed text: without --prompt, poems begin with the first line of
+    // --data (a few characters are enough context for the model to take over).
+    std::string prompt = cli.text("prompt");
+    if (prompt.empty()) {
+      const std::size_t line_end = text.find('\n');
+      prompt = text.substr(0, line_end == std::string::npos ? 60 : std::min<std::size_t>(line_end + 1, 60));
+    }
+    return PoemStreams(std::move(imported.model), std::move(tokenizer), imported.window.value_or(60), prompt);
   }
   seqlm::LoadedModel<float> loaded = seqlm::load_model<float>(path);
   seqlm::CharTokenizer tokenizer = seqlm::CharTokenizer::from_json(loaded.tokenizer);

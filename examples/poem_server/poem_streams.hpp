@@ -102,7 +102,9 @@ class PoemStreams {
       }
       ids.push_back(*id);
     }
-    if (ids.empty()) throw seqlm::value_error("the prompt is empty and the model has no default prompt");
+    if (ids.empty())
+      throw seqlm::value_error(
+          "the prompt is empty and there is no default one (start the server with --prompt)");
     return ids;
   }
 
