@@ -36,6 +36,8 @@
 //     --send-timeout seconds, or that answers no ping for 30 s, is dropped;
 //   * --max-readers: the reader beyond it gets an "error" message and a "try again later"
 //     close (1013);
+//   * --max-batch: at most this many readers are stepped in one batch (1: each alone, for
+//     comparison);
 //   * SIGINT/SIGTERM: stop accepting, close every WebSocket with "going away" (1001), exit 0.
 //
 // Why Boost.Beast: it is the HTTP and WebSocket implementation of Boost, packaged by Debian
@@ -94,6 +96,7 @@ struct Settings {
   std::uint64_t seed = 0;
   std::size_t send_queue_bytes = 4096;
   std::chrono::milliseconds send_timeout{10000};
+  std::size_t max_batch = 1024;  // readers stepped together, at most
 };
 
 constexpr std::size_t max_request_bytes = 4096;     // larger: an "error" reply
@@ -448,12 +451,16 @@ class Server {
           due_readers_.push_back(reader);
         }
       }
-      if (!due_.empty()) {
+      // Steps of at most --max-batch readers (1: every reader stepped alone).
+      for (std::size_t first = 0; first < due_.size(); first += settings_.max_batch) {
+        const std::size_t count = std::min(settings_.max_batch, due_.size() - first);
+        batch_.assign(due_.begin() + static_cast<std::ptrdiff_t>(first),
+                      due_.begin() + static_cast<std::ptrdiff_t>(first + count));
         const Clock::time_point start = Clock::now();
-        streams_.advance(due_, written_);
-        metrics_.observe_generation(std::chrono::duration<double>(Clock::now() - start).count(), due_.size());
+        streams_.advance(batch_, written_);
+        metrics_.observe_generation(std::chrono::duration<double>(Clock::now() - start).count(), count);
         ++metrics_.ticks;
-        for (std::size_t k = 0; k < due_.size(); ++k) deliver(*due_readers_[k], written_[k], now);
+        for (std::size_t k = 0; k < count; ++k) deliver(*due_readers_[first + k], written_[k], now);
         generated = true;
       }
     }
@@ -533,7 +540,7 @@ class Server {
   std::unordered_set<std::shared_ptr<Reader>> readers_;
   std::optional<PoemStreams::StreamId> shared_stream_;
   Clock::time_point shared_due_ = Clock::now();
-  std::vector<PoemStreams::StreamId> due_;
+  std::vector<PoemStreams::StreamId> due_, batch_;
   std::vector<std::shared_ptr<Reader>> due_readers_;
   std::vector<poem_server::Written> written_;
 };
@@ -805,6 +812,8 @@ int main(int argc, char** argv) try {
              examples::Range{64, 1 << 24});
   cli.option("send-timeout", "10", "seconds a write may take before the reader is dropped",
              examples::Range{1, 3600});
+  cli.option("max-batch", "1024", "readers stepped together in one batch, at most (1: each alone)",
+             examples::Range{1, 1 << 20});
   cli.option("seed", "0", "seed of the readers' streams (each reader gets its own seed from it)");
   cli.parse(argc, argv);
 
@@ -826,6 +835,7 @@ int main(int argc, char** argv) try {
   settings.seed = static_cast<std::uint64_t>(cli.integer("seed"));
   settings.send_queue_bytes = static_cast<std::size_t>(cli.integer("send-queue"));
   settings.send_timeout = std::chrono::milliseconds(1000 * cli.integer("send-timeout"));
+  settings.max_batch = static_cast<std::size_t>(cli.integer("max-batch"));
   settings.model_name = file_name_of(cli.text("model"));
 
   beast::error_code error;
