@@ -96,6 +96,13 @@ class server_error : public seqlm::error {
   using seqlm::error::error;
 };
 
+// 10, 0.5, 1e+06: the shortest form std::ostream gives.
+std::string number_text(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
 // The time point `seconds` from now.
 Clock::time_point seconds_from_now(double seconds) {
   return Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
@@ -416,6 +423,7 @@ class ServerProcess {
     if (pid_ == 0) {
       prctl(PR_SET_PDEATHSIG, SIGTERM);  // the server ends with this program, even on a crash
       if (getppid() != parent) _exit(127);
+      setpgid(0, 0);  // its own process group: the signals below reach whatever it starts too
       dup2(out_pipe[1], STDOUT_FILENO);
       if (log_fd >= 0) dup2(log_fd, STDERR_FILENO);
       execv(path.c_str(), argv.data());
@@ -423,6 +431,7 @@ class ServerProcess {
       [[maybe_unused]] const ssize_t written = write(exec_pipe[1], &code, sizeof code);
       _exit(127);
     }
+    setpgid(pid_, pid_);  // as the child does: whichever runs first, the group exists before any kill()
     close(out_pipe[1]);
     close(exec_pipe[1]);
     if (log_fd >= 0) close(log_fd);
@@ -435,7 +444,16 @@ class ServerProcess {
       throw server_error("--server \"" + path + "\": cannot run it: " + std::strerror(exec_errno));
     }
     output_fd_ = out_pipe[0];
-    port_ = read_listening_line(startup_timeout);
+    try {
+      port_ = read_listening_line(startup_timeout);
+    } catch (...) {
+      if (running()) {
+        kill(-pid_, SIGKILL);
+        reap();
+      }
+      close(output_fd_);
+      throw;
+    }
     output_.assign(output_fd_);
     output_fd_ = -1;
     drain_output();
@@ -446,7 +464,7 @@ class ServerProcess {
 
   ~ServerProcess() {
     if (running()) {
-      kill(pid_, SIGKILL);
+      kill(-pid_, SIGKILL);
       reap();
     }
     if (output_fd_ >= 0) close(output_fd_);
@@ -463,15 +481,15 @@ class ServerProcess {
   // "killed by signal 11", "SIGKILL after 10 s".
   std::string stop(asio::io_context& io, double timeout) {
     if (!running()) return ending_;
-    kill(pid_, SIGTERM);
+    kill(-pid_, SIGTERM);
     const Clock::time_point deadline = seconds_from_now(timeout);
     while (Clock::now() < deadline) {
       if (try_reap()) return ending_;
       io.run_one_for(std::chrono::milliseconds(10));
     }
-    kill(pid_, SIGKILL);
+    kill(-pid_, SIGKILL);
     reap();
-    ending_ = "SIGKILL after " + std::to_string(static_cast<int>(timeout)) + " s without exiting on SIGTERM";
+    ending_ = "SIGKILL after " + number_text(timeout) + " s without exiting on SIGTERM";
     return ending_;
   }
 
@@ -487,7 +505,7 @@ class ServerProcess {
     while (text.find('\n') == std::string::npos) {
       const double left = seconds_between(Clock::now(), deadline);
       if (left <= 0) {
-        throw server_error("the server printed no \"listening on\" line within " + std::to_string(timeout) +
+        throw server_error("the server printed no \"listening on\" line within " + number_text(timeout) +
                            " s (--startup-timeout)");
       }
       pollfd fd{output_fd_, POLLIN, 0};
@@ -661,7 +679,11 @@ Value weighted_percentile(const std::vector<std::pair<float, std::uint32_t>>& so
   return static_cast<double>(sorted.back().first);
 }
 
-double round_to(double value, double step) { return std::round(value / step) * step; }
+// `value` rounded to `decimals` decimal places (for readable JSON: 0.009, not 0.009000000000000001).
+double round_to(double value, int decimals) {
+  const double scale = std::pow(10.0, decimals);
+  return std::round(value * scale) / scale;
+}
 
 // ---------------------------------------------------------------------------------------------
 // The readers
@@ -673,7 +695,7 @@ struct Reader {
   boost::beast::flat_buffer buffer;
   std::size_t index;
   bool busy = false;  // an asynchronous operation is in flight (the Reader must outlive it)
-  bool open = false;  // handshake done and not closed since
+  bool open = false;  // connected (the first frame came, not an error) and not closed since
 
   // The current window (cleared when it opens).
   std::vector<float> gaps_ms;            // between consecutive text frames
@@ -713,11 +735,13 @@ class Fleet {
   std::size_t malformed_frames() const { return malformed_; }
   const std::string& first_problem() const { return first_problem_; }
 
-  // From now on closed connections are the end of the run, not lost readers.
+  // From now on closed connections are the end of the run, not lost readers (the readers keep
+  // reading until the server closes them or close_all() does).
   void expect_closes() { closing_ = true; }
 
   // Connects `count` more readers, at most `concurrency` in flight, and waits until each has
-  // finished its WebSocket handshake or failed (or `timeout` seconds pass: the rest fail).
+  // received its first frame (the hello) or failed (or `timeout` seconds pass: the rest fail).
+  // A reader whose first frame is an error frame (the server is full) failed.
   // Returns the seconds it took.
   double connect(std::size_t count, double timeout, ServerProcess& server) {
     const Clock::time_point start = Clock::now();
@@ -731,7 +755,7 @@ class Fleet {
     }
     if (in_flight_ > 0 || next_ < readers_.size()) {
       note_problem("connecting " + std::to_string(count) + " readers took longer than " +
-                   std::to_string(timeout) + " s (--connect-timeout)");
+                   number_text(timeout) + " s (--connect-timeout)");
       connect_failures_ += readers_.size() - next_;
       next_ = readers_.size();
       for (auto& reader : readers_) {
@@ -823,15 +847,15 @@ class Fleet {
     result.silent = silent;
     result.lost = window_lost_;
     result.p99_frame_gap_ms = gaps.empty() ? INFINITY : percentile(gaps, 0.99).as_double();
-    const auto ms = [](const Value& v) { return v.is_null() ? v : Value(round_to(v.as_double(), 0.001)); };
+    const auto ms = [](const Value& v) { return v.is_null() ? v : Value(round_to(v.as_double(), 3)); };
     result.json.set("readers", readers)
-        .set("seconds", round_to(wall, 0.001))
+        .set("seconds", round_to(wall, 3))
         .set("chars", chars)
         .set("text_frames", frames)
-        .set("chars_per_second", round_to(static_cast<double>(chars) / wall, 0.1))
+        .set("chars_per_second", round_to(static_cast<double>(chars) / wall, 1))
         .set("chars_per_second_per_reader",
              readers > 0
-                 ? Value(round_to(static_cast<double>(chars) / wall / static_cast<double>(readers), 0.001))
+                 ? Value(round_to(static_cast<double>(chars) / wall / static_cast<double>(readers), 3))
                  : Value())
         .set("frame_gap_ms", Value::object()
                                  .set("count", gaps.size())
@@ -845,28 +869,27 @@ class Fleet {
                                 .set("p99", ms(weighted_percentile(char_gaps, char_gap_weight, 0.99))))
         .set("chars_per_frame",
              Value::object()
-                 .set("mean",
-                      frames > 0
-                          ? Value(round_to(static_cast<double>(chars) / static_cast<double>(frames), 0.001))
-                          : Value())
+                 .set("mean", frames > 0 ? Value(round_to(
+                                               static_cast<double>(chars) / static_cast<double>(frames), 3))
+                                         : Value())
                  .set("p50", percentile(frame_chars, 0.50))
                  .set("p99", percentile(frame_chars, 0.99))
                  .set("max", percentile(frame_chars, 1.0)))
         .set("reader_p99_frame_gap_ms", Value::object()
                                             .set("median", ms(percentile(reader_p99, 0.50)))
                                             .set("max", ms(percentile(reader_p99, 1.0))))
-        .set("max_stall_ms", round_to(max_stall_ms, 0.001))
+        .set("max_stall_ms", round_to(max_stall_ms, 3))
         .set("silent_readers", silent)
         .set("readers_lost", window_lost_)
         .set("error_frames", window_errors_)
         .set("poems_started", window_poems_)
-        .set("server_cpu_seconds", round_to(server_cpu, 0.001))
-        .set("server_cpu_percent", round_to(100.0 * server_cpu / wall, 0.1))
+        .set("server_cpu_seconds", round_to(server_cpu, 3))
+        .set("server_cpu_percent", round_to(100.0 * server_cpu / wall, 1))
         .set("server_threads", proc_status_number(server.pid(), "Threads"))
         .set("server_rss_mib", Value::object()
-                                   .set("window_start", round_to(rss_start, 0.01))
-                                   .set("window_end", round_to(rss_end, 0.01)))
-        .set("client_cpu_percent", round_to(100.0 * client_cpu / wall, 0.1));
+                                   .set("window_start", round_to(rss_start, 2))
+                                   .set("window_end", round_to(rss_end, 2)))
+        .set("client_cpu_percent", round_to(100.0 * client_cpu / wall, 1));
     return result;
   }
 
@@ -876,9 +899,7 @@ class Fleet {
     closing_ = true;
     for (auto& reader : readers_) {
       error_code ignored;
-      reader->ws.next_layer().close(ignored);
-      if (reader->open) --alive_;
-      reader->open = false;
+      reader->ws.next_layer().close(ignored);  // its handler sees operation_aborted
     }
     const Clock::time_point deadline = Clock::now() + std::chrono::seconds(30);
     while (busy_ > 0 && Clock::now() < deadline) {
@@ -917,10 +938,7 @@ class Fleet {
       reader.ws.read_message_max(1 << 20);
       reader.ws.async_handshake(host_, "/stream", [this, &reader](error_code ec) {
         if (ec) return connect_failed(reader, ec, "WebSocket handshake");
-        reader.open = true;
-        ++alive_;
-        connected();
-        read(reader);
+        read(reader);  // connected once the first frame (the hello) arrives
       });
     });
   }
@@ -931,8 +949,10 @@ class Fleet {
   }
 
   void connect_failed(Reader& reader, error_code ec, const char* step) {
-    ++connect_failures_;
-    note_problem(std::string(step) + " failed: " + ec.message());
+    if (!closing_) {
+      ++connect_failures_;
+      note_problem(std::string(step) + " failed: " + ec.message());
+    }
     error_code ignored;
     reader.ws.next_layer().close(ignored);
     set_busy(reader, false);
@@ -946,10 +966,13 @@ class Fleet {
 
   void on_frame(Reader& reader, error_code ec) {
     const Clock::time_point now = Clock::now();
-    if (ec || closing_) {
-      if (reader.open) --alive_;
+    if (ec && !reader.open) {  // before the first frame: the connection failed
+      connect_failed(reader, ec, "reading the first frame");
+      return;
+    }
+    if (ec) {  // closed by the server, or by close_all()
+      --alive_;
       if (reader.open && !closing_) {
-        ++lost_;
         if (counting_) ++window_lost_;
         std::string why = ec.message();
         if (ec == websocket::error::closed)
@@ -966,6 +989,20 @@ class Fleet {
     const std::string_view payload(static_cast<const char*>(reader.buffer.data().data()),
                                    reader.buffer.size());
     const Frame frame = classify(payload);
+    if (!reader.open) {
+      if (frame.type == FrameType::error) {  // refused (the server is full, say)
+        ++connect_failures_;
+        note_problem("the server refused a reader: " + frame.json.dump());
+        error_code ignored;
+        reader.ws.next_layer().close(ignored);
+        set_busy(reader, false);
+        connected();
+        return;
+      }
+      reader.open = true;
+      ++alive_;
+      connected();
+    }
     switch (frame.type) {
       case FrameType::text:
         if (counting_) {
@@ -1023,7 +1060,6 @@ class Fleet {
   std::size_t busy_ = 0;       // readers with an operation in flight
   std::size_t alive_ = 0;      // open connections
   std::size_t connect_failures_ = 0;
-  std::size_t lost_ = 0;
   std::size_t malformed_ = 0;
   bool closing_ = false;
   bool counting_ = false;
@@ -1037,12 +1073,6 @@ class Fleet {
 
 // ---------------------------------------------------------------------------------------------
 // The phases
-
-std::string number_text(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
 
 // The server's command line: the user's arguments and the ones this benchmark owns.
 std::vector<std::string> server_arguments(const Arguments& a, double chars_per_second,
@@ -1109,17 +1139,17 @@ Value run_unpaced(const Arguments& a, asio::io_context& io, std::size_t fd_capac
     phase.set("hello", fleet.hello())
         .set("readers_connected", fleet.alive())
         .set("connect_failures", fleet.connect_failures())
-        .set("connect_seconds", round_to(connect_seconds, 0.001));
+        .set("connect_seconds", round_to(connect_seconds, 3));
     const WindowResult window = fleet.measure(a.seconds, server);
     merge_into(phase, window.json);
     const double rss_end = window.json.at("server_rss_mib").at("window_end").as_double();
     const double readers = window.json.at("readers").as_double();
     phase.set("server_rss_mib",
               Value::object()
-                  .set("before_readers", round_to(rss_before, 0.01))
-                  .set("all_connected", round_to(rss_connected, 0.01))
-                  .set("window_end", round_to(rss_end, 0.01))
-                  .set("per_reader_kib", round_to(1024.0 * (rss_end - rss_before) / readers, 0.01)));
+                  .set("before_readers", round_to(rss_before, 2))
+                  .set("all_connected", round_to(rss_connected, 2))
+                  .set("window_end", round_to(rss_end, 2))
+                  .set("per_reader_kib", round_to(1024.0 * (rss_end - rss_before) / readers, 2)));
   } catch (const seqlm::error& e) {
     phase.set("error", e.what());
   }
@@ -1170,7 +1200,7 @@ Value run_paced(const Arguments& a, asio::io_context& io, std::size_t fd_capacit
   ServerProcess server(io, a.server, args, a.server_log, a.startup_timeout);
   Fleet fleet(io, a.address, server.port(), a.connect_concurrency, a.readers_per_source);
   const double rss_before = rss_mib(server.pid());
-  phase.set("server_rss_mib_before_readers", round_to(rss_before, 0.01));
+  phase.set("server_rss_mib_before_readers", round_to(rss_before, 2));
   Value step_results = Value::array();
   std::size_t largest = 0;
   bool failed = false;
@@ -1180,7 +1210,7 @@ Value run_paced(const Arguments& a, asio::io_context& io, std::size_t fd_capacit
     try {
       const std::size_t failures_before = fleet.connect_failures();
       const double connect_seconds = fleet.connect(n - std::min(n, fleet.alive()), a.connect_timeout, server);
-      step.set("connect_seconds", round_to(connect_seconds, 0.001))
+      step.set("connect_seconds", round_to(connect_seconds, 3))
           .set("connect_failures", fleet.connect_failures() - failures_before);
       fleet.run_for(a.settle_seconds, server);
       if (fleet.alive() < n) {
@@ -1191,7 +1221,7 @@ Value run_paced(const Arguments& a, asio::io_context& io, std::size_t fd_capacit
         merge_into(step, window.json);
         const double rss_end = window.json.at("server_rss_mib").at("window_end").as_double();
         step.set("server_rss_per_reader_kib",
-                 round_to(1024.0 * (rss_end - rss_before) / static_cast<double>(n), 0.01));
+                 round_to(1024.0 * (rss_end - rss_before) / static_cast<double>(n), 2));
         std::ostringstream why;
         if (!(window.p99_frame_gap_ms < a.p99_limit_ms)) {
           why << "p99 frame gap " << window.p99_frame_gap_ms << " ms >= " << a.p99_limit_ms << " ms";
@@ -1207,9 +1237,9 @@ Value run_paced(const Arguments& a, asio::io_context& io, std::size_t fd_capacit
     }
     step.set("passed", failure.empty());
     if (!failure.empty()) step.set("failure", failure);
-    std::cout << "  " << n << " readers: ";
+    std::cout << "  " << n << " readers:";
     if (step.contains("frame_gap_ms")) {
-      std::cout << "frame gap p50 " << show(step.at("frame_gap_ms").at("p50")) << " ms, p99 "
+      std::cout << " frame gap p50 " << show(step.at("frame_gap_ms").at("p50")) << " ms, p99 "
                 << show(step.at("frame_gap_ms").at("p99")) << " ms, server CPU "
                 << show(step.at("server_cpu_percent")) << "%, RSS "
                 << show(step.at("server_rss_mib").at("window_end")) << " MiB, client CPU "
