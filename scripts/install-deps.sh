@@ -14,6 +14,9 @@ packages=(
   libzip-dev        # libzip: the .keras ZIP archives of seqlm::keras
   python3-h5py      # tests: reads seqlm's exported .keras back as Keras's own h5py code would
   python3-numpy
+  libboost-dev      # Boost.Beast/Asio (headers): examples/poem_server's HTTP and WebSocket
+  python3-websockets  # poem_server's tests speak WebSocket to it
+  chromium          # poem_server's browser test (headless, through the DevTools protocol)
   clang-14          # the fuzz harnesses (tests/fuzz) and a second compiler for every header
   libclang-rt-14-dev  # clang's sanitizer and libFuzzer runtimes (-fsanitize=fuzzer)
 )
