@@ -131,7 +131,7 @@ struct Arguments {
   std::size_t max_paced = 32000;
   double paced_seconds = 10.0;
   double p99_limit_ms = 150.0;
-  double settle_seconds = 1.0;
+  double settle_seconds = 5.0;  // after a step's readers join, the server catches up for a while
   std::size_t connect_concurrency = 200;
   double connect_timeout = 120.0;
   double startup_timeout = 120.0;
@@ -151,7 +151,7 @@ const char* const usage =
     "  --paced-steps N1,N2,...      the ramp's reader counts instead (ascending)\n"
     "  --paced-seconds S            measuring window of each paced step (10)\n"
     "  --p99-limit-ms MS            a paced step passes with p99 frame gap below this (150)\n"
-    "  --settle-seconds S           wait after connecting, before measuring (1)\n"
+    "  --settle-seconds S           paced: wait after connecting, before measuring (5)\n"
     "  --connect-concurrency N      connections in flight at once (200)\n"
     "  --connect-timeout S          limit for connecting one batch of readers (120)\n"
     "  --startup-timeout S          limit for the server's \"listening on\" line (120)\n"
@@ -1102,6 +1102,25 @@ std::string show(const Value& value) {
   return value.dump();
 }
 
+// The variables that change how many threads the server runs (it inherits this environment).
+Value environment() {
+  Value variables = Value::object();
+  for (const char* name : {"OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OMP_PROC_BIND", "GOMP_SPINCOUNT"}) {
+    const char* value = std::getenv(name);
+    variables.set(name, value != nullptr ? Value(value) : Value());
+  }
+  return variables;
+}
+
+// A server of more than one thread is not the single-threaded server the figures assume.
+void warn_about_threads(const Value& window) {
+  const Value* threads = window.find("server_threads");
+  if (threads != nullptr && threads->is_number() && threads->as_int64() > 1) {
+    std::cout << "  note: the server ran " << threads->as_int64()
+              << " threads (OpenMP's, for one); OMP_NUM_THREADS=1 keeps it to one\n";
+  }
+}
+
 void print_window(const Value& w) {
   const Value& gap = w.at("frame_gap_ms");
   std::cout << "  frame gap p50 " << show(gap.at("p50")) << " ms, p99 " << show(gap.at("p99")) << " ms, max "
@@ -1166,6 +1185,7 @@ Value run_unpaced(const Arguments& a, asio::io_context& io, std::size_t fd_capac
               << show(phase.at("chars_per_second_per_reader")) << " per reader) over "
               << show(phase.at("seconds")) << " s\n";
     print_window(phase);
+    warn_about_threads(phase);
     std::cout << "  server RSS " << show(rss.at("before_readers")) << " MiB before readers, "
               << show(rss.at("window_end")) << " MiB with them (" << show(rss.at("per_reader_kib"))
               << " KiB per reader)\n";
@@ -1246,6 +1266,7 @@ Value run_paced(const Arguments& a, asio::io_context& io, std::size_t fd_capacit
                 << show(step.at("client_cpu_percent")) << "%";
     }
     std::cout << (failure.empty() ? " -- passed" : " -- failed: " + failure) << "\n" << std::flush;
+    warn_about_threads(step);
     step_results.push_back(step);
     if (!failure.empty()) {
       end_reason = "at " + std::to_string(n) + " readers: " + failure;
@@ -1322,6 +1343,7 @@ int main(int argc, char** argv) try {
                          .set("threads", 1)
                          .set("connect_concurrency", a.connect_concurrency)
                          .set("readers_per_source_address", a.readers_per_source))
+      .set("environment", environment())
       .set("quick", a.quick)
       .set("definitions", definitions());
 
