@@ -5,11 +5,12 @@
 //   seqlm_poem_server_load --quick --server build/release/examples/poem_server -- --model /tmp/p.safetensors
 //
 // The program starts the server itself (fork/exec of --server with SERVER_ARGS plus --address,
-// --port 0, --chars-per-second and --max-readers, which it sets), reads its one line
-// "listening on http://ADDR:PORT/" to learn the port, and stops it with SIGTERM at the end of
-// each phase. Its readers are asynchronous Beast WebSocket clients of ws://ADDR:PORT/stream on
-// one single-threaded io_context (no thread per connection), connected in bounded parallel
-// batches (--connect-concurrency, 200) so that the server's listen backlog is not overrun.
+// --port 0, --chars-per-second and --max-readers, which it sets), reads its stdout up to the
+// line "listening on http://ADDR:PORT/" to learn the port (lines before it go to stderr), and
+// stops it with SIGTERM at the end of each phase. Its readers are asynchronous Beast WebSocket
+// clients of ws://ADDR:PORT/stream on one single-threaded io_context (no thread per
+// connection), connected in bounded parallel batches (--connect-concurrency, 200) so that the
+// server's listen backlog is not overrun.
 //
 // Phase "unpaced": the server streams as fast as it generates (--chars-per-second 0). --readers
 // readers (1000) connect; when all are connected the clock starts and every reader reads as fast
@@ -499,14 +500,37 @@ class ServerProcess {
   }
 
  private:
+  // Reads the server's stdout up to its line "listening on http://ADDRESS:PORT/" and returns
+  // PORT. Lines before it (what the server says about its model) are copied to our stderr.
   int read_listening_line(double timeout) {
+    const std::string prefix = "listening on http://";
     const Clock::time_point deadline = seconds_from_now(timeout);
-    std::string text;
-    while (text.find('\n') == std::string::npos) {
+    std::string text;  // read, not yet split into lines
+    std::string seen;  // the lines before, for an error message
+    for (;;) {
+      for (std::size_t end = text.find('\n'); end != std::string::npos; end = text.find('\n')) {
+        const std::string line = text.substr(0, end);
+        text.erase(0, end + 1);
+        if (line.rfind(prefix, 0) != 0) {
+          std::cerr << line << "\n";
+          seen += line + "\n";
+          continue;
+        }
+        std::cerr << text;  // anything after the line, as later output
+        const std::size_t colon = line.rfind(':');
+        char* rest = nullptr;
+        const long port = colon > prefix.size() ? std::strtol(line.c_str() + colon + 1, &rest, 10) : 0;
+        if (port <= 0 || port > 65535 || std::string(rest) != "/") {
+          throw server_error("the server printed \"" + seqlm::utf8::printable(line) +
+                             "\", expected \"listening on http://ADDRESS:PORT/\"");
+        }
+        return static_cast<int>(port);
+      }
       const double left = seconds_between(Clock::now(), deadline);
       if (left <= 0) {
         throw server_error("the server printed no \"listening on\" line within " + number_text(timeout) +
-                           " s (--startup-timeout)");
+                           " s (--startup-timeout); its output: \"" + seqlm::utf8::printable(seen + text) +
+                           "\"");
       }
       pollfd fd{output_fd_, POLLIN, 0};
       const int ready = poll(&fd, 1, static_cast<int>(std::min(left, 1.0) * 1000) + 1);
@@ -518,23 +542,10 @@ class ServerProcess {
       if (n <= 0) {
         reap();
         throw server_error("the server exited before it listened (" + ending_ + "); its output: \"" +
-                           seqlm::utf8::printable(text) + "\"");
+                           seqlm::utf8::printable(seen + text) + "\"");
       }
       text.append(buffer, static_cast<std::size_t>(n));
     }
-    const std::string line = text.substr(0, text.find('\n'));
-    std::cerr << text.substr(line.size() + 1);  // anything after the line, as later output
-    const std::string prefix = "listening on http://";
-    const std::size_t colon = line.rfind(':');
-    int port = 0;
-    if (line.rfind(prefix, 0) == 0 && colon != std::string::npos && colon > prefix.size()) {
-      port = std::atoi(line.c_str() + colon + 1);
-    }
-    if (port <= 0 || port > 65535) {
-      throw server_error("the server's first line is \"" + seqlm::utf8::printable(line) +
-                         "\", expected \"listening on http://ADDRESS:PORT/\"");
-    }
-    return port;
   }
 
   void drain_output() {
