@@ -67,7 +67,6 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <iomanip>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -631,7 +630,8 @@ std::optional<std::size_t> raw_json_string_length(std::string_view raw) {
 
 // Classifies one server frame. Text frames in the server's own form {"type":"text","text":"..."}
 // are counted without building a JSON value (the client handles every frame of thousands of
-// readers on one thread); anything else is parsed.
+// readers on one thread; this count trusts the server's escapes and UTF-8); anything else is
+// parsed and checked.
 Frame classify(std::string_view payload) {
   constexpr std::string_view text_prefix = R"({"type":"text","text":")";
   Frame frame;
@@ -1263,8 +1263,9 @@ Value run_paced(const Arguments& a, asio::io_context& io, std::size_t fd_capacit
         }
         failure = why.str();
       }
-    } catch (const server_error& e) {
+    } catch (const server_error& e) {  // it exited (crashed) or could not be measured
       failure = e.what();
+      phase.set("error", failure);
     }
     step.set("passed", failure.empty());
     if (!failure.empty()) step.set("failure", failure);
@@ -1366,7 +1367,11 @@ int main(int argc, char** argv) try {
     ok = ok && !phase.contains("error");
     result.set("unpaced", phase);
   }
-  if (a.paced) result.set("paced", run_paced(a, io, fd_capacity));
+  if (a.paced) {
+    const Value phase = run_paced(a, io, fd_capacity);
+    ok = ok && !phase.contains("error");
+    result.set("paced", phase);
+  }
   if (!a.json_path.empty()) {
     seqlm::write_file_atomically(a.json_path, result.dump(2) + "\n");
     std::cout << "results: " << a.json_path << "\n";
