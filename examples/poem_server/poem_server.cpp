@@ -63,6 +63,7 @@
 #include <seqlm/files/model_file.hpp>
 #include <seqlm/io/json.hpp>
 #include <seqlm/io/utf8.hpp>
+#include <seqlm/parallel.hpp>
 #include <seqlm/text/char_tokenizer.hpp>
 #include <sstream>
 #include <string>
@@ -443,24 +444,11 @@ class Server {
     if (settings_.broadcast) {
       generated = broadcast_tick(now);
     } else {
-      due_.clear();
-      due_readers_.clear();
-      for (const auto& reader : readers_) {
-        if (reader->wants_character(now, settings_)) {
-          due_.push_back(*reader->stream());
-          due_readers_.push_back(reader);
-        }
-      }
-      // Steps of at most --max-batch readers (1: every reader stepped alone).
-      for (std::size_t first = 0; first < due_.size(); first += settings_.max_batch) {
-        const std::size_t count = std::min(settings_.max_batch, due_.size() - first);
-        batch_.assign(due_.begin() + static_cast<std::ptrdiff_t>(first),
-                      due_.begin() + static_cast<std::ptrdiff_t>(first + count));
-        const Clock::time_point start = Clock::now();
-        streams_.advance(batch_, written_);
-        metrics_.observe_generation(std::chrono::duration<double>(Clock::now() - start).count(), count);
-        ++metrics_.ticks;
-        for (std::size_t k = 0; k < count; ++k) deliver(*due_readers_[first + k], written_[k], now);
+      // Unpaced readers get up to 8 characters a tick: the first goes out at once, the rest
+      // wait in one frame for that write to end (one send per 8 characters, not per 1).
+      const int rounds = settings_.chars_per_second <= 0 ? 8 : 1;
+      for (int round = 0; round < rounds; ++round) {
+        if (!generate_round(now)) break;
         generated = true;
       }
     }
@@ -473,6 +461,30 @@ class Server {
       const double period = std::min(0.01, 0.5 / settings_.chars_per_second);
       schedule_tick(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(period)));
     }
+  }
+
+  // One character for every reader due one, in steps of at most --max-batch readers (1: every
+  // reader stepped alone). False when no reader was due.
+  bool generate_round(Clock::time_point now) {
+    due_.clear();
+    due_readers_.clear();
+    for (const auto& reader : readers_) {
+      if (reader->wants_character(now, settings_)) {
+        due_.push_back(*reader->stream());
+        due_readers_.push_back(reader);
+      }
+    }
+    for (std::size_t first = 0; first < due_.size(); first += settings_.max_batch) {
+      const std::size_t count = std::min(settings_.max_batch, due_.size() - first);
+      batch_.assign(due_.begin() + static_cast<std::ptrdiff_t>(first),
+                    due_.begin() + static_cast<std::ptrdiff_t>(first + count));
+      const Clock::time_point start = Clock::now();
+      streams_.advance(batch_, written_);
+      metrics_.observe_generation(std::chrono::duration<double>(Clock::now() - start).count(), count);
+      ++metrics_.ticks;
+      for (std::size_t k = 0; k < count; ++k) deliver(*due_readers_[first + k], written_[k], now);
+    }
+    return !due_.empty();
   }
 
   void deliver(Reader& reader, const poem_server::Written& written, Clock::time_point now) {
@@ -814,6 +826,8 @@ int main(int argc, char** argv) try {
              examples::Range{1, 3600});
   cli.option("max-batch", "1024", "readers stepped together in one batch, at most (1: each alone)",
              examples::Range{1, 1 << 20});
+  cli.option("threads", "1", "threads of the large batched products (the server itself runs on one)",
+             examples::Range{1, examples::max_threads});
   cli.option("seed", "0", "seed of the readers' streams (each reader gets its own seed from it)");
   cli.parse(argc, argv);
 
@@ -842,6 +856,7 @@ int main(int argc, char** argv) try {
   const net::ip::address address = net::ip::make_address(cli.text("address"), error);
   if (error) throw seqlm::value_error("--address \"" + cli.text("address") + "\" is not an IP address");
 
+  seqlm::set_gemm_threads(static_cast<int>(cli.integer("threads")));
   examples::doing("loading --model");
   PoemStreams streams = load_streams(cli);
   raise_file_limit();
