@@ -284,8 +284,14 @@ inline constexpr std::uint64_t default_max_header_bytes = std::uint64_t{100} << 
 inline constexpr std::size_t max_header_depth = 64;  // JSON nesting in the header (seqlm uses 3)
 inline constexpr std::size_t max_dimensions = 8;     // dimensions of one tensor's shape
 
+// A larger file is refused: a regular file by its size before it is read, anything else (a
+// pipe, a device such as /dev/zero) once it has given that much. 2 GiB holds ~500M float
+// parameters, far beyond the models seqlm is for.
+inline constexpr std::uint64_t default_max_file_bytes = std::uint64_t{2} << 30;
+
 struct ReadOptions {
   std::uint64_t max_header_bytes = default_max_header_bytes;  // a longer header is refused
+  std::uint64_t max_file_bytes = default_max_file_bytes;      // a longer file is refused
 };
 
 namespace detail {
@@ -545,7 +551,7 @@ inline File parse(std::string_view bytes, const std::string& source, const ReadO
 
 // Reads and validates a safetensors file (see parse()); file_error naming the path.
 inline File read(const std::string& path, const ReadOptions& options = {}) {
-  return parse(read_text_file(path), path, options);
+  return parse(read_text_file(path, static_cast<std::size_t>(options.max_file_bytes)), path, options);
 }
 
 }  // namespace seqlm::safetensors
