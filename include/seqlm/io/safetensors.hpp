@@ -48,6 +48,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -299,17 +300,21 @@ namespace detail {
 // The header JSON for `file`, padded with spaces so that 8 + its length is a multiple of 8.
 // value_error on an empty, reserved or duplicate tensor name.
 inline std::string make_header(const File& file) {
-  json::Value header = json::Value::object();
+  // The members are appended to the object directly, with the names checked in a hash set:
+  // Value::set() looks for the key first, which made 2^16 tensors take 23 s.
+  json::Value::Object members;
   if (!file.metadata.empty()) {
-    json::Value metadata = json::Value::object();
-    for (const auto& [key, value] : file.metadata) metadata.set(key, value);
-    header.set("__metadata__", std::move(metadata));
+    json::Value::Object metadata;  // a std::map: its keys are distinct
+    for (const auto& [key, value] : file.metadata) metadata.emplace_back(key, value);
+    members.emplace_back("__metadata__", json::Value(std::move(metadata)));
   }
+  std::unordered_set<std::string_view> names;
+  names.reserve(file.tensors.size());
   std::uint64_t offset = 0;
   for (const NamedTensor& entry : file.tensors) {
     if (entry.name.empty()) throw value_error("safetensors: a tensor has an empty name");
     if (entry.name == "__metadata__") throw value_error("safetensors: \"__metadata__\" is not a tensor name");
-    if (header.contains(entry.name)) {
+    if (!names.insert(entry.name).second) {
       throw value_error("safetensors: two tensors are named \"" + entry.name + "\"");
     }
     json::Value shape = json::Value::array();
@@ -319,9 +324,10 @@ inline std::string make_header(const File& file) {
     tensor.set("dtype", dtype_name(entry.tensor.dtype()))
         .set("shape", std::move(shape))
         .set("data_offsets", json::Value(json::Value::Array{offset, end}));
-    header.set(entry.name, std::move(tensor));
+    members.emplace_back(entry.name, std::move(tensor));
     offset = end;
   }
+  const json::Value header(std::move(members));
   std::string text;
   try {
     text = header.dump();
