@@ -256,6 +256,13 @@ TEST_CASE("a layer class of the user's own works in a model and joins the layer 
   rebuilt.set_weights_initialized();
   const std::vector<TokenId> ids = random_ids(6, 7, rng);
   CHECK(rebuilt.forward(TokenView(ids, 3, 2), {}) == model.forward(TokenView(ids, 3, 2), {}));
+  // It defines no copy_sequence, which a layer without memory need not: streams still copy.
+  auto two = model.make_state(2);
+  auto one = model.make_state(1);
+  model.step(ids.data(), two);
+  model.copy_sequence(two, 1, one, 0);
+  CHECK(one.outputs.back().col(0) == two.outputs.back().col(1));
+  CHECK_THROWS_AS(model.copy_sequence(two, 2, one, 0), value_error);
   // The process-wide table does not know it.
   CHECK_THROWS_AS(sequential_from_architecture<double>(architecture), file_error);
   CHECK_THROWS_AS(architecture_of(model), value_error);

@@ -36,7 +36,8 @@
 //                                                  sequence b's memory into sequence to_b of
 //                                                  another state (batch sizes may differ): a
 //                                                  server gathers its readers' streams into one
-//                                                  batch, steps them together, scatters them back
+//                                                  batch, steps them together, scatters them back.
+//                                                  Optional for a StatelessState layer
 //
 // The State of a layer is both what streaming carries from step to step and what a
 // full-sequence forward can start from (initial) and end in (copy_final_state): an LSTM's

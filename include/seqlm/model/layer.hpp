@@ -81,6 +81,17 @@ class Layer {
   virtual void copy_sequence(const LayerState& from, Index from_b, LayerState& to, Index to_b) const = 0;
 };
 
+namespace detail {
+// Whether L defines copy_sequence(const State&, Index, State&, Index) const.
+template <class L, class = void>
+struct has_copy_sequence : std::false_type {};
+template <class L>
+struct has_copy_sequence<
+    L, std::void_t<decltype(std::declval<const L&>().copy_sequence(
+           std::declval<const typename L::State&>(), Index{}, std::declval<typename L::State&>(), Index{}))>>
+    : std::true_type {};
+}  // namespace detail
+
 // The one adapter: L is any class that follows the layer contract.
 template <class Scalar, class L>
 class LayerAdapter final : public Layer<Scalar> {
@@ -138,8 +149,18 @@ class LayerAdapter final : public Layer<Scalar> {
   void step(const LayerInput<Scalar>& one_step, LayerState& state, Matrix<Scalar>& out) const override {
     layer_.step(one_step, own(&state)->value, out);
   }
+  // copy_sequence is optional in the contract: a layer without memory (StatelessState) need
+  // not define it; a layer with memory that does not is refused at run time, by name.
   void copy_sequence(const LayerState& from, Index from_b, LayerState& to, Index to_b) const override {
-    layer_.copy_sequence(own(&from)->value, from_b, own(&to)->value, to_b);
+    if constexpr (detail::has_copy_sequence<L>::value) {
+      layer_.copy_sequence(own(&from)->value, from_b, own(&to)->value, to_b);
+    } else if constexpr (std::is_same<typename L::State, StatelessState>::value) {
+      detail::copy_stateless_sequence(L::type_name, own(&from)->value, from_b, own(&to)->value, to_b);
+    } else {
+      throw value_error(detail::make_message(L::type_name,
+                                             ": the layer does not define copy_sequence "
+                                             "(layers/contract.hpp), so its streams cannot be copied"));
+    }
   }
 
   L& layer() { return layer_; }
