@@ -149,7 +149,9 @@ TEST_CASE("write_file_atomically refuses targets that are not regular files") {
   REQUIRE(::mkdir(directory.c_str(), 0700) == 0);
   targets.emplace_back(directory, S_IFDIR);
 
-  for (const auto& [path, kind] : targets) {
+  for (const auto& target : targets) {
+    const std::string& path = target.first;  // not a structured binding: CAPTURE's lambda reads it
+    const auto kind = target.second;
     CAPTURE(path);
     try {
       write_file_atomically(path, std::string_view("x"));

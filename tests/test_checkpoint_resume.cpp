@@ -92,7 +92,9 @@ bool same_double(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0
 // Every metric but the timings, value by value (NaN equals NaN).
 void check_same_history(const History& resumed, const History& reference) {
   CHECK(resumed.epochs == reference.epochs);
-  for (const auto& [name, values] : reference.metrics) {
+  for (const auto& metric : reference.metrics) {
+    const std::string& name = metric.first;  // not a structured binding: CAPTURE's lambda reads it
+    const auto& values = metric.second;
     if (name == "seconds" || name == "tokens_per_second") continue;
     CAPTURE(name);
     REQUIRE(resumed.has(name));
@@ -343,7 +345,9 @@ TEST_CASE("The training state round-trips exactly, non-finite numbers and callba
   CHECK(back.epoch_totals.batches == 1);
   CHECK(back.history.epochs == state.history.epochs);
   REQUIRE(back.history.metrics.size() == 3);
-  for (const auto& [name, values] : state.history.metrics) {
+  for (const auto& metric : state.history.metrics) {
+    const std::string& name = metric.first;  // not a structured binding: CAPTURE's lambda reads it
+    const auto& values = metric.second;
     CAPTURE(name);
     REQUIRE(back.history[name].size() == values.size());
     for (size_t k = 0; k < values.size(); ++k) CHECK(same_double(back.history[name][k], values[k]));

@@ -215,7 +215,8 @@ Matrix<double> householder_orthogonal(Index rows, Index cols, Rng& rng) {
 TEST_CASE("orthogonal is the sign-fixed Q of a Householder QR of the same Gaussian draws") {
   const std::vector<std::pair<Index, Index>> shapes = {{48, 12}, {384, 128}, {12, 12},
                                                        {5, 20},  {1, 7},     {7, 1}};
-  for (const auto& [rows, cols] : shapes) {
+  for (const auto& shape : shapes) {
+    const Index rows = shape.first, cols = shape.second;  // CAPTURE cannot read structured bindings
     CAPTURE(rows);
     CAPTURE(cols);
     Rng for_seqlm(11), for_reference(11);

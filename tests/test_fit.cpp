@@ -340,7 +340,8 @@ TEST_CASE("Resume from a checkpoint taken after batch k gives bit-identical weig
 
   // Same run, checkpointed in memory after batch 4 of epoch 1 (and after the last batch of
   // epoch 0, before its end-of-epoch work).
-  for (const auto& [checkpoint_epoch, checkpoint_batch] : {std::pair<Index, Index>{1, 4}, {0, 7}}) {
+  for (const auto& checkpoint_at : {std::pair<Index, Index>{1, 4}, {0, 7}}) {
+    const Index checkpoint_epoch = checkpoint_at.first, checkpoint_batch = checkpoint_at.second;
     CAPTURE(checkpoint_epoch);
     CAPTURE(checkpoint_batch);
     Sequential<float> model = char_model<float>(4, 10, 21, true);

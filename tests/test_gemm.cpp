@@ -207,7 +207,8 @@ void check_products(double tolerance) {
   // (rows of C, depth, columns of C): tiny (Eigen's coefficient-based path), one column
   // (matrix-vector), one row, and GEMM-sized.
   const std::vector<std::array<Index, 3>> shapes = {{3, 2, 4}, {40, 30, 1}, {1, 30, 40}, {67, 45, 53}};
-  for (const auto& [m, k, n] : shapes) {
+  for (const auto& shape : shapes) {
+    const Index m = shape[0], k = shape[1], n = shape[2];  // CAPTURE cannot read structured bindings
     CAPTURE(m);
     CAPTURE(k);
     CAPTURE(n);
@@ -271,7 +272,8 @@ TEST_CASE("products give the same bits on one and two GEMM threads") {
   // (rows of C, depth, columns of C): cut by columns (n >= m), by rows, with parts that are
   // not whole register tiles, and a product too small to be cut.
   const std::vector<std::array<Index, 3>> shapes = {{64, 100, 301}, {301, 100, 64}, {97, 33, 95}, {5, 4, 3}};
-  for (const auto& [m, k, n] : shapes) {
+  for (const auto& shape : shapes) {
+    const Index m = shape[0], k = shape[1], n = shape[2];  // CAPTURE cannot read structured bindings
     CAPTURE(m);
     CAPTURE(k);
     CAPTURE(n);

@@ -127,11 +127,11 @@ void check_golden(const std::string& file, bool reset_after, double tolerance) {
     options.reset_after = reset_after;
     options.return_sequences = sequences;
     GRU<S> gru(inputs, units, options);
-    gru.kernel() = get(golden, "kernel").cast<S>();
-    gru.recurrent_kernel() = get(golden, "recurrent_kernel").cast<S>();
-    gru.bias() = get(golden, "bias").cast<S>();
-    const RecurrentState<S> h0 = state_of<S>(get(golden, "h0").cast<S>());
-    const Matrix<S> x = get(golden, "x").cast<S>();
+    gru.kernel() = get(golden, "kernel").template cast<S>();
+    gru.recurrent_kernel() = get(golden, "recurrent_kernel").template cast<S>();
+    gru.bias() = get(golden, "bias").template cast<S>();
+    const RecurrentState<S> h0 = state_of<S>(get(golden, "h0").template cast<S>());
+    const Matrix<S> x = get(golden, "x").template cast<S>();
     const Matrix<double> output = gru.forward(x, batch, &h0).template cast<double>();
     const Matrix<double> final_h = gru.final_state().h.template cast<double>();
     INFO(file, " return_sequences=", sequences);

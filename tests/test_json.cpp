@@ -76,7 +76,7 @@ TEST_CASE("numbers: exact int64, shortest doubles, strict grammar") {
   CHECK(contains(parse_error("NaN"), "expected a value"));
   CHECK(contains(parse_error("[Infinity]"), "expected a value"));
   CHECK_THROWS_AS(json::Value(std::nan("")).dump(), value_error);
-  CHECK_THROWS_AS(json::Value(std::numeric_limits<std::uint64_t>::max()), value_error);
+  CHECK_THROWS_AS(json::Value{std::numeric_limits<std::uint64_t>::max()}, value_error);
 }
 
 TEST_CASE("strings: every escape, surrogate pairs, UTF-8 validation") {

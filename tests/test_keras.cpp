@@ -186,7 +186,9 @@ TEST_CASE("every optimizer's state survives the round trip and continues identic
       {"SGD", {{"momentum", 0.9}, {"nesterov", 1}}},
       {"SGD", {}},
   };
-  for (const auto& [name, hyperparameters] : optimizers) {
+  for (const auto& optimizer_case : optimizers) {
+    const auto& name = optimizer_case.first;  // CAPTURE cannot read structured bindings
+    const auto& hyperparameters = optimizer_case.second;
     CAPTURE(name);
     CAPTURE(hyperparameters.size());
     Sequential<float> model = every_layer_model<float>(7);
@@ -327,7 +329,9 @@ TEST_CASE("options seqlm cannot compute are refused with the layer, the option a
       {{R"("batch_shape": [null, null, 11])", R"("batch_shape": [null, null])"},
        "reads token ids through an Embedding"},
   };
-  for (const auto& [edit, message] : cases) {
+  for (const auto& edit_case : cases) {
+    const auto& edit = edit_case.first;  // CAPTURE and the lambdas cannot read structured bindings
+    const auto& message = edit_case.second;
     CAPTURE(edit.second);
     write_edited(file.path, model, [&](const std::string& c) { return replace(c, edit.first, edit.second); });
     check_throws_with<file_error>([&] { keras::load<float>(file.path, letters(11)); }, message);
@@ -382,7 +386,9 @@ TEST_CASE("optimizers and losses seqlm does not train with are refused unless th
       {{R"("loss": "categorical_crossentropy")", R"("loss": "mean_squared_error")"}, "is not supported"},
       {{R"("loss_weights": null)", R"("loss_weights": [2])"}, R"(option "loss_weights")"},
   };
-  for (const auto& [edit, message] : cases) {
+  for (const auto& edit_case : cases) {
+    const auto& edit = edit_case.first;  // CAPTURE and the lambdas cannot read structured bindings
+    const auto& message = edit_case.second;
     CAPTURE(edit.second);
     write_edited(
         file.path, model, [&](const std::string& c) { return replace(c, edit.first, edit.second); }, options);

@@ -494,7 +494,8 @@ TEST_CASE("streams kept apart can be gathered into one batch, stepped together a
     const Matrix<double> logits = model.step(ids.data(), batch);
     for (Index r = 0; r < 3; ++r) {
       model.copy_sequence(batch, r, own[static_cast<size_t>(r)], 0);
-      const Matrix<double>& expected = model.step(&ids[static_cast<size_t>(r)], alone[static_cast<size_t>(r)]);
+      const Matrix<double>& expected =
+          model.step(&ids[static_cast<size_t>(r)], alone[static_cast<size_t>(r)]);
       CHECK((logits.col(r) - expected).cwiseAbs().maxCoeff() < 1e-12);
       CHECK((own[static_cast<size_t>(r)].outputs.back() - expected).cwiseAbs().maxCoeff() < 1e-12);
     }
