@@ -19,6 +19,7 @@ packages=(
   chromium          # poem_server's browser test (headless, through the DevTools protocol)
   clang-14          # the fuzz harnesses (tests/fuzz) and a second compiler for every header
   libclang-rt-14-dev  # clang's sanitizer and libFuzzer runtimes (-fsanitize=fuzzer)
+  libomp-14-dev     # OpenMP for clang: the sanitize preset builds with clang 14
 )
 
 missing=()
