@@ -19,6 +19,7 @@ packages=(
   chromium          # poem_server's browser test (headless, through the DevTools protocol)
   clang-14          # the fuzz harnesses (tests/fuzz) and a second compiler for every header
   libclang-rt-14-dev  # clang's sanitizer and libFuzzer runtimes (-fsanitize=fuzzer)
+  doxygen           # the API reference (cmake --build --target docs), built by scripts/test.sh
 )
 
 missing=()
