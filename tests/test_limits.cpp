@@ -155,6 +155,21 @@ TEST_CASE("a safetensors header above max_header_bytes is refused before it is r
   check_refused<file_error>([&] { st::parse(bytes, "big"); }, {"goes beyond the end of the file"});
 }
 
+TEST_CASE("a model file longer than max_file_bytes is refused, also a device that never ends") {
+  CHECK(st::default_max_file_bytes == std::uint64_t{2} << 30);
+  ScratchFile file("big.safetensors");
+  // 2 GiB + 1 byte, sparse: refused by its size before anything is read.
+  file.sparse(st::default_max_file_bytes + 1);
+  check_refused<file_error>([&] { st::read(file.path); }, {file.path, "has 2147483649 bytes"});
+  check_refused<file_error>([&] { load_model<float>(file.path); }, {"2147483649 bytes"});
+  // /dev/zero has no size and never ends: it is read until the limit, then refused (it was
+  // read until memory ran out).
+  st::ReadOptions small;
+  small.max_file_bytes = 1 << 20;
+  check_refused<file_error>([&] { st::read("/dev/zero", small); },
+                            {"\"/dev/zero\" has at least", "more than the limit of 1048576 bytes"});
+}
+
 TEST_CASE("a safetensors header nested deeper than max_header_depth is refused") {
   CHECK(st::max_header_depth == 64);
   // The object itself is depth 1, so 63 arrays inside it reach the limit.

@@ -532,6 +532,10 @@ class Server {
     acceptor_.close(ignored);
     tick_timer_.cancel();
     std::cout << "poem_server: shutting down, closing " << readers_.size() << " connection(s)" << std::endl;
+    if (readers_.empty()) {
+      io_.stop();
+      return;
+    }
     const std::vector<std::shared_ptr<Reader>> open(readers_.begin(), readers_.end());
     for (const auto& reader : open)
       reader->close(websocket::close_code::going_away, "the server is shutting down");
