@@ -20,6 +20,7 @@ packages=(
   clang-14          # the fuzz harnesses (tests/fuzz) and a second compiler for every header
   libclang-rt-14-dev  # clang's sanitizer and libFuzzer runtimes (-fsanitize=fuzzer)
   libomp-14-dev     # OpenMP for clang: the sanitize preset builds with clang 14
+  doxygen           # the API reference (cmake --build --target docs), built by scripts/test.sh
 )
 
 missing=()

@@ -1,6 +1,7 @@
-// Every failure seqlm reports on bad input is an exception derived from seqlm::error
-// (itself a std::runtime_error), so callers can catch one type. The message always
-// says where it happened (layer, file, byte offset) and what was expected vs found.
+/// \file
+/// Every failure seqlm reports on bad input is an exception derived from seqlm::error
+/// (itself a std::runtime_error), so callers can catch one type. The message always
+/// says where it happened (layer, file, byte offset) and what was expected vs found.
 #pragma once
 
 #include <sstream>
@@ -15,32 +16,32 @@ class error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A tensor or sequence had the wrong shape, e.g. "LSTM: input has 9 rows, expected 10".
+/// A tensor or sequence had the wrong shape, e.g. "LSTM: input has 9 rows, expected 10".
 class shape_error : public error {
  public:
   using error::error;
 };
 
-// A value was outside its allowed range: a token id >= vocabulary size, a negative size,
-// a probability outside [0, 1), an empty sequence.
+/// A value was outside its allowed range: a token id >= vocabulary size, a negative size,
+/// a probability outside [0, 1), an empty sequence.
 class value_error : public error {
  public:
   using error::error;
 };
 
-// Text that is not valid UTF-8, or a character the tokenizer cannot encode.
+/// Text that is not valid UTF-8, or a character the tokenizer cannot encode.
 class text_error : public error {
  public:
   using error::error;
 };
 
-// A file could not be read or written, or its contents are corrupt or inconsistent.
+/// A file could not be read or written, or its contents are corrupt or inconsistent.
 class file_error : public error {
  public:
   using error::error;
 };
 
-// Training hit a NaN or infinity.
+/// Training hit a NaN or infinity.
 class numeric_error : public error {
  public:
   using error::error;

@@ -1,8 +1,9 @@
-// Weight initialisers with Keras's defaults and semantics.
-//
-// seqlm stores a weight that maps n_in inputs to n_out outputs as an (n_out x n_in)
-// matrix (y = W x), which is Keras's (n_in x n_out) kernel transposed. fan_in / fan_out
-// are passed explicitly because for a convolution they include the kernel width.
+/// \file
+/// Weight initialisers with Keras's defaults and semantics.
+///
+/// seqlm stores a weight that maps n_in inputs to n_out outputs as an (n_out x n_in)
+/// matrix (y = W x), which is Keras's (n_in x n_out) kernel transposed. fan_in / fan_out
+/// are passed explicitly because for a convolution they include the kernel width.
 #pragma once
 
 #include <algorithm>
@@ -16,29 +17,29 @@
 
 namespace seqlm::init {
 
-// U(low, high) for every entry.
+/// U(low, high) for every entry.
 template <class Scalar>
 void uniform(Matrix<Scalar>& w, double low, double high, Rng& rng) {
   for (Index k = 0; k < w.size(); ++k) w.data()[k] = static_cast<Scalar>(rng.uniform(low, high));
 }
 
-// Glorot/Xavier uniform: U(-limit, limit) with limit = sqrt(6 / (fan_in + fan_out)).
+/// Glorot/Xavier uniform: U(-limit, limit) with limit = sqrt(6 / (fan_in + fan_out)).
 template <class Scalar>
 void glorot_uniform(Matrix<Scalar>& w, Index fan_in, Index fan_out, Rng& rng) {
   const double limit = std::sqrt(6.0 / static_cast<double>(fan_in + fan_out));
   uniform(w, -limit, limit, rng);
 }
 
-// Keras Orthogonal(gain=1): the Q of the QR decomposition of a Gaussian matrix of shape
-// (max, min) with diag(R) > 0, which makes Q uniformly distributed; transposed when wide.
-// A tall (rows >= cols) result has orthonormal columns, a wide one orthonormal rows.
-//
-// Q is computed by modified Gram-Schmidt in double precision: column j loses its component
-// along each earlier column in turn, twice ("twice is enough": the result is orthonormal to
-// rounding, like Householder QR), and is then normalised.
-// Gram-Schmidt's R has diag(R) = the column norms > 0, so this is exactly the sign-fixed Q
-// that Keras takes from a Householder QR, without instantiating Eigen's QR in every program
-// that includes seqlm (that was over a quarter of the compile time of a training program).
+/// Keras Orthogonal(gain=1): the Q of the QR decomposition of a Gaussian matrix of shape
+/// (max, min) with diag(R) > 0, which makes Q uniformly distributed; transposed when wide.
+/// A tall (rows >= cols) result has orthonormal columns, a wide one orthonormal rows.
+///
+/// Q is computed by modified Gram-Schmidt in double precision: column j loses its component
+/// along each earlier column in turn, twice ("twice is enough": the result is orthonormal to
+/// rounding, like Householder QR), and is then normalised.
+/// Gram-Schmidt's R has diag(R) = the column norms > 0, so this is exactly the sign-fixed Q
+/// that Keras takes from a Householder QR, without instantiating Eigen's QR in every program
+/// that includes seqlm (that was over a quarter of the compile time of a training program).
 template <class Scalar>
 void orthogonal(Matrix<Scalar>& w, Rng& rng) {
   const Index rows = w.rows(), cols = w.cols();

@@ -1,19 +1,22 @@
-// Softmax, log-softmax and the fused sparse softmax cross-entropy loss of a language model.
-//
-// The output layer produces logits z (V x N): one column of V scores per position, N = T*B
-// time-major like every tensor in seqlm. With p = softmax(z[:, n]) and target id y_n:
-//
-//   p_v          = exp(z_v - m) / sum_u exp(z_u - m),     m = max_u z_u   (shift-invariant)
-//   loss_n       = -log p_y = (m - z_y) + log sum_u exp(z_u - m)           (log-sum-exp)
-//   loss         = sum_n w_n loss_n / sum_n w_n                 (weighted mean, w_n >= 0)
-//   dloss/dz_n   = w_n / sum_k w_k * (p - onehot(y_n))
-//
-// Subtracting the column maximum makes every exponent <= 0, so nothing overflows and at
-// least one term of the sum is exactly 1: logits of +-1e4 give finite losses and gradients.
-// Softmax is never materialised separately: one pass per column finds m, a second computes
-// the exponentials (xsimd) straight into the gradient buffer, a third scales them. Losses are
-// accumulated in double even for float logits. A weight of 0 ignores a position (padding);
-// its target is never read, so any id (e.g. -1) may mark it. See docs/layers/dense.md.
+/// \file
+/// Softmax, log-softmax and the fused sparse softmax cross-entropy loss of a language model.
+///
+/// The output layer produces logits z (V x N): one column of V scores per position, N = T*B
+/// time-major like every tensor in seqlm. With p = softmax(z[:, n]) and target id y_n:
+///
+/// ```text
+///   p_v          = exp(z_v - m) / sum_u exp(z_u - m),     m = max_u z_u   (shift-invariant)
+///   loss_n       = -log p_y = (m - z_y) + log sum_u exp(z_u - m)           (log-sum-exp)
+///   loss         = sum_n w_n loss_n / sum_n w_n                 (weighted mean, w_n >= 0)
+///   dloss/dz_n   = w_n / sum_k w_k * (p - onehot(y_n))
+/// ```
+///
+/// Subtracting the column maximum makes every exponent <= 0, so nothing overflows and at
+/// least one term of the sum is exactly 1: logits of +-1e4 give finite losses and gradients.
+/// Softmax is never materialised separately: one pass per column finds m, a second computes
+/// the exponentials (xsimd) straight into the gradient buffer, a third scales them. Losses are
+/// accumulated in double even for float logits. A weight of 0 ignores a position (padding);
+/// its target is never read, so any id (e.g. -1) may mark it. See docs/layers/dense.md.
 #pragma once
 
 #include <Eigen/Core>
@@ -29,12 +32,12 @@
 
 namespace seqlm {
 
-// What one evaluation of the loss reports.
+/// What one evaluation of the loss reports.
 struct CrossEntropyResult {
-  double loss = 0.0;            // weighted mean of -log p(target) over the counted positions
-  Index correct = 0;            // counted positions whose argmax (first maximum) is the target
-  Index counted = 0;            // positions with a nonzero weight
-  double counted_weight = 0.0;  // sum of the weights (= counted when there are no weights)
+  double loss = 0.0;            ///< weighted mean of -log p(target) over the counted positions
+  Index correct = 0;            ///< counted positions whose argmax (first maximum) is the target
+  Index counted = 0;            ///< positions with a nonzero weight
+  double counted_weight = 0.0;  ///< sum of the weights (= counted when there are no weights)
 
   double accuracy() const { return counted == 0 ? 0.0 : static_cast<double>(correct) / counted; }
 };
@@ -184,12 +187,14 @@ void check_same_shape(const char* where, ConstMatrixRef<S> logits, const MatrixR
 
 // ---- the loss --------------------------------------------------------------------------------
 
-// Fused sparse softmax cross-entropy (torch.nn.functional.cross_entropy, reduction 'mean').
-//   logits   (V x N)  any Eigen float/double matrix expression
-//   targets  N ids, time-major like the logits' columns: TokenView(ids, T, B)
-//   d_logits (V x N)  receives dloss/dlogits = (softmax - onehot) / N; resized if needed
-// Throws shape_error when targets do not have N ids, value_error for a target outside [0, V)
-// (naming the position).
+/// Fused sparse softmax cross-entropy (torch.nn.functional.cross_entropy, reduction 'mean').
+/// ```text
+///   logits   (V x N)  any Eigen float/double matrix expression
+///   targets  N ids, time-major like the logits' columns: TokenView(ids, T, B)
+///   d_logits (V x N)  receives dloss/dlogits = (softmax - onehot) / N; resized if needed
+/// ```
+/// Throws shape_error when targets do not have N ids, value_error for a target outside [0, V)
+/// (naming the position).
 template <class Derived>
 CrossEntropyResult softmax_cross_entropy(const Eigen::MatrixBase<Derived>& logits, const TokenView& targets,
                                          Matrix<typename Derived::Scalar>& d_logits) {
@@ -198,9 +203,9 @@ CrossEntropyResult softmax_cross_entropy(const Eigen::MatrixBase<Derived>& logit
                                           &d_logits);
 }
 
-// Weighted form: weights (N values >= 0; 0 ignores the position, e.g. padding). The loss is
-// sum_n w_n loss_n / sum_n w_n and d_logits[:, n] = w_n (softmax - onehot) / sum_k w_k.
-// All-zero, negative or non-finite weights throw value_error.
+/// Weighted form: weights (N values >= 0; 0 ignores the position, e.g.\ padding). The loss is
+/// sum_n w_n loss_n / sum_n w_n and d_logits[:, n] = w_n (softmax - onehot) / sum_k w_k.
+/// All-zero, negative or non-finite weights throw value_error.
 template <class Derived>
 CrossEntropyResult softmax_cross_entropy(const Eigen::MatrixBase<Derived>& logits, const TokenView& targets,
                                          Eigen::Ref<const Vector<typename Derived::Scalar>> weights,
@@ -210,7 +215,7 @@ CrossEntropyResult softmax_cross_entropy(const Eigen::MatrixBase<Derived>& logit
                                           weights.size(), &d_logits);
 }
 
-// Loss and accuracy only, no gradient (evaluation). Same rules as softmax_cross_entropy.
+/// Loss and accuracy only, no gradient (evaluation). Same rules as softmax_cross_entropy.
 template <class Derived>
 CrossEntropyResult cross_entropy(const Eigen::MatrixBase<Derived>& logits, const TokenView& targets) {
   using S = typename Derived::Scalar;
@@ -225,10 +230,12 @@ CrossEntropyResult cross_entropy(const Eigen::MatrixBase<Derived>& logits, const
                                           weights.size(), nullptr);
 }
 
-// The same loss as an object that owns its gradient buffer, so a training loop reuses it:
-//   SoftmaxCrossEntropy<float> loss;
-//   auto result = loss.forward(dense.forward(h), TokenView(targets, T, B));
-//   dense.backward(loss.logits_gradient());
+/// The same loss as an object that owns its gradient buffer, so a training loop reuses it:
+/// ```cpp
+///   SoftmaxCrossEntropy<float> loss;
+///   auto result = loss.forward(dense.forward(h), TokenView(targets, T, B));
+///   dense.backward(loss.logits_gradient());
+/// ```
 template <class Scalar>
 class SoftmaxCrossEntropy {
  public:
@@ -243,7 +250,7 @@ class SoftmaxCrossEntropy {
                                                  weights.size(), &d_logits_);
   }
 
-  // dloss/dlogits (V x N) of the last forward().
+  /// dloss/dlogits (V x N) of the last forward().
   const Matrix<Scalar>& logits_gradient() const { return d_logits_; }
 
  private:
@@ -252,8 +259,8 @@ class SoftmaxCrossEntropy {
 
 // ---- softmax for inference and sampling ----------------------------------------------------------
 
-// probs[:, n] = softmax(logits[:, n]) for every column. probs must have the logits' shape
-// (shape_error); it may be the logits matrix itself (in place).
+/// probs[:, n] = softmax(logits[:, n]) for every column. probs must have the logits' shape
+/// (shape_error); it may be the logits matrix itself (in place).
 template <class Derived>
 void softmax(const Eigen::MatrixBase<Derived>& logits_in, MatrixRef<typename Derived::Scalar> probs) {
   using S = typename Derived::Scalar;
@@ -266,8 +273,8 @@ void softmax(const Eigen::MatrixBase<Derived>& logits_in, MatrixRef<typename Der
   }
 }
 
-// log_probs[:, n] = log softmax(logits[:, n]) = z - (m + log sum exp(z - m)), without ever
-// taking the log of a probability that underflowed. Same shape rules as softmax().
+/// log_probs[:, n] = log softmax(logits[:, n]) = z - (m + log sum exp(z - m)), without ever
+/// taking the log of a probability that underflowed. Same shape rules as softmax().
 template <class Derived>
 void log_softmax(const Eigen::MatrixBase<Derived>& logits_in, MatrixRef<typename Derived::Scalar> log_probs) {
   using S = typename Derived::Scalar;
@@ -281,12 +288,14 @@ void log_softmax(const Eigen::MatrixBase<Derived>& logits_in, MatrixRef<typename
   }
 }
 
-// Sampling distribution at a temperature: probs = softmax(logits / T), computed as
-//   probs_v = exp((z_v - m) / T) / sum_u exp((z_u - m) / T),
-// which equals exp(log p_v / T) normalised. T = 1 is exactly softmax(); T -> 0 approaches the
-// argmax (ties share), large T approaches uniform. logits is one column of V values, probs has V
-// entries (shape_error). Throws value_error for T that is not a finite number > 0 and for a
-// non-finite largest logit. probs may be the logits column itself.
+/// Sampling distribution at a temperature: probs = softmax(logits / T), computed as
+/// ```text
+///   probs_v = exp((z_v - m) / T) / sum_u exp((z_u - m) / T),
+/// ```
+/// which equals exp(log p_v / T) normalised. T = 1 is exactly softmax(); T -> 0 approaches the
+/// argmax (ties share), large T approaches uniform. logits is one column of V values, probs has V
+/// entries (shape_error). Throws value_error for T that is not a finite number > 0 and for a
+/// non-finite largest logit. probs may be the logits column itself.
 template <class Derived>
 void temperature_probabilities(const Eigen::MatrixBase<Derived>& logits_in, double temperature,
                                Eigen::Ref<Vector<typename Derived::Scalar>> probs) {

@@ -1,41 +1,47 @@
-// A count-based n-gram language model over token ids, any order n >= 2.
-//
-// The model predicts token w from the n-1 tokens before it (its context) by counting:
-//   P(w | c) = count(c, w) / count(c)                                    (maximum likelihood)
-//   P(w | c) = (count(c, w) + k) / (count(c) + k V)                      (add-k smoothing, k > 0)
-// where V is the vocabulary size. With add-k an unseen context gives the uniform 1/V.
-//
-// Sequence boundaries. learn(s) counts every position of s:
-//   * begin_token set: s is read as [begin]*(n-1) + s, so the first tokens are predicted from
-//     contexts padded with the begin token (the classic <s> padding);
-//   * begin_token unset: a position with fewer than n-1 tokens before it uses the SHORTER
-//     context of the tokens it has (the first token of s gets the empty context);
-//   * end_token set: it is appended to s and predicted like any token, so the model learns
-//     where sequences end, and generation stops when it is produced.
-// To make both shorter contexts and backoff possible, every event is counted under all the
-// suffixes of its context, of length 0 .. n-1. A query context longer than n-1 is cut to
-// its last n-1 tokens; a shorter one is left-padded with begin_token if that is set, and
-// otherwise looked up as it is.
-//
-// Unseen contexts. Without smoothing an unseen context has no distribution:
-// next_distribution() returns std::nullopt, generate() stops with
-// StopReason::no_continuation and probability() returns 0 (so perplexity() is +inf). With
-// backoff enabled the model first retries with shorter suffixes of the context (dropping the
-// oldest token) and uses the longest one that was seen ("stupid backoff" without the
-// discount: each answer is still one normalised distribution).
-//
-// Storage: one hash map from a context (its tokens, length 0 .. n-1) to the counts of the
-// tokens that followed it, kept as a small vector sorted by token id.
-//
-// Files: save() writes JSON atomically (io/atomic_file.hpp), contexts sorted so that the same
-// model always gives the same bytes:
-//   {"format": "seqlm.ngram", "version": 1, "order": 3, "vocabulary_size": 40,
-//    "begin_token": 0 | null, "end_token": 1 | null, "add_k": 0.0, "backoff": false,
-//    "contexts": [[[context ids...], [next id, count, next id, count, ...]], ...]}
-// load() checks every field (types, ranges, sorted unique next ids, positive counts, no
-// duplicate context) and reports any problem as a file_error naming the path. A file states
-// only V, not the tokens themselves, so V is checked against max_vocabulary_size (2^22)
-// before anything is allocated, and every id the file names must be below it.
+/// \file
+/// A count-based n-gram language model over token ids, any order n >= 2.
+///
+/// The model predicts token w from the n-1 tokens before it (its context) by counting:
+/// ```text
+///   P(w | c) = count(c, w) / count(c)                                    (maximum likelihood)
+///   P(w | c) = (count(c, w) + k) / (count(c) + k V)                      (add-k smoothing, k > 0)
+/// ```
+/// where V is the vocabulary size. With add-k an unseen context gives the uniform 1/V.
+///
+/// Sequence boundaries. learn(s) counts every position of s:
+///   * begin_token set: s is read as [begin]*(n-1) + s, so the first tokens are predicted from
+///     contexts padded with the begin token (the classic `<s>` padding);
+///   * begin_token unset: a position with fewer than n-1 tokens before it uses the SHORTER
+///     context of the tokens it has (the first token of s gets the empty context);
+///   * end_token set: it is appended to s and predicted like any token, so the model learns
+///     where sequences end, and generation stops when it is produced.
+///
+/// To make both shorter contexts and backoff possible, every event is counted under all the
+/// suffixes of its context, of length 0 .. n-1. A query context longer than n-1 is cut to
+/// its last n-1 tokens; a shorter one is left-padded with begin_token if that is set, and
+/// otherwise looked up as it is.
+///
+/// Unseen contexts. Without smoothing an unseen context has no distribution:
+/// next_distribution() returns std::nullopt, generate() stops with
+/// StopReason::no_continuation and probability() returns 0 (so perplexity() is +inf). With
+/// backoff enabled the model first retries with shorter suffixes of the context (dropping the
+/// oldest token) and uses the longest one that was seen ("stupid backoff" without the
+/// discount: each answer is still one normalised distribution).
+///
+/// Storage: one hash map from a context (its tokens, length 0 .. n-1) to the counts of the
+/// tokens that followed it, kept as a small vector sorted by token id.
+///
+/// Files: save() writes JSON atomically (io/atomic_file.hpp), contexts sorted so that the same
+/// model always gives the same bytes:
+/// ```text
+///   {"format": "seqlm.ngram", "version": 1, "order": 3, "vocabulary_size": 40,
+///    "begin_token": 0 | null, "end_token": 1 | null, "add_k": 0.0, "backoff": false,
+///    "contexts": [[[context ids...], [next id, count, next id, count, ...]], ...]}
+/// ```
+/// load() checks every field (types, ranges, sorted unique next ids, positive counts, no
+/// duplicate context) and reports any problem as a file_error naming the path. A file states
+/// only V, not the tokens themselves, so V is checked against max_vocabulary_size (2^22)
+/// before anything is allocated, and every id the file names must be below it.
 #pragma once
 
 #include <algorithm>
@@ -58,10 +64,10 @@
 namespace seqlm {
 
 struct NGramOptions {
-  std::optional<TokenId> begin_token;  // pad the start of every sequence with n-1 of it
-  std::optional<TokenId> end_token;    // appended to every learned sequence
-  double add_k = 0.0;                  // >= 0; 0 = maximum likelihood
-  bool backoff = false;                // fall back to shorter contexts when one is unseen
+  std::optional<TokenId> begin_token;  ///< pad the start of every sequence with n-1 of it
+  std::optional<TokenId> end_token;    ///< appended to every learned sequence
+  double add_k = 0.0;                  ///< >= 0; 0 = maximum likelihood
+  bool backoff = false;                ///< fall back to shorter contexts when one is unseen
 };
 
 namespace detail {
@@ -107,19 +113,19 @@ class NGramModel {
   using Context = std::vector<TokenId>;
   using CountTable = std::unordered_map<Context, detail::NextTokenCounts, detail::ContextHash>;
 
-  // Orders above this are refused. Counting is quadratic in the order: learn() stores every
-  // context length up to order - 1 at every position, about order^2 / 2 token ids per token
-  // learned: 2,016 at 64. At the former limit of 1000, a 192-byte file of order 877 made one
-  // learn() of a one-token sequence store some 770,000 token ids, and a 10,000-token text would
-  // need about 5 * 10^9. Useful character n-grams stop well below 64.
+  /// Orders above this are refused. Counting is quadratic in the order: learn() stores every
+  /// context length up to order - 1 at every position, about order^2 / 2 token ids per token
+  /// learned: 2,016 at 64. At the former limit of 1000, a 192-byte file of order 877 made one
+  /// learn() of a one-token sequence store some 770,000 token ids, and a 10,000-token text would
+  /// need about 5 * 10^9. Useful character n-grams stop well below 64.
   static constexpr Index max_order = 64;
-  // Vocabulary sizes above this (2^22 = 4,194,304 tokens) are refused: next_distribution()
-  // and generate() hold V doubles (32 MiB at the limit), and a file only states V, so a
-  // corrupt one could otherwise ask for any amount of memory (16 GiB for V = 2^31 - 1).
+  /// Vocabulary sizes above this (2^22 = 4,194,304 tokens) are refused: next_distribution()
+  /// and generate() hold V doubles (32 MiB at the limit), and a file only states V, so a
+  /// corrupt one could otherwise ask for any amount of memory (16 GiB for V = 2^31 - 1).
   static constexpr Index max_vocabulary_size = Index(1) << 22;
 
-  // order n in [2, max_order] (2 = bigram); vocabulary_size in [1, max_vocabulary_size];
-  // token ids must be in [0, vocabulary_size).
+  /// order n in [2, max_order] (2 = bigram); vocabulary_size in [1, max_vocabulary_size];
+  /// token ids must be in [0, vocabulary_size).
   NGramModel(Index order, Index vocabulary_size, NGramOptions options = {})
       : order_(order), vocabulary_size_(vocabulary_size), options_(options) {
     if (order < 2 || order > max_order) {
@@ -141,7 +147,7 @@ class NGramModel {
   const NGramOptions& options() const { return options_; }
   const CountTable& counts() const { return table_; }
 
-  // Smoothing and backoff can be changed at any time; counts do not depend on them.
+  /// Smoothing and backoff can be changed at any time; counts do not depend on them.
   void set_add_k(double k) {
     if (!(k >= 0.0) || !std::isfinite(k)) {
       throw value_error(detail::make_message("NGramModel: add_k must be finite and >= 0, got ", k));
@@ -150,8 +156,8 @@ class NGramModel {
   }
   void set_backoff(bool on) { options_.backoff = on; }
 
-  // Lets later sequences use ids up to new_size - 1 (online learning of new words);
-  // new_size <= max_vocabulary_size.
+  /// Lets later sequences use ids up to new_size - 1 (online learning of new words);
+  /// new_size <= max_vocabulary_size.
   void grow_vocabulary(Index new_size) {
     if (new_size < vocabulary_size_) {
       throw value_error(detail::make_message("NGramModel: vocabulary can only grow, from ", vocabulary_size_,
@@ -161,8 +167,8 @@ class NGramModel {
     vocabulary_size_ = new_size;
   }
 
-  // Adds the counts of one sequence (online: call it again any time). Each predicted position
-  // j adds 1 to count(context suffix of length m, s[j]) for m = 0 .. min(n-1, tokens before j).
+  /// Adds the counts of one sequence (online: call it again any time). Each predicted position
+  /// j adds 1 to count(context suffix of length m, s[j]) for m = 0 .. min(n-1, tokens before j).
   void learn(const std::vector<TokenId>& sequence) {
     for (size_t j = 0; j < sequence.size(); ++j) check_token("learn: sequence", sequence[j], j);
     const std::vector<TokenId> padded = with_boundaries(sequence);
@@ -176,7 +182,7 @@ class NGramModel {
     }
   }
 
-  // Raw counts for an exact context (no padding, no backoff): count(c, w) and count(c).
+  /// Raw counts for an exact context (no padding, no backoff): count(c, w) and count(c).
   std::int64_t count(const Context& context, TokenId next) const {
     const auto at = table_.find(context);
     return at == table_.end() ? 0 : at->second.count(next);
@@ -186,8 +192,8 @@ class NGramModel {
     return at == table_.end() ? 0 : at->second.total;
   }
 
-  // P(next | context), with add-k when add_k > 0. Without smoothing, an unseen context
-  // (after backoff, if enabled) gives 0.
+  /// P(next | context), with add-k when add_k > 0. Without smoothing, an unseen context
+  /// (after backoff, if enabled) gives 0.
   double probability(const Context& context, TokenId next) const {
     check_token("probability: next token", next);
     const detail::NextTokenCounts* seen = resolve(context);
@@ -198,8 +204,8 @@ class NGramModel {
     return total > 0.0 ? c / total : 0.0;
   }
 
-  // The distribution over the vocabulary after `context`, or std::nullopt when the model has
-  // none (unseen context, no smoothing, backoff off or exhausted).
+  /// The distribution over the vocabulary after `context`, or std::nullopt when the model has
+  /// none (unseen context, no smoothing, backoff off or exhausted).
   std::optional<std::vector<double>> next_distribution(const Context& context) const {
     const detail::NextTokenCounts* seen = resolve(context);
     const double k = options_.add_k;
@@ -215,10 +221,10 @@ class NGramModel {
     return probabilities;
   }
 
-  // Sum of log P over every predicted token of the sequences (with the same boundary
-  // handling as learn(): begin padding, end token), and how many tokens that was.
+  /// Sum of log P over every predicted token of the sequences (with the same boundary
+  /// handling as learn(): begin padding, end token), and how many tokens that was.
   struct Evaluation {
-    double log_likelihood = 0.0;  // natural log; -inf when some token has probability 0
+    double log_likelihood = 0.0;  ///< natural log; -inf when some token has probability 0
     Index predicted_tokens = 0;
   };
   Evaluation evaluate(const std::vector<std::vector<TokenId>>& sequences) const {
@@ -237,8 +243,8 @@ class NGramModel {
     return result;
   }
 
-  // exp(-log_likelihood / predicted_tokens) on held-out sequences. +infinity when a token has
-  // probability 0 (use add_k > 0 to avoid it); value_error when there is nothing to predict.
+  /// exp(-log_likelihood / predicted_tokens) on held-out sequences. +infinity when a token has
+  /// probability 0 (use add_k > 0 to avoid it); value_error when there is nothing to predict.
   double perplexity(const std::vector<std::vector<TokenId>>& sequences) const {
     const Evaluation e = evaluate(sequences);
     if (e.predicted_tokens == 0) throw value_error("NGramModel: perplexity of no tokens");
@@ -246,11 +252,11 @@ class NGramModel {
     return std::exp(-e.log_likelihood / static_cast<double>(e.predicted_tokens));
   }
 
-  // Continues `prompt` one token at a time: next_distribution of the last n-1 tokens, then
-  // choose_next_token (sampling.hpp). Stops after options.max_tokens tokens, when the stop
-  // token is chosen (options.stop_token, or else the model's end token), or when there is no
-  // continuation. An empty result with reason no_continuation means the model cannot answer
-  // the prompt at all. on_token is called with each token as it is generated.
+  /// Continues `prompt` one token at a time: next_distribution of the last n-1 tokens, then
+  /// choose_next_token (sampling.hpp). Stops after options.max_tokens tokens, when the stop
+  /// token is chosen (options.stop_token, or else the model's end token), or when there is no
+  /// continuation. An empty result with reason no_continuation means the model cannot answer
+  /// the prompt at all. on_token is called with each token as it is generated.
   GenerationResult generate(const std::vector<TokenId>& prompt, const GenerationOptions& options, Rng& rng,
                             const TokenCallback& on_token = {}) const {
     check_generation_options("NGramModel::generate", options);
@@ -280,7 +286,7 @@ class NGramModel {
     return result;
   }
 
-  // The same with a fresh Rng(options.seed): the same seed gives the same text.
+  /// The same with a fresh Rng(options.seed): the same seed gives the same text.
   GenerationResult generate(const std::vector<TokenId>& prompt, const GenerationOptions& options,
                             const TokenCallback& on_token = {}) const {
     Rng rng(options.seed);
@@ -322,7 +328,7 @@ class NGramModel {
     return out;
   }
 
-  // Rebuilds a model from to_json()'s value; value_error describing the first problem.
+  /// Rebuilds a model from to_json()'s value; value_error describing the first problem.
   static NGramModel from_json(const json::Value& in) {
     if (in.get_string("format") != "seqlm.ngram") {
       throw value_error("NGramModel: format is \"" + in.get_string("format") +
@@ -384,11 +390,11 @@ class NGramModel {
     return model;
   }
 
-  // Writes the model to `path` atomically (the old file stays intact on failure).
+  /// Writes the model to `path` atomically (the old file stays intact on failure).
   void save(const std::string& path) const { write_file_atomically(path, to_json().dump()); }
 
-  // Reads a model written by save(); file_error naming the path for unreadable, malformed or
-  // inconsistent files.
+  /// Reads a model written by save(); file_error naming the path for unreadable, malformed or
+  /// inconsistent files.
   static NGramModel load(const std::string& path) { return json::load_file(path, "NGramModel", from_json); }
 
  private:

@@ -1,6 +1,7 @@
-// A trainable tensor as the optimizers, gradient checks and model files see it:
-// a name (Keras's: "kernel", "recurrent_kernel", "bias", "embeddings"), the value and
-// the gradient accumulated by backward(). Both point into the owning layer.
+/// \file
+/// A trainable tensor as the optimizers, gradient checks and model files see it:
+/// a name (Keras's: "kernel", "recurrent_kernel", "bias", "embeddings"), the value and
+/// the gradient accumulated by backward(). Both point into the owning layer.
 #pragma once
 
 #include <string>
@@ -20,7 +21,7 @@ struct Parameter {
 template <class Scalar>
 using ParameterList = std::vector<Parameter<Scalar>>;
 
-// The read-only view of a parameter, from a const layer or model.
+/// The read-only view of a parameter, from a const layer or model.
 template <class Scalar>
 struct ConstParameter {
   std::string name;

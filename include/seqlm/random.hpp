@@ -1,9 +1,10 @@
-// A small, portable random number generator (xoshiro256**, seeded through splitmix64).
-//
-// std::mt19937 is portable but std::uniform_real_distribution and friends are not: their
-// output differs between standard libraries. seqlm needs the same weights, dropout masks,
-// shuffles and samples for the same seed everywhere (and bit-identical resume from a
-// checkpoint), so every draw goes through this class, whose state is four integers.
+/// \file
+/// A small, portable random number generator (xoshiro256**, seeded through splitmix64).
+///
+/// std::mt19937 is portable but std::uniform_real_distribution and friends are not: their
+/// output differs between standard libraries. seqlm needs the same weights, dropout masks,
+/// shuffles and samples for the same seed everywhere (and bit-identical resume from a
+/// checkpoint), so every draw goes through this class, whose state is four integers.
 #pragma once
 
 #include <array>
@@ -26,7 +27,7 @@ class Rng {
     has_spare_normal_ = false;
   }
 
-  // Raw 64 random bits.
+  /// Raw 64 random bits.
   std::uint64_t next() {
     const std::uint64_t result = rotl(state_[1] * 5, 7) * 9;
     const std::uint64_t t = state_[1] << 17;
@@ -39,13 +40,13 @@ class Rng {
     return result;
   }
 
-  // Uniform double in [0, 1) with 53 random bits.
+  /// Uniform double in [0, 1) with 53 random bits.
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 
-  // Uniform double in [low, high).
+  /// Uniform double in [low, high).
   double uniform(double low, double high) { return low + (high - low) * uniform(); }
 
-  // Uniform integer in [0, n), without modulo bias (Lemire's method). n must be > 0.
+  /// Uniform integer in [0, n), without modulo bias (Lemire's method). n must be > 0.
   std::uint64_t below(std::uint64_t n) {
     std::uint64_t x = next();
     uint128 m = static_cast<uint128>(x) * n;
@@ -61,7 +62,7 @@ class Rng {
     return static_cast<std::uint64_t>(m >> 64);
   }
 
-  // Standard normal N(0, 1) by the Box-Muller transform (portable, unlike std::normal_distribution).
+  /// Standard normal N(0, 1) by the Box-Muller transform (portable, unlike std::normal_distribution).
   double normal() {
     if (has_spare_normal_) {
       has_spare_normal_ = false;
@@ -77,7 +78,7 @@ class Rng {
     return radius * std::cos(angle);
   }
 
-  // The complete state, for checkpoints. A restored generator continues the same stream.
+  /// The complete state, for checkpoints. A restored generator continues the same stream.
   struct Snapshot {
     State words{};
     bool has_spare_normal = false;

@@ -1,17 +1,20 @@
-// Choosing the next token from a model's distribution, shared by every generator in seqlm
-// (the n-gram model and the neural language models), and the options and result of a
-// generation run.
-//
-// From a distribution p over the vocabulary the next token is chosen in this order:
-//   1. temperature T:  p_i <- exp(log p_i / T) / Z          (p_i = 0 stays 0: log 0 is guarded)
-//        T = 1 leaves p unchanged, T < 1 sharpens it, T > 1 flattens it, and T = 0 means
-//        greedy: the argmax (lowest id on ties), no random draw at all.
-//   2. top-k (k > 0):  keep the k most probable tokens, renormalise
-//   3. top-p (p < 1):  keep the smallest set of most probable tokens whose mass reaches p
-//        (nucleus sampling; at least one token is kept), renormalise
-//   4. sample:         u ~ Uniform[0, 1) from seqlm::Rng, the first i with cumsum_i > u * sum
-// Ties in ranking (top-k, top-p, argmax) are broken by the lower token id, so results are
-// reproducible everywhere for a seed.
+/// \file
+/// Choosing the next token from a model's distribution, shared by every generator in seqlm
+/// (the n-gram model and the neural language models), and the options and result of a
+/// generation run.
+///
+/// From a distribution p over the vocabulary the next token is chosen in this order:
+/// ```text
+///   1. temperature T:  p_i <- exp(log p_i / T) / Z          (p_i = 0 stays 0: log 0 is guarded)
+///        T = 1 leaves p unchanged, T < 1 sharpens it, T > 1 flattens it, and T = 0 means
+///        greedy: the argmax (lowest id on ties), no random draw at all.
+///   2. top-k (k > 0):  keep the k most probable tokens, renormalise
+///   3. top-p (p < 1):  keep the smallest set of most probable tokens whose mass reaches p
+///        (nucleus sampling; at least one token is kept), renormalise
+///   4. sample:         u ~ Uniform[0, 1) from seqlm::Rng, the first i with cumsum_i > u * sum
+/// ```
+/// Ties in ranking (top-k, top-p, argmax) are broken by the lower token id, so results are
+/// reproducible everywhere for a seed.
 #pragma once
 
 #include <algorithm>
@@ -30,26 +33,26 @@
 namespace seqlm {
 
 struct GenerationOptions {
-  Index max_tokens = 100;             // generate at most this many tokens
-  double temperature = 1.0;           // >= 0; 0 = greedy (argmax)
-  Index top_k = 0;                    // 0 = off
-  double top_p = 1.0;                 // in (0, 1]; 1 = off
-  std::optional<TokenId> stop_token;  // stop after sampling it (it is not part of the result)
-  std::uint64_t seed = 0;             // used by the generate() overloads that take no Rng
+  Index max_tokens = 100;             ///< generate at most this many tokens
+  double temperature = 1.0;           ///< >= 0; 0 = greedy (argmax)
+  Index top_k = 0;                    ///< 0 = off
+  double top_p = 1.0;                 ///< in (0, 1]; 1 = off
+  std::optional<TokenId> stop_token;  ///< stop after sampling it (it is not part of the result)
+  std::uint64_t seed = 0;             ///< used by the generate() overloads that take no Rng
 };
 
 enum class StopReason {
-  max_tokens,       // max_tokens were generated
-  stop_token,       // the stop token was chosen
-  no_continuation,  // the model has no distribution for the context (e.g. unseen n-gram context)
+  max_tokens,       ///< max_tokens were generated
+  stop_token,       ///< the stop token was chosen
+  no_continuation,  ///< the model has no distribution for the context (e.g. unseen n-gram context)
 };
 
 struct GenerationResult {
-  std::vector<TokenId> tokens;  // the generated tokens, without the prompt and the stop token
+  std::vector<TokenId> tokens;  ///< the generated tokens, without the prompt and the stop token
   StopReason reason = StopReason::max_tokens;
 };
 
-// Called with each generated token as soon as it is chosen (streaming output).
+/// Called with each generated token as soon as it is chosen (streaming output).
 using TokenCallback = std::function<void(TokenId)>;
 
 namespace detail {
@@ -85,15 +88,15 @@ inline std::vector<Index> rank_by_probability(const std::vector<double>& probabi
 
 }  // namespace detail
 
-// The most probable token, the lowest id on ties.
+/// The most probable token, the lowest id on ties.
 inline TokenId argmax(const std::vector<double>& probabilities) {
   detail::check_distribution("argmax", probabilities);
   return static_cast<TokenId>(std::max_element(probabilities.begin(), probabilities.end()) -
                               probabilities.begin());
 }
 
-// p_i <- exp(log p_i / T) / Z for T > 0 (computed as exp((log p_i - log p_max) / T) so that
-// small T cannot underflow everything); zeros stay zero. T = 0 makes p one-hot at argmax.
+/// p_i <- exp(log p_i / T) / Z for T > 0 (computed as exp((log p_i - log p_max) / T) so that
+/// small T cannot underflow everything); zeros stay zero. T = 0 makes p one-hot at argmax.
 inline void apply_temperature(std::vector<double>& probabilities, double temperature) {
   detail::check_distribution("apply_temperature", probabilities);
   if (!(temperature >= 0.0) || !std::isfinite(temperature)) {
@@ -113,8 +116,8 @@ inline void apply_temperature(std::vector<double>& probabilities, double tempera
   detail::normalize(probabilities);
 }
 
-// Keeps the k most probable tokens (lowest ids on ties) and renormalises. k = 0 or k >= the
-// vocabulary size leaves p unchanged.
+/// Keeps the k most probable tokens (lowest ids on ties) and renormalises. k = 0 or k >= the
+/// vocabulary size leaves p unchanged.
 inline void apply_top_k(std::vector<double>& probabilities, Index k) {
   detail::check_distribution("apply_top_k", probabilities);
   if (k < 0) throw value_error(detail::make_message("apply_top_k: k must be >= 0, got ", k));
@@ -125,9 +128,9 @@ inline void apply_top_k(std::vector<double>& probabilities, Index k) {
   detail::normalize(probabilities);
 }
 
-// Nucleus filtering: keeps the most probable tokens, in order, until their mass reaches
-// top_p (the token that crosses top_p is kept, so at least one is), and renormalises.
-// top_p = 1 leaves p unchanged.
+/// Nucleus filtering: keeps the most probable tokens, in order, until their mass reaches
+/// top_p (the token that crosses top_p is kept, so at least one is), and renormalises.
+/// top_p = 1 leaves p unchanged.
 inline void apply_top_p(std::vector<double>& probabilities, double top_p) {
   detail::check_distribution("apply_top_p", probabilities);
   if (!(top_p > 0.0 && top_p <= 1.0)) {
@@ -143,8 +146,8 @@ inline void apply_top_p(std::vector<double>& probabilities, double top_p) {
   detail::normalize(probabilities);
 }
 
-// Draws token i with probability p_i / sum(p): the first i whose running sum exceeds
-// u * sum(p) for u ~ Uniform[0, 1). Zero-probability tokens are never drawn.
+/// Draws token i with probability p_i / sum(p): the first i whose running sum exceeds
+/// u * sum(p) for u ~ Uniform[0, 1). Zero-probability tokens are never drawn.
 inline TokenId sample_from_probabilities(const std::vector<double>& probabilities, Rng& rng) {
   detail::check_distribution("sample_from_probabilities", probabilities);
   const double total = std::accumulate(probabilities.begin(), probabilities.end(), 0.0);
@@ -160,15 +163,15 @@ inline TokenId sample_from_probabilities(const std::vector<double>& probabilitie
   return last_possible;  // rounding left threshold just above the running sum
 }
 
-// Temperature, then top-k, then top-p, in place (steps 1-3 above).
+/// Temperature, then top-k, then top-p, in place (steps 1-3 above).
 inline void filter_distribution(std::vector<double>& probabilities, const GenerationOptions& options) {
   apply_temperature(probabilities, options.temperature);
   apply_top_k(probabilities, options.top_k);
   apply_top_p(probabilities, options.top_p);
 }
 
-// The next token under `options`: argmax when temperature == 0 (the Rng is not used),
-// otherwise filter_distribution and sample. `probabilities` is used as scratch.
+/// The next token under `options`: argmax when temperature == 0 (the Rng is not used),
+/// otherwise filter_distribution and sample. `probabilities` is used as scratch.
 inline TokenId choose_next_token(std::vector<double>& probabilities, const GenerationOptions& options,
                                  Rng& rng) {
   if (options.temperature == 0.0) return argmax(probabilities);
@@ -176,7 +179,7 @@ inline TokenId choose_next_token(std::vector<double>& probabilities, const Gener
   return sample_from_probabilities(probabilities, rng);
 }
 
-// Checks the options a generator receives (value_error naming `where`).
+/// Checks the options a generator receives (value_error naming `where`).
 inline void check_generation_options(const char* where, const GenerationOptions& options) {
   if (options.max_tokens < 0) {
     throw value_error(detail::make_message(where, ": max_tokens must be >= 0, got ", options.max_tokens));

@@ -1,8 +1,11 @@
-// seqlm: neural sequence models in one header.
-//
-//   #include <seqlm/seqlm.hpp>
-//
-// pulls in every public part of the library. Each header below also compiles on its own.
+/// \file
+/// seqlm: neural sequence models in one header.
+///
+/// ```cpp
+///   #include <seqlm/seqlm.hpp>
+/// ```
+///
+/// pulls in every public part of the library. Each header below also compiles on its own.
 #pragma once
 
 // Foundations

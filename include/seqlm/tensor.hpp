@@ -1,13 +1,15 @@
-// Tensor conventions used throughout seqlm.
-//
-// Everything is an Eigen column-major matrix. Sequences are TIME-MAJOR: a batch of B
-// sequences of T steps with F features is a matrix of F rows and T*B columns, where
-// column t*B + b holds step t of sequence b. Consequences that the layers rely on:
-//   * the B columns of one time step are contiguous (values.middleCols(t*B, B)), so a
-//     recurrent step is one GEMM on a contiguous block;
-//   * a projection of all steps at once is one GEMM on the whole matrix;
-//   * shifting a sequence by s steps in time is an offset of s*B columns (causal Conv1D).
-// Token ids follow the same order: ids[t*B + b].
+/// \file
+/// Tensor conventions used throughout seqlm.
+///
+/// Everything is an Eigen column-major matrix. Sequences are TIME-MAJOR: a batch of B
+/// sequences of T steps with F features is a matrix of F rows and T*B columns, where
+/// column t*B + b holds step t of sequence b. Consequences that the layers rely on:
+///   * the B columns of one time step are contiguous (values.middleCols(t*B, B)), so a
+///     recurrent step is one GEMM on a contiguous block;
+///   * a projection of all steps at once is one GEMM on the whole matrix;
+///   * shifting a sequence by s steps in time is an offset of s*B columns (causal Conv1D).
+///
+/// Token ids follow the same order: ids[t*B + b].
 #pragma once
 
 #include <Eigen/Core>
@@ -32,7 +34,7 @@ using MatrixRef = Eigen::Ref<Matrix<Scalar>>;
 template <class Scalar>
 using ConstMatrixRef = Eigen::Ref<const Matrix<Scalar>>;
 
-// A read-only, time-major view of token ids: ids[t * batch + b]. Holds no memory.
+/// A read-only, time-major view of token ids: ids[t * batch + b]. Holds no memory.
 struct TokenView {
   const TokenId* ids = nullptr;
   Index steps = 0;

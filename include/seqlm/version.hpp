@@ -1,4 +1,5 @@
-// seqlm version, as a number the preprocessor can compare and a string for model files.
+/// \file
+/// seqlm version, as a number the preprocessor can compare and a string for model files.
 #pragma once
 
 #define SEQLM_VERSION_MAJOR 0

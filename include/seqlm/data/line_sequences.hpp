@@ -1,29 +1,34 @@
-// Datasets over a corpus of lines (one sentence, verse or message per line), the word-level
-// "next word" tutorials.
-//
-// PrefixSequences is the headline tutorial's dataset, faithfully: for a line t of n >= 2
-// tokens, every prefix t[0..k] for k = 1 .. n-1 is one example, PRE-padded with 0 to the
-// longest line's length N; x = all but the last token (N - 1 steps), y = the last:
-//
-//   line [5 8 2 7], N = 5    ->    x = [0 0 0 5]  y = 8
-//                                  x = [0 0 5 8]  y = 2
-//                                  x = [0 5 8 2]  y = 7
-//
-// That is sum over lines of (n - 1) examples of N - 1 steps each: a line costs O(n * N)
-// steps of recurrent computation, O(N^2) for long lines.
-//
-// LineSequences is the efficient equivalent: one example per line, x = t[0..n-1) and a
-// target at EVERY position, y = t[1..n), POST-padded to the longest line of the batch with
-// weight 0 on the padding:
-//
-//   line [5 8 2 7]   ->   x = [5 8 2 p p]   y = [8 2 7 p p]   weights = [1 1 1 0 0]
-//
-// With a causal model (output at step t depends on x[0..t] only) the output at position
-// k-1 sees exactly the context t[0..k) and is scored against t[k]: the same (context, target)
-// pairs as the prefix expansion, for O(n) steps per line instead of O(n^2), at any batch
-// size; post-padding only adds positions after the real ones, which have weight 0 and
-// cannot influence the real ones. length_buckets() groups lines of similar length to keep
-// the padding small.
+/// \file
+/// Datasets over a corpus of lines (one sentence, verse or message per line), the word-level
+/// "next word" tutorials.
+///
+/// PrefixSequences is the headline tutorial's dataset, faithfully: for a line t of n >= 2
+/// tokens, every prefix t[0..k] for k = 1 .. n-1 is one example, PRE-padded with 0 to the
+/// longest line's length N; x = all but the last token (N - 1 steps), y = the last:
+///
+/// ```text
+///   line [5 8 2 7], N = 5    ->    x = [0 0 0 5]  y = 8
+///                                  x = [0 0 5 8]  y = 2
+///                                  x = [0 5 8 2]  y = 7
+/// ```
+///
+/// That is sum over lines of (n - 1) examples of N - 1 steps each: a line costs O(n * N)
+/// steps of recurrent computation, O(N^2) for long lines.
+///
+/// LineSequences is the efficient equivalent: one example per line, x = t[0..n-1) and a
+/// target at EVERY position, y = t[1..n), POST-padded to the longest line of the batch with
+/// weight 0 on the padding:
+///
+/// ```text
+///   line [5 8 2 7]   ->   x = [5 8 2 p p]   y = [8 2 7 p p]   weights = [1 1 1 0 0]
+/// ```
+///
+/// With a causal model (output at step t depends on x[0..t] only) the output at position
+/// k-1 sees exactly the context t[0..k) and is scored against t[k]: the same (context, target)
+/// pairs as the prefix expansion, for O(n) steps per line instead of O(n^2), at any batch
+/// size; post-padding only adds positions after the real ones, which have weight 0 and
+/// cannot influence the real ones. length_buckets() groups lines of similar length to keep
+/// the padding small.
 #pragma once
 
 #include <algorithm>
@@ -38,14 +43,14 @@
 
 namespace seqlm {
 
-// Lines of token ids stored back to back in one TokenStream: line l is the range
-// [offsets[l], offsets[l+1]). A file-backed corpus is a file-backed TokenStream plus the
-// offsets (e.g. read from an index file).
+/// Lines of token ids stored back to back in one TokenStream: line l is the range
+/// [offsets[l], offsets[l+1]). A file-backed corpus is a file-backed TokenStream plus the
+/// offsets (e.g. read from an index file).
 class LineCorpus {
  public:
   LineCorpus() : offsets_{0} {}
 
-  // Copies the lines into one contiguous vector (once).
+  /// Copies the lines into one contiguous vector (once).
   explicit LineCorpus(const std::vector<std::vector<TokenId>>& lines) : offsets_{0} {
     std::vector<TokenId> all;
     for (const auto& line : lines) {
@@ -55,7 +60,7 @@ class LineCorpus {
     tokens_ = TokenStream(std::move(all));
   }
 
-  // offsets: line_count + 1 non-decreasing positions, offsets[0] = 0, last = tokens.size().
+  /// offsets: line_count + 1 non-decreasing positions, offsets[0] = 0, last = tokens.size().
   LineCorpus(TokenStream tokens, std::vector<Index> offsets)
       : tokens_(std::move(tokens)), offsets_(std::move(offsets)) {
     if (offsets_.empty() || offsets_.front() != 0 || offsets_.back() != tokens_.size()) {
@@ -77,7 +82,7 @@ class LineCorpus {
     }
     return offsets_[static_cast<size_t>(line + 1)] - offsets_[static_cast<size_t>(line)];
   }
-  // Copies tokens [begin, begin + count) of line `line` into out.
+  /// Copies tokens [begin, begin + count) of line `line` into out.
   void read_line(Index line, Index begin, Index count, TokenId* out) const {
     const Index length = line_length(line);
     if (begin < 0 || count < 0 || begin + count > length) {
@@ -103,8 +108,8 @@ class LineCorpus {
 class PrefixSequences {
  public:
   struct Example {
-    Index line;           // which line of the corpus
-    Index prefix_length;  // k: x = t[0..k) (pre-padded), y = t[k]
+    Index line;           ///< which line of the corpus
+    Index prefix_length;  ///< k: x = t[0..k) (pre-padded), y = t[k]
   };
 
   explicit PrefixSequences(LineCorpus corpus, TokenId pad_id = 0)
@@ -117,15 +122,15 @@ class PrefixSequences {
     }
   }
 
-  // sum over lines of (n - 1), lines of fewer than 2 tokens giving none.
+  /// sum over lines of (n - 1), lines of fewer than 2 tokens giving none.
   Index size() const { return first_example_.back(); }
-  // Keras's max_sequence_len: the longest line of >= 2 tokens (0 if there is none).
+  /// Keras's max_sequence_len: the longest line of >= 2 tokens (0 if there is none).
   Index sequence_length() const { return sequence_length_; }
-  // Steps of every x: sequence_length - 1.
+  /// Steps of every x: sequence_length - 1.
   Index input_steps() const { return std::max<Index>(sequence_length_ - 1, 0); }
   const LineCorpus& corpus() const { return corpus_; }
 
-  // Examples are numbered line by line, k = 1 .. n-1 within a line.
+  /// Examples are numbered line by line, k = 1 .. n-1 within a line.
   Example example(Index i) const {
     if (i < 0 || i >= size()) {
       throw value_error(
@@ -136,8 +141,8 @@ class PrefixSequences {
     return {line, i - first_example_[static_cast<size_t>(line)] + 1};
   }
 
-  // inputs (input_steps x B): pad_id then the prefix, right-aligned; targets (1 x B): t[k];
-  // weights all 1.
+  /// inputs (input_steps x B): pad_id then the prefix, right-aligned; targets (1 x B): t[k];
+  /// weights all 1.
   void fill(IndexSpan indices, Batch& batch) const {
     detail::check_example_indices("PrefixSequences", indices, size());
     const Index B = indices.size;
@@ -176,16 +181,18 @@ class LineSequences {
     }
   }
 
-  // One example per line of at least 2 tokens.
+  /// One example per line of at least 2 tokens.
   Index size() const { return static_cast<Index>(lines_.size()); }
   Index line_of(Index example) const { return lines_.at(static_cast<size_t>(example)); }
-  // Steps (and targets) of example i: its line's length minus 1.
+  /// Steps (and targets) of example i: its line's length minus 1.
   Index steps_of(Index example) const { return corpus_.line_length(line_of(example)) - 1; }
   const LineCorpus& corpus() const { return corpus_; }
 
-  // steps = max(longest example of the batch, min_steps); for sequence b of n_b - 1 steps:
-  //   inputs[t*B + b]  = t_b[t],     targets[t*B + b] = t_b[t + 1],  weights = 1   (t < n_b - 1)
-  //   inputs = targets = pad_id,                                     weights = 0   (padding)
+  /// steps = max(longest example of the batch, min_steps); for sequence b of n_b - 1 steps:
+  /// ```text
+  ///   inputs[t*B + b]  = t_b[t],     targets[t*B + b] = t_b[t + 1],  weights = 1   (t < n_b - 1)
+  ///   inputs = targets = pad_id,                                     weights = 0   (padding)
+  /// ```
   void fill(IndexSpan indices, Batch& batch, Index min_steps = 0) const {
     detail::check_example_indices("LineSequences", indices, size());
     const Index B = indices.size;
@@ -213,10 +220,10 @@ class LineSequences {
   std::vector<Index> lines_;  // corpus lines with >= 2 tokens
 };
 
-// Bucketing by length: a random permutation of the examples, stably sorted by length, cut
-// into batches of batch_size consecutive examples (so each batch holds lines of nearly the
-// same length and little padding), and the batches themselves in random order. The last
-// batch of the sorted order may be partial. Deterministic for a given Rng state.
+/// Bucketing by length: a random permutation of the examples, stably sorted by length, cut
+/// into batches of batch_size consecutive examples (so each batch holds lines of nearly the
+/// same length and little padding), and the batches themselves in random order. The last
+/// batch of the sorted order may be partial. Deterministic for a given Rng state.
 inline std::vector<std::vector<Index>> length_buckets(const LineSequences& data, Index batch_size, Rng& rng) {
   detail::check_positive("length_buckets", "batch size", batch_size);
   std::vector<Index> order(static_cast<size_t>(data.size()));

@@ -1,18 +1,21 @@
-// Contiguous train / validation / test splits. A split never copies tokens: each part is a
-// TokenStream slice of the same source, so windows are later cut inside each part and no
-// window crosses a boundary.
-//
-//   split_by_counts(tokens, 1'000'000, 60'000)   Géron's Machado: first 1,000,000 tokens for
-//                                                training, next 60,000 validation, rest test
-//   split_by_fractions(tokens, 0.8, 0.1)         train = floor(0.8 n), validation = floor(0.1 n),
-//                                                test = the rest
-//   validation_split(tokens, 0.2)                Keras's fit(validation_split=0.2): the LAST
-//                                                fraction, split_at = floor(n * (1 - 0.2))
-//   validation_split_indices(examples, 0.2)      the same on example indices (Keras splits the
-//                                                examples before it shuffles the training part)
-//   split_sequences(dataset, 0.2)                the same on any dataset's sequences, as two
-//                                                DatasetRange views (nothing is copied); what
-//                                                fit() does with FitOptions::validation_split
+/// \file
+/// Contiguous train / validation / test splits. A split never copies tokens: each part is a
+/// TokenStream slice of the same source, so windows are later cut inside each part and no
+/// window crosses a boundary.
+///
+/// ```text
+///   split_by_counts(tokens, 1'000'000, 60'000)   Géron's Machado: first 1,000,000 tokens for
+///                                                training, next 60,000 validation, rest test
+///   split_by_fractions(tokens, 0.8, 0.1)         train = floor(0.8 n), validation = floor(0.1 n),
+///                                                test = the rest
+///   validation_split(tokens, 0.2)                Keras's fit(validation_split=0.2): the LAST
+///                                                fraction, split_at = floor(n * (1 - 0.2))
+///   validation_split_indices(examples, 0.2)      the same on example indices (Keras splits the
+///                                                examples before it shuffles the training part)
+///   split_sequences(dataset, 0.2)                the same on any dataset's sequences, as two
+///                                                DatasetRange views (nothing is copied); what
+///                                                fit() does with FitOptions::validation_split
+/// ```
 #pragma once
 
 #include <algorithm>
@@ -33,8 +36,8 @@ struct StreamSplit {
   TokenStream test;
 };
 
-// train = [0, train_count), validation = [train_count, train_count + validation_count),
-// test = the rest (possibly empty).
+/// train = [0, train_count), validation = [train_count, train_count + validation_count),
+/// test = the rest (possibly empty).
 inline StreamSplit split_by_counts(const TokenStream& tokens, Index train_count, Index validation_count) {
   if (train_count < 0 || validation_count < 0) {
     throw value_error(detail::make_message("split_by_counts: counts must be non-negative, got ", train_count,
@@ -57,8 +60,8 @@ inline void check_fraction(const char* where, const char* what, double fraction)
 }
 }  // namespace detail
 
-// train = floor(train_fraction * n) tokens, validation = floor(validation_fraction * n),
-// test = the rest. The fractions must be in [0, 1] and sum to at most 1.
+/// train = floor(train_fraction * n) tokens, validation = floor(validation_fraction * n),
+/// test = the rest. The fractions must be in [0, 1] and sum to at most 1.
 inline StreamSplit split_by_fractions(const TokenStream& tokens, double train_fraction,
                                       double validation_fraction) {
   detail::check_fraction("split_by_fractions", "train fraction", train_fraction);
@@ -79,8 +82,8 @@ struct TrainValidationSplit {
   TokenStream validation;
 };
 
-// Keras: split_at = floor(n * (1 - validation_fraction)); train = [0, split_at),
-// validation = [split_at, n).
+/// Keras: split_at = floor(n * (1 - validation_fraction)); train = [0, split_at),
+/// validation = [split_at, n).
 inline Index keras_split_point(Index count, double validation_fraction) {
   if (!(validation_fraction >= 0.0 && validation_fraction < 1.0)) {
     throw value_error(
@@ -95,11 +98,11 @@ inline TrainValidationSplit validation_split(const TokenStream& tokens, double v
 }
 
 struct ExampleSplit {
-  std::vector<Index> train;       // 0 .. split_at-1
-  std::vector<Index> validation;  // split_at .. count-1
+  std::vector<Index> train;       ///< 0 .. split_at-1
+  std::vector<Index> validation;  ///< split_at .. count-1
 };
 
-// The same split on example indices [0, count), e.g. the windows of a WindowDataset.
+/// The same split on example indices [0, count), e.g. the windows of a WindowDataset.
 inline ExampleSplit validation_split_indices(Index count, double validation_fraction) {
   if (count < 0) throw value_error(detail::make_message("validation_split: negative count ", count));
   const Index split_at = keras_split_point(count, validation_fraction);
@@ -109,11 +112,11 @@ inline ExampleSplit validation_split_indices(Index count, double validation_frac
   return split;
 }
 
-// The sequences [begin, begin + count) of any dataset (anything with `Index size() const` and
-// `void fill(IndexSpan, Batch&) const`), renumbered from 0: sequence k of the range is
-// sequence begin + k of the dataset. It is a dataset itself and copies nothing; the dataset
-// must outlive it. fill() reuses one buffer of shifted indices, so one range must not be
-// filled from several threads at once (fit() and evaluate() fill on one thread).
+/// The sequences [begin, begin + count) of any dataset (anything with `Index size() const` and
+/// `void fill(IndexSpan, Batch&) const`), renumbered from 0: sequence k of the range is
+/// sequence begin + k of the dataset. It is a dataset itself and copies nothing; the dataset
+/// must outlive it. fill() reuses one buffer of shifted indices, so one range must not be
+/// filled from several threads at once (fit() and evaluate() fill on one thread).
 template <class Dataset>
 class DatasetRange {
  public:
@@ -125,7 +128,7 @@ class DatasetRange {
   }
 
   Index size() const { return count_; }
-  Index begin() const { return begin_; }  // first sequence of the dataset in the range
+  Index begin() const { return begin_; }  ///< first sequence of the dataset in the range
   const Dataset& dataset() const { return *data_; }
 
   void fill(IndexSpan indices, Batch& batch) const {
@@ -149,13 +152,13 @@ class DatasetRange {
 
 template <class Dataset>
 struct DatasetSplit {
-  DatasetRange<Dataset> train;       // sequences [0, split_at)
-  DatasetRange<Dataset> validation;  // sequences [split_at, size)
+  DatasetRange<Dataset> train;       ///< sequences [0, split_at)
+  DatasetRange<Dataset> validation;  ///< sequences [split_at, size)
 };
 
-// Keras's validation_split on a dataset's sequences, before any shuffling:
-// split_at = floor(size * (1 - validation_fraction)), train = [0, split_at),
-// validation = [split_at, size). Either part may be empty; fit() refuses that.
+/// Keras's validation_split on a dataset's sequences, before any shuffling:
+/// split_at = floor(size * (1 - validation_fraction)), train = [0, split_at),
+/// validation = [split_at, size). Either part may be empty; fit() refuses that.
 template <class Dataset>
 DatasetSplit<Dataset> split_sequences(const Dataset& data, double validation_fraction) {
   const Index count = data.size();

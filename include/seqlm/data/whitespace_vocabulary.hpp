@@ -1,13 +1,16 @@
-// The word vocabulary of the greetings ("super small language model") tutorial: text is
-// split on whitespace like Python's str.split() (ASCII whitespace), and words get ids in the order they
-// first appear. Id 0 is reserved (padding / end of message, decodes to nothing), so the
-// first word is 1, as in the tutorial. (The tutorial's counter also advances on repeated
-// words, leaving gaps; here ids are contiguous, in the same order, which renames ids only.)
-//
-//   WhitespaceVocabulary vocabulary;
-//   auto ids = vocabulary.add("Olá! Como você está?");   // {1, 2, 3, 4}
-//   vocabulary.find("Como");                             // 2
-//   vocabulary.decode({2, 3});                           // "Como você"
+/// \file
+/// The word vocabulary of the greetings ("super small language model") tutorial: text is
+/// split on whitespace like Python's str.split() (ASCII whitespace), and words get ids in the order they
+/// first appear. Id 0 is reserved (padding / end of message, decodes to nothing), so the
+/// first word is 1, as in the tutorial. (The tutorial's counter also advances on repeated
+/// words, leaving gaps; here ids are contiguous, in the same order, which renames ids only.)
+///
+/// ```cpp
+///   WhitespaceVocabulary vocabulary;
+///   auto ids = vocabulary.add("Olá! Como você está?");   // {1, 2, 3, 4}
+///   vocabulary.find("Como");                             // 2
+///   vocabulary.decode({2, 3});                           // "Como você"
+/// ```
 #pragma once
 
 #include <optional>
@@ -24,11 +27,11 @@ namespace seqlm {
 
 class WhitespaceVocabulary {
  public:
-  static constexpr TokenId reserved_id = 0;  // padding / end; never a word
+  static constexpr TokenId reserved_id = 0;  ///< padding / end; never a word
 
-  // Splits on runs of the ASCII characters Python's str.split() treats as whitespace
-  // (space, \t \n \v \f \r, 0x1C-0x1F); no empty words. Non-ASCII spaces (U+00A0, ...)
-  // are kept inside words.
+  /// Splits on runs of the ASCII characters Python's str.split() treats as whitespace
+  /// (space, `\t \n \v \f \r`, 0x1C-0x1F); no empty words. Non-ASCII spaces (U+00A0, ...)
+  /// are kept inside words.
   static std::vector<std::string> split(const std::string& text) {
     std::vector<std::string> words;
     std::string word;
@@ -44,11 +47,11 @@ class WhitespaceVocabulary {
     return words;
   }
 
-  // Number of ids, the reserved 0 included: words + 1.
+  /// Number of ids, the reserved 0 included: words + 1.
   Index size() const { return static_cast<Index>(words_.size()) + 1; }
   Index word_count() const { return static_cast<Index>(words_.size()); }
 
-  // Adds the words of `text` not seen yet and returns the ids of all its words.
+  /// Adds the words of `text` not seen yet and returns the ids of all its words.
   std::vector<TokenId> add(const std::string& text) {
     std::vector<TokenId> ids;
     for (std::string& word : split(text)) {
@@ -65,14 +68,14 @@ class WhitespaceVocabulary {
     return ids;
   }
 
-  // The id of a word, if known.
+  /// The id of a word, if known.
   std::optional<TokenId> find(const std::string& word) const {
     const auto at = ids_.find(word);
     if (at == ids_.end()) return std::nullopt;
     return at->second;
   }
 
-  // The ids of the words of `text`, or std::nullopt if any word is unknown.
+  /// The ids of the words of `text`, or std::nullopt if any word is unknown.
   std::optional<std::vector<TokenId>> encode(const std::string& text) const {
     std::vector<TokenId> ids;
     for (const std::string& word : split(text)) {
@@ -83,7 +86,7 @@ class WhitespaceVocabulary {
     return ids;
   }
 
-  // The word of an id; value_error outside [1, size()).
+  /// The word of an id; value_error outside [1, size()).
   const std::string& word(TokenId id) const {
     if (id < 1 || id >= size()) {
       throw value_error(
@@ -92,7 +95,7 @@ class WhitespaceVocabulary {
     return words_[static_cast<size_t>(id - 1)];
   }
 
-  // Words joined by single spaces; the reserved id 0 is skipped.
+  /// Words joined by single spaces; the reserved id 0 is skipped.
   std::string decode(const std::vector<TokenId>& ids) const {
     std::string text;
     for (TokenId id : ids) {
@@ -103,10 +106,10 @@ class WhitespaceVocabulary {
     return text;
   }
 
-  // All words in id order (words()[i] has id i + 1).
+  /// All words in id order (words()[i] has id i + 1).
   const std::vector<std::string>& words() const { return words_; }
 
-  // {"format": "seqlm.whitespace_vocabulary", "version": 1, "words": ["Olá!", ...]}
+  /// {"format": "seqlm.whitespace_vocabulary", "version": 1, "words": ["Olá!", ...]}
   json::Value to_json() const {
     json::Value words = json::Value::array();
     for (const std::string& word : words_) words.push_back(word);
@@ -115,8 +118,8 @@ class WhitespaceVocabulary {
     return out;
   }
 
-  // Rebuilds a vocabulary from to_json()'s value; value_error when it is malformed, or has an
-  // empty word, a word with whitespace, or a repeated word.
+  /// Rebuilds a vocabulary from to_json()'s value; value_error when it is malformed, or has an
+  /// empty word, a word with whitespace, or a repeated word.
   static WhitespaceVocabulary from_json(const json::Value& in) {
     if (in.get_string("format") != "seqlm.whitespace_vocabulary" || in.get_int64("version") != 1) {
       throw value_error("not a version 1 seqlm.whitespace_vocabulary");
@@ -135,10 +138,10 @@ class WhitespaceVocabulary {
     return vocabulary;
   }
 
-  // Writes to_json() atomically.
+  /// Writes to_json() atomically.
   void save(const std::string& path) const { write_file_atomically(path, to_json().dump()); }
 
-  // Reads a file written by save(); file_error naming the path for any problem.
+  /// Reads a file written by save(); file_error naming the path for any problem.
   static WhitespaceVocabulary load(const std::string& path) {
     return json::load_file(path, "WhitespaceVocabulary", from_json);
   }

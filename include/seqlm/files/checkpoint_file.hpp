@@ -1,19 +1,22 @@
-// The checkpoint file layer: a model file (files/model_file.hpp) that also holds the
-// optimizer's state and where the training run stands. train/checkpoint.hpp builds the public
-// API on it (save_checkpoint / load_checkpoint with fit()'s TrainingState); everything here is
-// detail. docs/file-format.md has the layout:
-//
-//   metadata "format"     "seqlm.checkpoint" (a model file says "seqlm.model")
-//   metadata "optimizer"  {"name", "iterations", "hyperparameters": {key: number},
-//                          "scalars": {key: number}, "slots": [key, ...]}
-//   tensors "optimizer/<slot key>"   F64, Optimizer::export_state()'s slots
-//   metadata "training"   {"epoch", "batch", "global_step",
-//                          "rng": {"words": [4 x 16 hex digits], "has_spare_normal": bool,
-//                                  "spare_normal_bits": 16 hex digits (the double's bits)},
-//                          "extra": the trainer's JSON, "tensors": [name, ...]}
-//   tensors "training/<name>"        F64, the trainer's matrices
-//
-// Saving and loading is exact: every double comes back with the same bits.
+/// \file
+/// The checkpoint file layer: a model file (files/model_file.hpp) that also holds the
+/// optimizer's state and where the training run stands. train/checkpoint.hpp builds the public
+/// API on it (save_checkpoint / load_checkpoint with fit()'s TrainingState); everything here is
+/// detail. docs/file-format.md has the layout:
+///
+/// ```text
+///   metadata "format"     "seqlm.checkpoint" (a model file says "seqlm.model")
+///   metadata "optimizer"  {"name", "iterations", "hyperparameters": {key: number},
+///                          "scalars": {key: number}, "slots": [key, ...]}
+///   tensors "optimizer/<slot key>"   F64, Optimizer::export_state()'s slots
+///   metadata "training"   {"epoch", "batch", "global_step",
+///                          "rng": {"words": [4 x 16 hex digits], "has_spare_normal": bool,
+///                                  "spare_normal_bits": 16 hex digits (the double's bits)},
+///                          "extra": the trainer's JSON, "tensors": [name, ...]}
+///   tensors "training/<name>"        F64, the trainer's matrices
+/// ```
+///
+/// Saving and loading is exact: every double comes back with the same bits.
 #pragma once
 
 #include <cstdint>
@@ -71,10 +74,10 @@ inline constexpr Index max_checkpoint_tensor_dimension = (Index{1} << 31) - 1;
 
 }  // namespace detail
 
-// At most this many optimizer slots and this many training tensors in one checkpoint (each
-// list is checked before any of its tensors is read). A model has at most
-// ArchitectureLimits::max_layers layers with a few parameters each, and an optimizer keeps
-// at most 3 slots per parameter (Adam with amsgrad), so a real checkpoint is far below.
+/// At most this many optimizer slots and this many training tensors in one checkpoint (each
+/// list is checked before any of its tensors is read). A model has at most
+/// ArchitectureLimits::max_layers layers with a few parameters each, and an optimizer keeps
+/// at most 3 slots per parameter (Adam with amsgrad), so a real checkpoint is far below.
 inline constexpr Index max_checkpoint_slots = Index{1} << 16;
 inline constexpr Index max_checkpoint_training_tensors = Index{1} << 16;
 

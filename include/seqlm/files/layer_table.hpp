@@ -1,24 +1,29 @@
-// The layer table and the architecture of a Sequential model as JSON: how model files name,
-// configure and rebuild layers. Loading lives here, apart from the layers and the model.
-//
-//   {"format": "seqlm.sequential",
-//    "input": {"kind": "token_ids" | "features", "size": N},
-//    "layers": [{"type": "LSTM", "name": "lstm", "config": {"input_size": 57, "units": 128, ...}}, ...]}
-//
-// Each layer type has one entry in a LayerTable: `read` turns a JSON config into a pending
-// layer (its declared parameter count and a function that builds it), `write` turns a layer
-// back into its JSON config. The six built-in layers are in layer_table<Scalar>(); a layer of
-// your own (any class that follows layers/contract.hpp) joins with
-//
-//   layer_table<float>().add("MyLayer", {read_my_layer, write_my_layer});
-//
-// Loading refuses, as a file_error naming the layer and the field, anything it cannot build
-// exactly: an unknown type, a missing, unknown or mistyped field, a size outside [1, 2^24]
-// (json::ObjectReader::max_size), more than `max_layers` layers (1024), a layer of more than
-// `max_layer_parameters` parameters (2^28), a model of more than `max_parameters` in all
-// (2^29), a Conv1D whose streaming history exceeds max_conv1d_history (2^28). The counts are
-// summed from the configurations BEFORE any layer is allocated, so a small hostile file cannot
-// make the loader allocate gigabytes (docs/file-format.md#limits).
+/// \file
+/// The layer table and the architecture of a Sequential model as JSON: how model files name,
+/// configure and rebuild layers. Loading lives here, apart from the layers and the model.
+///
+/// ```text
+///   {"format": "seqlm.sequential",
+///    "input": {"kind": "token_ids" | "features", "size": N},
+///    "layers": [{"type": "LSTM", "name": "lstm", "config": {"input_size": 57, "units": 128, ...}}, ...]}
+/// ```
+///
+/// Each layer type has one entry in a LayerTable: `read` turns a JSON config into a pending
+/// layer (its declared parameter count and a function that builds it), `write` turns a layer
+/// back into its JSON config. The six built-in layers are in layer_table<Scalar>(); a layer of
+/// your own (any class that follows layers/contract.hpp) joins with
+///
+/// ```cpp
+///   layer_table<float>().add("MyLayer", {read_my_layer, write_my_layer});
+/// ```
+///
+/// Loading refuses, as a file_error naming the layer and the field, anything it cannot build
+/// exactly: an unknown type, a missing, unknown or mistyped field, a size outside [1, 2^24]
+/// (json::ObjectReader::max_size), more than `max_layers` layers (1024), a layer of more than
+/// `max_layer_parameters` parameters (2^28), a model of more than `max_parameters` in all
+/// (2^29), a Conv1D whose streaming history exceeds max_conv1d_history (2^28). The counts are
+/// summed from the configurations BEFORE any layer is allocated, so a small hostile file cannot
+/// make the loader allocate gigabytes (`docs/file-format.md#limits`).
 #pragma once
 
 #include <cstdint>
@@ -37,19 +42,19 @@
 
 namespace seqlm {
 
-// A layer read from its configuration but not built yet.
+/// A layer read from its configuration but not built yet.
 template <class Scalar>
 struct PendingLayer {
-  Index parameter_count = 0;  // what building it will allocate (twice: values and gradients)
+  Index parameter_count = 0;  ///< what building it will allocate (twice: values and gradients)
   std::function<std::unique_ptr<Layer<Scalar>>()> build;
 };
 
-// How one layer type is read from and written to JSON.
+/// How one layer type is read from and written to JSON.
 template <class Scalar>
 struct LayerCreator {
-  // Reads the config (every field; unknown fields are refused by the caller's finish()).
+  /// Reads the config (every field; unknown fields are refused by the caller's finish()).
   std::function<PendingLayer<Scalar>(json::ObjectReader& config)> read;
-  // The config of a layer of this type (the inverse of read).
+  /// The config of a layer of this type (the inverse of read).
   std::function<json::Value(const Layer<Scalar>& layer)> write;
 };
 
@@ -66,7 +71,7 @@ class LayerTable {
     const auto it = creators_.find(type);
     return it == creators_.end() ? nullptr : &it->second;
   }
-  // "Conv1D, Dense, ..." for messages.
+  /// "Conv1D, Dense, ..." for messages.
   std::string types() const {
     std::string list;
     for (const auto& entry : creators_) list += (list.empty() ? "" : ", ") + entry.first;
@@ -110,8 +115,8 @@ LayerCreator<Scalar> creator_for(std::function<typename L::Config(json::ObjectRe
 
 }  // namespace detail
 
-// A Conv1D keeps the last (kernel_size - 1) * dilation inputs of each sequence for step();
-// a configuration whose history holds more numbers than this is refused.
+/// A Conv1D keeps the last (kernel_size - 1) * dilation inputs of each sequence for step();
+/// a configuration whose history holds more numbers than this is refused.
 inline constexpr Index max_conv1d_history = Index{1} << 28;
 
 namespace detail {
@@ -235,8 +240,8 @@ LayerTable<Scalar> built_in_layers() {
 
 }  // namespace detail
 
-// The process-wide table: the six built-in layers, plus whatever a program adds (add entries
-// at start-up, before models are loaded on other threads).
+/// The process-wide table: the six built-in layers, plus whatever a program adds (add entries
+/// at start-up, before models are loaded on other threads).
 template <class Scalar>
 LayerTable<Scalar>& layer_table() {
   static LayerTable<Scalar> table = detail::built_in_layers<Scalar>();
@@ -245,15 +250,15 @@ LayerTable<Scalar>& layer_table() {
 
 inline constexpr const char* architecture_format = "seqlm.sequential";
 
-// What sequential_from_architecture() accepts. Building a model allocates every parameter
-// twice (value and gradient), so a model at the limits takes 2^29 x 2 x sizeof(Scalar) bytes.
+/// What sequential_from_architecture() accepts. Building a model allocates every parameter
+/// twice (value and gradient), so a model at the limits takes 2^29 x 2 x sizeof(Scalar) bytes.
 struct ArchitectureLimits {
-  Index max_layer_parameters = Index{1} << 28;  // one layer (1 GiB of floats)
-  Index max_parameters = Index{1} << 29;        // the whole model (2 GiB of floats, 4 with gradients)
-  Index max_layers = 1024;                      // layers in the model
+  Index max_layer_parameters = Index{1} << 28;  ///< one layer (1 GiB of floats)
+  Index max_parameters = Index{1} << 29;        ///< the whole model (2 GiB of floats, 4 with gradients)
+  Index max_layers = 1024;                      ///< layers in the model
 };
 
-// The architecture of `model` as JSON (see the top of this file).
+/// The architecture of `model` as JSON (see the top of this file).
 template <class Scalar>
 json::Value architecture_of(const Sequential<Scalar>& model,
                             const LayerTable<Scalar>& table = layer_table<Scalar>()) {
@@ -277,9 +282,9 @@ json::Value architecture_of(const Sequential<Scalar>& model,
       .set("layers", std::move(layers));
 }
 
-// Rebuilds an (uninitialised) model from architecture_of()'s JSON. Every problem is a
-// file_error naming the layer and the field ("model architecture/layers[2]/config: field
-// \"units\" is 0, expected an integer in [1, 16777216]").
+/// Rebuilds an (uninitialised) model from architecture_of()'s JSON. Every problem is a
+/// file_error naming the layer and the field ("model architecture/layers[2]/config: field
+/// \"units\" is 0, expected an integer in [1, 16777216]").
 template <class Scalar>
 Sequential<Scalar> sequential_from_architecture(const json::Value& architecture,
                                                 ArchitectureLimits limits = {},

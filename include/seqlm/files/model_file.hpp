@@ -1,36 +1,41 @@
-// Model files: a Sequential model, its tokenizer and its training configuration in one
-// safetensors file (io/safetensors.hpp). docs/file-format.md has the exact layout and a NumPy
-// reader.
-//
-//   ModelFileContents contents;
-//   contents.tokenizer = tokenizer.to_json();
-//   contents.metadata["dataset"] = "shakespeare";
-//   contents.test_vectors = TestVectors::token_ids({1, 2, 3}, 3, 1);   // re-checked on load
-//   save_model("char_lstm.safetensors", model, contents);              // atomic
-//   LoadedModel<float> loaded = load_model<float>("char_lstm.safetensors");
-//   loaded.model.step(...);
-//
-// What a model file holds:
-//   tensors    every weight, named like Sequential::parameters() ("lstm/kernel", "dense/bias"),
-//              dtype F32 for a float model and F64 for a double one, each (rows x cols) matrix
-//              with shape [cols, rows] (Keras's layout, see safetensors.hpp); optional test
-//              vectors "test_vectors/input" and "test_vectors/logits"
-//   metadata   "format" ("seqlm.model" or "seqlm.checkpoint"), "format_version", "seqlm_version",
-//              "dtype", "architecture" (architecture_of(model), files/layer_table.hpp), "tokenizer" and
-//              "training_config" (JSON), "test_vectors" (JSON), user metadata as "user.<key>",
-//              and "checksum": the CRC-32 of the metadata and all tensor data (io/checksum.hpp)
-//
-// load_model() validates everything and throws a file_error naming the file and what is
-// wrong: not a seqlm file, a format version newer than this library reads, a checksum
-// mismatch, an invalid architecture, a missing weight or one with the wrong shape or dtype, a
-// weight holding a NaN or infinity, a tensor the architecture has no place for, or test
-// vectors the rebuilt model does not reproduce. A float file loads as a double model and vice versa (the
-// values are converted).
-//
-// A training checkpoint is a model file with more in it (the optimizer's state and where the
-// run stands); files/checkpoint_file.hpp writes and reads those parts, and
-// train/checkpoint.hpp is the API: save_checkpoint / load_checkpoint. load_model() reads the
-// model of a checkpoint too.
+/// \file
+/// Model files: a Sequential model, its tokenizer and its training configuration in one
+/// safetensors file (io/safetensors.hpp). docs/file-format.md has the exact layout and a NumPy
+/// reader.
+///
+/// ```cpp
+///   ModelFileContents contents;
+///   contents.tokenizer = tokenizer.to_json();
+///   contents.metadata["dataset"] = "shakespeare";
+///   contents.test_vectors = TestVectors::token_ids({1, 2, 3}, 3, 1);   // re-checked on load
+///   save_model("char_lstm.safetensors", model, contents);              // atomic
+///   LoadedModel<float> loaded = load_model<float>("char_lstm.safetensors");
+///   loaded.model.step(...);
+/// ```
+///
+/// What a model file holds:
+/// ```text
+///   tensors    every weight, named like Sequential::parameters() ("lstm/kernel", "dense/bias"),
+///              dtype F32 for a float model and F64 for a double one, each (rows x cols) matrix
+///              with shape [cols, rows] (Keras's layout, see safetensors.hpp); optional test
+///              vectors "test_vectors/input" and "test_vectors/logits"
+///   metadata   "format" ("seqlm.model" or "seqlm.checkpoint"), "format_version", "seqlm_version",
+///              "dtype", "architecture" (architecture_of(model), files/layer_table.hpp), "tokenizer" and
+///              "training_config" (JSON), "test_vectors" (JSON), user metadata as "user.<key>",
+///              and "checksum": the CRC-32 of the metadata and all tensor data (io/checksum.hpp)
+/// ```
+///
+/// load_model() validates everything and throws a file_error naming the file and what is
+/// wrong: not a seqlm file, a format version newer than this library reads, a checksum
+/// mismatch, an invalid architecture, a missing weight or one with the wrong shape or dtype, a
+/// weight holding a NaN or infinity, a tensor the architecture has no place for, or test
+/// vectors the rebuilt model does not reproduce. A float file loads as a double model and vice versa (the
+/// values are converted).
+///
+/// A training checkpoint is a model file with more in it (the optimizer's state and where the
+/// run stands); files/checkpoint_file.hpp writes and reads those parts, and
+/// train/checkpoint.hpp is the API: save_checkpoint / load_checkpoint. load_model() reads the
+/// model of a checkpoint too.
 #pragma once
 
 #include <algorithm>
@@ -58,20 +63,20 @@
 
 namespace seqlm {
 
-// The model-file format version this library writes; it reads versions 1 ..= this.
+/// The model-file format version this library writes; it reads versions 1 ..= this.
 inline constexpr int model_file_format_version = 1;
 
-// Inputs stored in a model file together with the logits the model gives for them. Loading
-// re-runs them through the rebuilt model, which catches a wrong architecture, a corrupted
-// weight or a mismatched build as a file_error. Give token ids for a model reading token ids,
-// features (F x steps*batch, time-major) for one reading features.
+/// Inputs stored in a model file together with the logits the model gives for them. Loading
+/// re-runs them through the rebuilt model, which catches a wrong architecture, a corrupted
+/// weight or a mismatched build as a file_error. Give token ids for a model reading token ids,
+/// features (F x steps*batch, time-major) for one reading features.
 struct TestVectors {
-  std::vector<TokenId> ids;  // time-major ids[t * batch + b]
-  Matrix<double> features;   // used when ids is empty
+  std::vector<TokenId> ids;  ///< time-major ids[t * batch + b]
+  Matrix<double> features;   ///< used when ids is empty
   Index steps = 0;
   Index batch = 0;
 
-  // No test vectors (the default).
+  /// No test vectors (the default).
   bool empty() const { return ids.empty() && features.size() == 0; }
 
   static TestVectors token_ids(std::vector<TokenId> ids, Index steps, Index batch) {
@@ -90,18 +95,18 @@ struct TestVectors {
   }
 };
 
-// Everything besides the model itself that goes into a model file.
+/// Everything besides the model itself that goes into a model file.
 struct ModelFileContents {
-  json::Value tokenizer;                        // any JSON (e.g. CharTokenizer::to_json()); null when absent
-  json::Value training_config;                  // any JSON: optimizer, epochs, data, ...
-  std::map<std::string, std::string> metadata;  // free-form, stored as "user.<key>"
-  TestVectors test_vectors;                     // optional: empty() means none
+  json::Value tokenizer;        ///< any JSON (e.g. CharTokenizer::to_json()); null when absent
+  json::Value training_config;  ///< any JSON: optimizer, epochs, data, ...
+  std::map<std::string, std::string> metadata;  ///< free-form, stored as "user.<key>"
+  TestVectors test_vectors;                     ///< optional: empty() means none
 };
 
 struct ModelLoadOptions {
   bool check_test_vectors = true;
-  // Largest allowed |logit - expected| / (1 + |expected|) when re-running the test vectors;
-  // 0 picks 1e-4 when the file or the model is float and 1e-9 when both are double.
+  /// Largest allowed |logit - expected| / (1 + |expected|) when re-running the test vectors;
+  /// 0 picks 1e-4 when the file or the model is float and 1e-9 when both are double.
   double tolerance = 0;
 };
 
@@ -110,19 +115,19 @@ struct LoadedModel {
   Sequential<Scalar> model;
   json::Value tokenizer;
   json::Value training_config;
-  std::map<std::string, std::string> metadata;  // the user metadata ("user." removed)
-  std::string seqlm_version;                    // the version that wrote the file
+  std::map<std::string, std::string> metadata;  ///< the user metadata ("user." removed)
+  std::string seqlm_version;                    ///< the version that wrote the file
   int format_version = 0;
-  safetensors::DType stored_dtype = safetensors::DType::F32;  // F32 or F64
-  bool test_vectors_checked = false;                          // the file had test vectors and they matched
+  safetensors::DType stored_dtype = safetensors::DType::F32;  ///< F32 or F64
+  bool test_vectors_checked = false;                          ///< the file had test vectors and they matched
 };
 
-// Test vectors run through the model when the file is saved and again whenever it is loaded.
-// The forward pass keeps every layer's output for every column (steps x batch), so a file
-// whose test vectors need more than this many values, steps x batch x (the sum of the
-// layers' output sizes), is refused before anything runs (and save_model refuses to write
-// one): 2^24 values, 64 MiB as float (recurrent layers also keep their gates, up to 4 values
-// per output). A few steps of one sequence, what the examples store, need a few thousand.
+/// Test vectors run through the model when the file is saved and again whenever it is loaded.
+/// The forward pass keeps every layer's output for every column (steps x batch), so a file
+/// whose test vectors need more than this many values, steps x batch x (the sum of the
+/// layers' output sizes), is refused before anything runs (and save_model refuses to write
+/// one): 2^24 values, 64 MiB as float (recurrent layers also keep their gates, up to 4 values
+/// per output). A few steps of one sequence, what the examples store, need a few thousand.
 inline constexpr Index max_test_vector_values = Index{1} << 24;
 
 namespace detail {
@@ -494,10 +499,10 @@ LoadedModel<Scalar> read_model(const safetensors::File& file, const TensorIndex&
 
 }  // namespace detail
 
-// Saves `model` (its architecture and weights) with `contents` to `path`, atomically: on any
-// failure an existing file at `path` is unchanged. value_error / shape_error for invalid test
-// vectors or metadata, value_error naming the weight for a NaN or infinite weight (load_model
-// would refuse the file), file_error for I/O.
+/// Saves `model` (its architecture and weights) with `contents` to `path`, atomically: on any
+/// failure an existing file at `path` is unchanged. value_error / shape_error for invalid test
+/// vectors or metadata, value_error naming the weight for a NaN or infinite weight (load_model
+/// would refuse the file), file_error for I/O.
 template <class Scalar>
 void save_model(const std::string& path, const Sequential<Scalar>& model,
                 const ModelFileContents& contents = {}) {
@@ -506,8 +511,8 @@ void save_model(const std::string& path, const Sequential<Scalar>& model,
   detail::seal_and_write(path, file);
 }
 
-// Loads a model file (or the model of a checkpoint) as a Scalar model, converting the weights
-// when the file has the other precision. file_error naming the file on anything invalid.
+/// Loads a model file (or the model of a checkpoint) as a Scalar model, converting the weights
+/// when the file has the other precision. file_error naming the file on anything invalid.
 template <class Scalar>
 LoadedModel<Scalar> load_model(const std::string& path, const ModelLoadOptions& options = {}) {
   const safetensors::File file = detail::open_seqlm_file(path, false);

@@ -1,40 +1,42 @@
-// Crash-safe file writing (POSIX).
-//
-// write_file_atomically(path, ...) never leaves a half-written file at `path`:
-//   1. create a new temporary file in the same directory (".<name>.tmp-<pid>-<n>"),
-//   2. write the bytes and fsync the temporary file,
-//   3. rename() it over `path` (atomic on POSIX file systems),
-//   4. fsync the directory so that the rename itself is durable.
-// Readers see either the old file or the new one. On any failure the temporary file is
-// removed, the old file is left untouched, and a file_error naming the path is thrown (a
-// failure inside a writer callback is nested in it: std::rethrow_if_nested recovers it).
-//
-// What `path` may be. A missing file (created) or a regular file (replaced). A symbolic link
-// is written THROUGH: it is resolved (all links in the chain) and the regular file it points
-// to is replaced atomically, with the temporary file in that file's directory; the link
-// itself stays. Refused with a file_error, before anything is written: a directory, FIFO,
-// socket or device node (rename() would swap it for a regular file, as root even /dev/null),
-// a link to one of those, and a dangling link (nothing to replace). The check and the rename
-// are separate system calls, so a target swapped between them by another process is not
-// detected.
-//
-// Stale temporaries. A writer killed between steps 1 and 3 leaves its temporary file behind.
-// Each write_file_atomically removes, from the target's directory, the temporaries of the same
-// target name whose writer pid no longer exists (kill(pid, 0) fails with ESRCH). Temporaries
-// of this process (another thread may be writing) and of live processes are never touched.
-// Pids are only meaningful on one machine: writers on other hosts (network file systems) or in
-// other pid namespaces sharing the directory would look dead, so do not share one output
-// directory across them.
-//
-// Two files together. prepare_file_atomically(path, ...) does steps 1-2 and returns a
-// PendingFile; its commit() does steps 3-4, and destroying it uncommitted removes the
-// temporary file. A program that must change two files together (the greetings example: the
-// model and the dataset it was learned from) prepares the first, changes the second, then
-// commits: a failure before the commit changes neither. (A crash between the two steps can
-// still leave them disagreeing; that needs a journal.)
-//
-// append_line(path, line) appends one line with a single write() and an fsync, for logs
-// that grow while a program runs (e.g. the greetings example's online learning).
+/// \file
+/// Crash-safe file writing (POSIX).
+///
+/// write_file_atomically(path, ...) never leaves a half-written file at `path`:
+///   1. create a new temporary file in the same directory (".<name>.tmp-<pid>-<n>"),
+///   2. write the bytes and fsync the temporary file,
+///   3. rename() it over `path` (atomic on POSIX file systems),
+///   4. fsync the directory so that the rename itself is durable.
+///
+/// Readers see either the old file or the new one. On any failure the temporary file is
+/// removed, the old file is left untouched, and a file_error naming the path is thrown (a
+/// failure inside a writer callback is nested in it: std::rethrow_if_nested recovers it).
+///
+/// What `path` may be. A missing file (created) or a regular file (replaced). A symbolic link
+/// is written THROUGH: it is resolved (all links in the chain) and the regular file it points
+/// to is replaced atomically, with the temporary file in that file's directory; the link
+/// itself stays. Refused with a file_error, before anything is written: a directory, FIFO,
+/// socket or device node (rename() would swap it for a regular file, as root even /dev/null),
+/// a link to one of those, and a dangling link (nothing to replace). The check and the rename
+/// are separate system calls, so a target swapped between them by another process is not
+/// detected.
+///
+/// Stale temporaries. A writer killed between steps 1 and 3 leaves its temporary file behind.
+/// Each write_file_atomically removes, from the target's directory, the temporaries of the same
+/// target name whose writer pid no longer exists (kill(pid, 0) fails with ESRCH). Temporaries
+/// of this process (another thread may be writing) and of live processes are never touched.
+/// Pids are only meaningful on one machine: writers on other hosts (network file systems) or in
+/// other pid namespaces sharing the directory would look dead, so do not share one output
+/// directory across them.
+///
+/// Two files together. prepare_file_atomically(path, ...) does steps 1-2 and returns a
+/// PendingFile; its commit() does steps 3-4, and destroying it uncommitted removes the
+/// temporary file. A program that must change two files together (the greetings example: the
+/// model and the dataset it was learned from) prepares the first, changes the second, then
+/// commits: a failure before the commit changes neither. (A crash between the two steps can
+/// still leave them disagreeing; that needs a journal.)
+///
+/// append_line(path, line) appends one line with a single write() and an fsync, for logs
+/// that grow while a program runs (e.g. the greetings example's online learning).
 #pragma once
 
 // The calls below (open, fsync, rename, kill, opendir) are POSIX. Windows would need
@@ -188,8 +190,8 @@ inline void remove_stale_temporaries(const std::string& directory, const std::st
 
 class PendingFile;
 
-// The sink a write_file_atomically callback writes to. Buffers in memory-sized chunks and
-// writes through to the temporary file; a failed write throws file_error.
+/// The sink a write_file_atomically callback writes to. Buffers in memory-sized chunks and
+/// writes through to the temporary file; a failed write throws file_error.
 class FileSink {
  public:
   void write(const void* data, std::size_t size) {
@@ -204,7 +206,7 @@ class FileSink {
   }
   void write(std::string_view bytes) { write(bytes.data(), bytes.size()); }
 
-  // Total bytes accepted so far.
+  /// Total bytes accepted so far.
   std::size_t bytes_written() const { return bytes_written_; }
 
  private:
@@ -232,9 +234,9 @@ class FileSink {
   std::size_t bytes_written_ = 0;
 };
 
-// A temporary file written and fsynced by prepare_file_atomically(), not yet renamed over its
-// target. commit() renames it (step 3) and syncs the directory (step 4); destroying it
-// without commit() removes the temporary file, leaving the target as it was. Move-only.
+/// A temporary file written and fsynced by prepare_file_atomically(), not yet renamed over its
+/// target. commit() renames it (step 3) and syncs the directory (step 4); destroying it
+/// without commit() removes the temporary file, leaving the target as it was. Move-only.
 class PendingFile {
  public:
   PendingFile(PendingFile&& other) noexcept
@@ -248,12 +250,12 @@ class PendingFile {
     if (!temporary_.empty()) ::unlink(temporary_.c_str());
   }
 
-  // The path given to prepare_file_atomically.
+  /// The path given to prepare_file_atomically.
   const std::string& path() const { return path_; }
 
-  // Replaces the target with the prepared file. file_error naming the path when the rename
-  // fails (the old file is then unchanged and the temporary file removed), when the directory
-  // cannot be synced afterwards (the file was replaced), or when called a second time.
+  /// Replaces the target with the prepared file. file_error naming the path when the rename
+  /// fails (the old file is then unchanged and the temporary file removed), when the directory
+  /// cannot be synced afterwards (the file was replaced), or when called a second time.
   void commit() {
     if (temporary_.empty()) {
       throw file_error("write_file_atomically: \"" + path_ + "\" was already committed (or moved from)");
@@ -294,10 +296,10 @@ class PendingFile {
   std::string temporary_;  // the prepared file; empty once committed or moved from
 };
 
-// Steps 1-2 of write_file_atomically (see the top of this file): checks the target, writes the
-// file produced by `writer` to a fresh temporary file next to it and fsyncs it; the target is
-// untouched until commit(). Throws file_error (the writer's own exception nested) like
-// write_file_atomically, leaving no temporary file.
+/// Steps 1-2 of write_file_atomically (see the top of this file): checks the target, writes the
+/// file produced by `writer` to a fresh temporary file next to it and fsyncs it; the target is
+/// untouched until commit(). Throws file_error (the writer's own exception nested) like
+/// write_file_atomically, leaving no temporary file.
 inline PendingFile prepare_file_atomically(const std::string& path,
                                            const std::function<void(FileSink&)>& writer) {
   if (path.empty()) throw file_error("write_file_atomically: empty path");
@@ -364,27 +366,27 @@ inline PendingFile prepare_file_atomically(const std::string& path,
   return PendingFile(path, target, temporary);
 }
 
-// Writes the file produced by `writer` to `path` atomically (see the top of this file: a
-// symbolic link is written through; a directory, FIFO, socket, device node, a link to one and
-// a dangling link are refused). New files get mode 0666 minus the umask, like any file
-// created with open().
+/// Writes the file produced by `writer` to `path` atomically (see the top of this file: a
+/// symbolic link is written through; a directory, FIFO, socket, device node, a link to one and
+/// a dangling link are refused). New files get mode 0666 minus the umask, like any file
+/// created with open().
 inline void write_file_atomically(const std::string& path, const std::function<void(FileSink&)>& writer) {
   prepare_file_atomically(path, writer).commit();
 }
 
-// Writes `bytes` to `path` atomically.
+/// Writes `bytes` to `path` atomically.
 inline void write_file_atomically(const std::string& path, std::string_view bytes) {
   write_file_atomically(path, [bytes](FileSink& sink) { sink.write(bytes); });
 }
 
-// Prepares `bytes` for `path` (see prepare_file_atomically).
+/// Prepares `bytes` for `path` (see prepare_file_atomically).
 inline PendingFile prepare_file_atomically(const std::string& path, std::string_view bytes) {
   return prepare_file_atomically(path, [bytes](FileSink& sink) { sink.write(bytes); });
 }
 
-// Appends `line` and a '\n' to `path` (created with mode 0666 minus umask if missing) with
-// one write() in O_APPEND mode, then fsyncs. A line containing '\n' or '\r' is a
-// value_error (it would become several lines); I/O failures are file_error naming the path.
+/// Appends `line` and a ``'\n'`` to `path` (created with mode 0666 minus umask if missing) with
+/// one write() in O_APPEND mode, then fsyncs. A line containing ``'\n'`` or ``'\r'`` is a
+/// value_error (it would become several lines); I/O failures are file_error naming the path.
 inline void append_line(const std::string& path, std::string_view line) {
   const std::size_t newline = line.find_first_of("\r\n");
   if (newline != std::string_view::npos) {

@@ -1,26 +1,30 @@
-// A small, strict JSON value type: parse(), dump() and accessors that explain failures.
-//
-// Used for tokenizer files and model-file headers (safetensors), so it is strict (RFC 8259):
-//   * no comments, no trailing commas, no NaN/Infinity, no leading zeros, no single quotes;
-//   * strings must be valid UTF-8; control characters must be escaped; \uXXXX escapes are
-//     decoded, UTF-16 surrogate pairs combined, a lone surrogate is an error;
-//   * duplicate keys in one object are an error (naming the key);
-//   * nesting deeper than ParseOptions::max_depth (256), texts longer than
-//     ParseOptions::max_bytes (256 MiB) and texts of more than ParseOptions::max_values
-//     values (2^24) are refused before they can exhaust the stack or memory; parse_file()
-//     checks the file's size before reading it.
-// Every syntax error is a value_error "JSON: <what> at byte offset N (line L, column C)";
-// parse_file() reports the same as a file_error naming the path.
-//
-// Numbers are kept as a double and, when the literal is an integer that fits, also as an
-// exact int64 (so 2^53 + 1 survives a round trip). Objects keep their insertion order, and
-// dump() is deterministic: the same value always gives the same bytes.
-//
-//   json::Value header = json::parse(text);
-//   std::int64_t n = header.get_int64("vocabulary_size");   // value_error naming the key
-//   json::Value out = json::Value::object();
-//   out.set("name", "lstm").set("units", 128);
-//   std::string compact = out.dump(), pretty = out.dump(2);
+/// \file
+/// A small, strict JSON value type: parse(), dump() and accessors that explain failures.
+///
+/// Used for tokenizer files and model-file headers (safetensors), so it is strict (RFC 8259):
+///   * no comments, no trailing commas, no NaN/Infinity, no leading zeros, no single quotes;
+///   * strings must be valid UTF-8; control characters must be escaped; `\uXXXX` escapes are
+///     decoded, UTF-16 surrogate pairs combined, a lone surrogate is an error;
+///   * duplicate keys in one object are an error (naming the key);
+///   * nesting deeper than ParseOptions::max_depth (256), texts longer than
+///     ParseOptions::max_bytes (256 MiB) and texts of more than ParseOptions::max_values
+///     values (2^24) are refused before they can exhaust the stack or memory; parse_file()
+///     checks the file's size before reading it.
+///
+/// Every syntax error is a value_error "JSON: <what> at byte offset N (line L, column C)";
+/// parse_file() reports the same as a file_error naming the path.
+///
+/// Numbers are kept as a double and, when the literal is an integer that fits, also as an
+/// exact int64 (so 2^53 + 1 survives a round trip). Objects keep their insertion order, and
+/// dump() is deterministic: the same value always gives the same bytes.
+///
+/// ```cpp
+///   json::Value header = json::parse(text);
+///   std::int64_t n = header.get_int64("vocabulary_size");   // value_error naming the key
+///   json::Value out = json::Value::object();
+///   out.set("name", "lstm").set("units", 128);
+///   std::string compact = out.dump(), pretty = out.dump(2);
+/// ```
 #pragma once
 
 #include <algorithm>
@@ -41,18 +45,18 @@
 
 namespace seqlm::json {
 
-// Limits that keep hostile input from exhausting the stack or memory. Every value (each
-// number, string, literal, array and object) takes sizeof(Value) = 104 bytes plus its text,
-// two bytes of input ("0,") can make one, so the bound that matters for memory is max_values:
-// at most 2^24 values, about 1.7 GB on a 64-bit host, whatever the length of the text.
+/// Limits that keep hostile input from exhausting the stack or memory. Every value (each
+/// number, string, literal, array and object) takes sizeof(Value) = 104 bytes plus its text,
+/// two bytes of input ("0,") can make one, so the bound that matters for memory is max_values:
+/// at most 2^24 values, about 1.7 GB on a 64-bit host, whatever the length of the text.
 inline constexpr std::size_t default_max_depth = 256;
 inline constexpr std::size_t default_max_bytes = std::size_t{256} << 20;
 inline constexpr std::size_t default_max_values = std::size_t{1} << 24;
 
 struct ParseOptions {
-  std::size_t max_depth = default_max_depth;    // arrays/objects nested deeper than this are refused
-  std::size_t max_bytes = default_max_bytes;    // longer texts are refused (256 MiB)
-  std::size_t max_values = default_max_values;  // texts of more values are refused
+  std::size_t max_depth = default_max_depth;    ///< arrays/objects nested deeper than this are refused
+  std::size_t max_bytes = default_max_bytes;    ///< longer texts are refused (256 MiB)
+  std::size_t max_values = default_max_values;  ///< texts of more values are refused
 };
 
 class Value {
@@ -60,12 +64,12 @@ class Value {
   enum class Type { null, boolean, number, string, array, object };
   using Array = std::vector<Value>;
   using Member = std::pair<std::string, Value>;
-  using Object = std::vector<Member>;  // insertion order
+  using Object = std::vector<Member>;  ///< insertion order
 
-  Value() = default;  // null
+  Value() = default;  ///< null
   Value(std::nullptr_t) {}
   Value(bool value) : type_(Type::boolean), bool_(value) {}
-  // Any integer type (not bool). Values beyond the int64 range are a value_error.
+  /// Any integer type (not bool). Values beyond the int64 range are a value_error.
   template <class Int, std::enable_if_t<std::is_integral_v<Int> && !std::is_same_v<Int, bool>, int> = 0>
   Value(Int value) : type_(Type::number) {
     if constexpr (std::is_unsigned_v<Int>) {
@@ -90,7 +94,7 @@ class Value {
   static Value object() { return Value(Object{}); }
 
   Type type() const { return type_; }
-  // "null", "a boolean", "a number", "a string", "an array", "an object" - for messages.
+  /// "null", "a boolean", "a number", "a string", "an array", "an object" - for messages.
   const char* type_name() const { return type_name(type_); }
   static const char* type_name(Type type) {
     switch (type) {
@@ -110,14 +114,14 @@ class Value {
   bool is_string() const { return type_ == Type::string; }
   bool is_array() const { return type_ == Type::array; }
   bool is_object() const { return type_ == Type::object; }
-  // A number whose value is an integer that fits in int64 (as_int64() will succeed).
+  /// A number whose value is an integer that fits in int64 (as_int64() will succeed).
   bool is_integer() const {
     return type_ == Type::number &&
            (is_integer_ || (std::isfinite(number_) && std::trunc(number_) == number_ &&
                             number_ >= -9223372036854775808.0 && number_ < 9223372036854775808.0));
   }
 
-  // Typed access; a different type is a value_error "JSON: expected a string, got a number".
+  /// Typed access; a different type is a value_error "JSON: expected a string, got a number".
   bool as_bool() const {
     expect(Type::boolean);
     return bool_;
@@ -155,7 +159,7 @@ class Value {
     return object_;
   }
 
-  // Number of elements of an array or members of an object (value_error otherwise).
+  /// Number of elements of an array or members of an object (value_error otherwise).
   std::size_t size() const {
     if (type_ == Type::array) return array_.size();
     if (type_ == Type::object) return object_.size();
@@ -163,7 +167,7 @@ class Value {
         detail::make_message("JSON: size() of ", type_name(), ", expected an array or an object"));
   }
 
-  // Array element; an index out of range is a value_error.
+  /// Array element; an index out of range is a value_error.
   const Value& at(std::size_t index) const {
     const Array& items = as_array();
     if (index >= items.size()) {
@@ -177,8 +181,8 @@ class Value {
     return array_.back();
   }
 
-  // Object member lookup (linear: objects here are small headers). find() returns nullptr
-  // when the key is absent; at() throws value_error naming the missing key.
+  /// Object member lookup (linear: objects here are small headers). find() returns nullptr
+  /// when the key is absent; at() throws value_error naming the missing key.
   const Value* find(std::string_view key) const {
     for (const Member& member : as_object()) {
       if (member.first == key) return &member.second;
@@ -191,8 +195,8 @@ class Value {
     if (value == nullptr) throw value_error(detail::make_message("JSON: missing key \"", key, "\""));
     return *value;
   }
-  // Sets a member: replaces the value of an existing key in place, otherwise appends.
-  // Returns *this so that calls chain.
+  /// Sets a member: replaces the value of an existing key in place, otherwise appends.
+  /// Returns *this so that calls chain.
   Value& set(std::string_view key, Value value) {
     for (Member& member : as_object()) {
       if (member.first == key) {
@@ -204,8 +208,8 @@ class Value {
     return *this;
   }
 
-  // Member access with the type checked; both errors name the key:
-  // "JSON: key \"units\" is a string, expected a number".
+  /// Member access with the type checked; both errors name the key:
+  /// "JSON: key \"units\" is a string, expected a number".
   bool get_bool(std::string_view key) const { return member(key, Type::boolean).bool_; }
   double get_double(std::string_view key) const { return member(key, Type::number).number_; }
   std::int64_t get_int64(std::string_view key) const {
@@ -220,17 +224,17 @@ class Value {
   const Array& get_array(std::string_view key) const { return member(key, Type::array).array_; }
   const Value& get_object(std::string_view key) const { return member(key, Type::object); }
 
-  // Serialises deterministically. indent < 0: compact, no whitespace at all; indent >= 0:
-  // one element per line indented by `indent` spaces per level, ": " after keys.
-  // Non-ASCII characters are written as UTF-8. NaN/infinity or a string that is not valid
-  // UTF-8 cannot be written: value_error.
+  /// Serialises deterministically. indent < 0: compact, no whitespace at all; indent >= 0:
+  /// one element per line indented by `indent` spaces per level, ": " after keys.
+  /// Non-ASCII characters are written as UTF-8. NaN/infinity or a string that is not valid
+  /// UTF-8 cannot be written: value_error.
   std::string dump(int indent = -1) const {
     std::string out;
     write(out, indent, 0);
     return out;
   }
 
-  // Structural equality; object member order matters, numbers compare by value.
+  /// Structural equality; object member order matters, numbers compare by value.
   friend bool operator==(const Value& a, const Value& b) {
     if (a.type_ != b.type_) return false;
     switch (a.type_) {
@@ -359,7 +363,7 @@ class Value {
   Object object_;
 };
 
-// Recursive-descent parser; recursion depth is bounded by ParseOptions::max_depth.
+/// Recursive-descent parser; recursion depth is bounded by ParseOptions::max_depth.
 class Parser {
  public:
   Parser(std::string_view text, const ParseOptions& options) : text_(text), options_(options) {}
@@ -642,13 +646,13 @@ class Parser {
   std::size_t values_ = 0;  // values started so far
 };
 
-// Parses a complete JSON text (value_error with the byte offset on any error).
+/// Parses a complete JSON text (value_error with the byte offset on any error).
 inline Value parse(std::string_view text, const ParseOptions& options = {}) {
   return Parser(text, options).parse_document();
 }
 
-// Reads and parses a JSON file; every failure is a file_error naming the path. A file longer
-// than options.max_bytes is refused before it is read.
+/// Reads and parses a JSON file; every failure is a file_error naming the path. A file longer
+/// than options.max_bytes is refused before it is read.
 inline Value parse_file(const std::string& path, const ParseOptions& options = {}) {
   const std::string text = read_text_file(path, options.max_bytes);
   try {
@@ -680,8 +684,8 @@ inline Value parse_file(const std::string& path, const ParseOptions& options = {
 // file_error unless another is given (json::throw_as<value_error>). The reader refers to the
 // Value, which must outlive it (and any reader or array it hands out).
 
-// Throws `message` as an Error; pass &throw_as<value_error> (or any function that throws) to
-// a reader to choose what it throws.
+/// Throws `message` as an Error; pass &throw_as<value_error> (or any function that throws) to
+/// a reader to choose what it throws.
 using Thrower = void (*)(const std::string& message);
 template <class Error>
 [[noreturn]] void throw_as(const std::string& message) {
@@ -760,12 +764,12 @@ class ArrayReader;
 
 class ObjectReader {
  public:
-  // Sizes larger than this are refused by size() unless another limit is given: a hostile
-  // file could otherwise ask for terabytes.
+  /// Sizes larger than this are refused by size() unless another limit is given: a hostile
+  /// file could otherwise ask for terabytes.
   static constexpr std::int64_t max_size = std::int64_t{1} << 24;
 
-  // Reads `value`, which must be an object ("<path>: expected an object, got an array"
-  // otherwise). `path` names it in messages; errors are thrown through `thrower`.
+  /// Reads `value`, which must be an object ("<path>: expected an object, got an array"
+  /// otherwise). `path` names it in messages; errors are thrown through `thrower`.
   ObjectReader(const Value& value, std::string path, Thrower thrower = &throw_as<file_error>)
       : value_(value), path_(std::move(path)), thrower_(thrower) {
     if (!value.is_object()) fail_here(detail::make_message("expected an object, got ", value.type_name()));
@@ -774,34 +778,34 @@ class ObjectReader {
   const std::string& path() const { return path_; }
   Thrower thrower() const { return thrower_; }
 
-  // Required fields; each throws naming the field when it is missing or has the wrong type.
-  // An integer in [min, max].
+  /// Required fields; each throws naming the field when it is missing or has the wrong type.
+  /// An integer in [min, max].
   std::int64_t integer(const std::string& field, std::int64_t min = std::numeric_limits<std::int64_t>::min(),
                        std::int64_t max = std::numeric_limits<std::int64_t>::max()) {
     return check(field).integer(min, max);
   }
-  // An integer in [0, max]: a counter.
+  /// An integer in [0, max]: a counter.
   std::int64_t count(const std::string& field, std::int64_t max = std::numeric_limits<std::int64_t>::max()) {
     return integer(field, 0, max);
   }
-  // An integer in [1, max]: a dimension that will be allocated.
+  /// An integer in [1, max]: a dimension that will be allocated.
   std::int64_t size(const std::string& field, std::int64_t max = max_size) { return integer(field, 1, max); }
   bool flag(const std::string& field) { return check(field).flag(); }
-  // A finite number.
+  /// A finite number.
   double number(const std::string& field) { return check(field).number(); }
   const std::string& text(const std::string& field) { return check(field).text(); }
-  // A nested object, read with the path "<path>/<field>".
+  /// A nested object, read with the path "<path>/<field>".
   ObjectReader object(const std::string& field);
-  // A nested array ("<path>: field \"<field>[k]\" ..." for its elements).
+  /// A nested array ("<path>: field \"<field>[k]\" ..." for its elements).
   ArrayReader array(const std::string& field);
-  // The field as it is, of any type.
+  /// The field as it is, of any type.
   const Value& value(const std::string& field) {
     const Value* found = find(field);
     if (found == nullptr) fail(field, "is missing");
     return *found;
   }
 
-  // Optional fields: std::nullopt (or nullptr) when absent, checked like the above otherwise.
+  /// Optional fields: std::nullopt (or nullptr) when absent, checked like the above otherwise.
   const Value* find(const std::string& field) {
     known_.push_back(field);
     return value_.find(field);
@@ -835,12 +839,12 @@ class ObjectReader {
   std::optional<ObjectReader> optional_object(const std::string& field);
   std::optional<ArrayReader> optional_array(const std::string& field);
 
-  // Every member, for objects used as maps with free-form keys ("metrics": {"loss": [...]}).
-  // Reading a member through the accessors above marks it as read.
+  /// Every member, for objects used as maps with free-form keys ("metrics": {"loss": [...]}).
+  /// Reading a member through the accessors above marks it as read.
   const Value::Object& members() const { return value_.as_object(); }
 
-  // Refuses any field that no accessor asked for: "<path>: unknown field \"x\" (expected
-  // \"a\", \"b\")". Call it after reading every field.
+  /// Refuses any field that no accessor asked for: "<path>: unknown field \"x\" (expected
+  /// \"a\", \"b\")". Call it after reading every field.
   void finish() const {
     for (const Value::Member& member : value_.as_object()) {
       if (std::find(known_.begin(), known_.end(), member.first) != known_.end()) continue;
@@ -854,12 +858,12 @@ class ObjectReader {
     }
   }
 
-  // Throws "<path>: field \"<field>\" <problem>", for checks the accessors cannot make
-  // (`problem` says what was found and what was expected: "is 1.5, expected [0, 1)").
+  /// Throws "<path>: field \"<field>\" <problem>", for checks the accessors cannot make
+  /// (`problem` says what was found and what was expected: "is 1.5, expected [0, 1)").
   [[noreturn]] void fail(const std::string& field, const std::string& problem) const {
     detail::FieldCheck(value_, path_, field, thrower_).fail(problem);
   }
-  // Throws "<path>: <problem>", for a problem of the object as a whole.
+  /// Throws "<path>: <problem>", for a problem of the object as a whole.
   [[noreturn]] void fail_here(const std::string& problem) const {
     const std::string message = path_.empty() ? problem : path_ + ": " + problem;
     thrower_(message);
@@ -877,10 +881,10 @@ class ObjectReader {
   std::vector<std::string> known_;  // every field asked for, present or not
 };
 
-// The elements of one array field, read by index: messages name "<field>[k]".
+/// The elements of one array field, read by index: messages name "<field>[k]".
 class ArrayReader {
  public:
-  // `value` must be an array; it is the field `field` of the object at `path`.
+  /// `value` must be an array; it is the field `field` of the object at `path`.
   ArrayReader(const Value& value, std::string path, std::string field,
               Thrower thrower = &throw_as<file_error>)
       : value_(value), path_(std::move(path)), field_(std::move(field)), thrower_(thrower) {
@@ -889,7 +893,7 @@ class ArrayReader {
 
   std::size_t size() const { return value_.size(); }
   bool empty() const { return size() == 0; }
-  // Element k, of any type; an index past the end is refused like a bad field.
+  /// Element k, of any type; an index past the end is refused like a bad field.
   const Value& value(std::size_t k) const {
     if (k >= size()) fail(detail::make_message("has ", size(), " elements, element ", k, " was asked for"));
     return value_.at(k);
@@ -912,14 +916,14 @@ class ArrayReader {
   }
   ArrayReader array(std::size_t k) const { return ArrayReader(value(k), path_, element(k), thrower_); }
 
-  // "<field>[k]": how messages name element k.
+  /// "<field>[k]": how messages name element k.
   std::string element(std::size_t k) const { return detail::make_message(field_, "[", k, "]"); }
-  // Throws "<path>: field \"<field>[k]\" <problem>".
+  /// Throws "<path>: field \"<field>[k]\" <problem>".
   [[noreturn]] void fail(std::size_t k, const std::string& problem) const {
     detail::FieldCheck(value(k), path_, element(k), thrower_).fail(problem);
   }
-  // Throws "<path>: field \"<field>\" <problem>", for the array as a whole ("has 3 values,
-  // expected 4").
+  /// Throws "<path>: field \"<field>\" <problem>", for the array as a whole ("has 3 values,
+  /// expected 4").
   [[noreturn]] void fail(const std::string& problem) const {
     detail::FieldCheck(value_, path_, field_, thrower_).fail(problem);
   }
@@ -955,8 +959,8 @@ inline std::optional<ArrayReader> ObjectReader::optional_array(const std::string
   return array(field);
 }
 
-// Checks the header every serialised seqlm object starts with: an object whose "type" is
-// `type` and whose "version" is `version` (value_error saying which is wrong otherwise).
+/// Checks the header every serialised seqlm object starts with: an object whose "type" is
+/// `type` and whose "version" is `version` (value_error saying which is wrong otherwise).
 inline void check_type_and_version(const Value& value, const std::string& type, std::int64_t version) {
   ObjectReader read(value, "", &throw_as<value_error>);
   const std::string& found = read.text("type");
@@ -968,9 +972,11 @@ inline void check_type_and_version(const Value& value, const std::string& type, 
   }
 }
 
-// Reads a JSON file and converts it with `convert` (e.g. CharTokenizer::from_json). Any
-// failure, in the file or in the conversion, is a file_error naming `what` and the path:
-//   load_file(path, "CharTokenizer", CharTokenizer::from_json)
+/// Reads a JSON file and converts it with `convert` (e.g.\ CharTokenizer::from_json). Any
+/// failure, in the file or in the conversion, is a file_error naming `what` and the path:
+/// ```text
+///   load_file(path, "CharTokenizer", CharTokenizer::from_json)
+/// ```
 template <class Convert>
 auto load_file(const std::string& path, const char* what, Convert&& convert) {
   const Value value = parse_file(path);

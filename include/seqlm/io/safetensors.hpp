@@ -1,43 +1,50 @@
-// The safetensors container: named tensors plus a string-to-string metadata map.
-//
-// Layout of a file (https://github.com/huggingface/safetensors, "Format"):
-//
-//   bytes [0, 8)        N, the header length, unsigned 64-bit little-endian
-//   bytes [8, 8+N)      header: a UTF-8 JSON object, padded at the end with spaces
-//                         {"__metadata__": {"key": "value", ...},
-//                          "name": {"dtype": "F32", "shape": [3, 4], "data_offsets": [0, 48]}, ...}
-//   bytes [8+N, end)    data: every tensor's elements, row-major (C order), little-endian;
-//                       data_offsets are relative to the start of this section
-//
-// seqlm writes "__metadata__" first, then the tensors in the order given, their data in the
-// same order without gaps, and pads the header with spaces so that the data starts at a
-// multiple of 8. Supported dtypes: F32, F64, I32, I64, U8.
-//
-// Matrices. A seqlm (rows x cols) column-major Eigen matrix M is written with shape
-// [cols, rows]: its bytes are exactly Eigen's column-major storage, and the tensor a
-// row-major reader (NumPy, PyTorch) sees is M transposed. For seqlm's weights, stored
-// (out x in) so that y = W x, that is Keras's (in, out) kernel layout:
-//   Dense kernel (units x in)  -> [in, units]     (PyTorch's nn.Linear weight is its transpose)
-//   LSTM kernel (4H x in)      -> [in, 4H]        recurrent_kernel (4H x H) -> [H, 4H]
-//   Embedding (dim x vocab)    -> [vocab, dim]    logits (V x T*B) -> [T*B, V]
-// A matrix with one column (a bias) is written as the 1-D tensor [rows]. Reading, a 1-D
-// tensor [n] becomes an (n x 1) matrix, a 2-D tensor [a, b] a (b x a) matrix, a 0-D tensor
-// a (1 x 1) matrix.
-//
-// Reading validates everything and reports the first problem as a file_error naming the
-// file and the tensor or field: a file shorter than 8 bytes, a header length beyond the
-// file or above ReadOptions::max_header_bytes, a header that is not a UTF-8 JSON object, an
-// unknown or unsupported dtype, a malformed or overflowing shape, data_offsets that are out
-// of bounds, do not match dtype size x element count, overlap, or leave gaps, duplicate
-// names, and trailing bytes after the last tensor. No input makes the reader crash or
-// allocate more than the file's own size (plus the copies of its tensors).
-//
-//   safetensors::File file;
-//   file.add("dense/kernel", safetensors::Tensor::from_matrix(kernel));
-//   file.metadata["format"] = "example";
-//   safetensors::write("weights.safetensors", file);            // atomic
-//   safetensors::File back = safetensors::read("weights.safetensors");
-//   Matrix<float> kernel2 = back.at("dense/kernel").to_matrix<float>();
+/// \file
+/// The safetensors container: named tensors plus a string-to-string metadata map.
+///
+/// Layout of a file (https://github.com/huggingface/safetensors, "Format"):
+///
+/// ```text
+///   bytes [0, 8)        N, the header length, unsigned 64-bit little-endian
+///   bytes [8, 8+N)      header: a UTF-8 JSON object, padded at the end with spaces
+///                         {"__metadata__": {"key": "value", ...},
+///                          "name": {"dtype": "F32", "shape": [3, 4], "data_offsets": [0, 48]}, ...}
+///   bytes [8+N, end)    data: every tensor's elements, row-major (C order), little-endian;
+///                       data_offsets are relative to the start of this section
+/// ```
+///
+/// seqlm writes "__metadata__" first, then the tensors in the order given, their data in the
+/// same order without gaps, and pads the header with spaces so that the data starts at a
+/// multiple of 8. Supported dtypes: F32, F64, I32, I64, U8.
+///
+/// Matrices. A seqlm (rows x cols) column-major Eigen matrix M is written with shape
+/// [cols, rows]: its bytes are exactly Eigen's column-major storage, and the tensor a
+/// row-major reader (NumPy, PyTorch) sees is M transposed. For seqlm's weights, stored
+/// (out x in) so that y = W x, that is Keras's (in, out) kernel layout:
+/// ```text
+///   Dense kernel (units x in)  -> [in, units]     (PyTorch's nn.Linear weight is its transpose)
+///   LSTM kernel (4H x in)      -> [in, 4H]        recurrent_kernel (4H x H) -> [H, 4H]
+///   Embedding (dim x vocab)    -> [vocab, dim]    logits (V x T*B) -> [T*B, V]
+/// ```
+/// A matrix with one column (a bias) is written as the 1-D tensor [rows]. Reading, a 1-D
+/// tensor [n] becomes an (n x 1) matrix, a 2-D tensor [a, b] a (b x a) matrix, a 0-D tensor
+/// a (1 x 1) matrix.
+///
+/// Reading validates everything and reports the first problem as a file_error naming the
+/// file and the tensor or field: a file shorter than 8 bytes, a header length beyond the
+/// file or above ReadOptions::max_header_bytes, a header that is not a UTF-8 JSON object, an
+/// unknown or unsupported dtype, a malformed or overflowing shape, data_offsets that are out
+/// of bounds, do not match dtype size x element count, overlap, or leave gaps, duplicate
+/// names, and trailing bytes after the last tensor. No input makes the reader crash or
+/// allocate more than the file's own size (plus the copies of its tensors).
+///
+/// ```cpp
+///   safetensors::File file;
+///   file.add("dense/kernel", safetensors::Tensor::from_matrix(kernel));
+///   file.metadata["format"] = "example";
+///   safetensors::write("weights.safetensors", file);            // atomic
+///   safetensors::File back = safetensors::read("weights.safetensors");
+///   Matrix<float> kernel2 = back.at("dense/kernel").to_matrix<float>();
+/// ```
 #pragma once
 
 #include <algorithm>
@@ -60,7 +67,7 @@
 
 namespace seqlm::safetensors {
 
-// Element types seqlm reads and writes (safetensors' names).
+/// Element types seqlm reads and writes (safetensors' names).
 enum class DType { F32, F64, I32, I64, U8 };
 
 inline const char* dtype_name(DType dtype) {
@@ -74,7 +81,7 @@ inline const char* dtype_name(DType dtype) {
   return "?";
 }
 
-// Bytes per element.
+/// Bytes per element.
 inline std::size_t dtype_size(DType dtype) {
   switch (dtype) {
     case DType::F32: return 4;
@@ -86,7 +93,7 @@ inline std::size_t dtype_size(DType dtype) {
   return 0;
 }
 
-// The DType of a C++ element type: dtype_of<float>() == DType::F32.
+/// The DType of a C++ element type: dtype_of<float>() == DType::F32.
 template <class T>
 constexpr DType dtype_of() {
   if constexpr (std::is_same_v<T, float>) {
@@ -105,7 +112,7 @@ constexpr DType dtype_of() {
   }
 }
 
-// Metadata: string keys to string values, written in key order.
+/// Metadata: string keys to string values, written in key order.
 using Metadata = std::map<std::string, std::string>;
 
 namespace detail {
@@ -134,14 +141,14 @@ inline std::string shape_text(const std::vector<std::int64_t>& shape) {
 
 }  // namespace detail
 
-// One tensor: its dtype, its row-major shape and its elements as little-endian bytes
-// (exactly the bytes of the file's data section).
+/// One tensor: its dtype, its row-major shape and its elements as little-endian bytes
+/// (exactly the bytes of the file's data section).
 class Tensor {
  public:
   Tensor() = default;
 
-  // From raw little-endian bytes; value_error unless bytes.size() == product(shape) x dtype size
-  // and every dimension is >= 0.
+  /// From raw little-endian bytes; value_error unless bytes.size() == product(shape) x dtype size
+  /// and every dimension is >= 0.
   Tensor(DType dtype, std::vector<std::int64_t> shape, std::string bytes)
       : dtype_(dtype), shape_(std::move(shape)), bytes_(std::move(bytes)) {
     std::uint64_t count = 1;
@@ -158,8 +165,8 @@ class Tensor {
     }
   }
 
-  // A float or double matrix, written with shape [cols, rows] (see the top of this file) or
-  // [rows] when it has one column.
+  /// A float or double matrix, written with shape [cols, rows] (see the top of this file) or
+  /// [rows] when it has one column.
   template <class Derived>
   static Tensor from_matrix(const Eigen::MatrixBase<Derived>& matrix) {
     using Scalar = typename Derived::Scalar;
@@ -179,7 +186,7 @@ class Tensor {
     return Tensor(dtype_of<Scalar>(), std::move(shape), std::move(bytes));
   }
 
-  // Elements in row-major order with a given shape (value_error if the counts differ).
+  /// Elements in row-major order with a given shape (value_error if the counts differ).
   template <class T>
   static Tensor from_values(const std::vector<T>& values, std::vector<std::int64_t> shape) {
     std::string bytes(values.size() * sizeof(T), '\0');
@@ -192,7 +199,7 @@ class Tensor {
   const std::string& bytes() const { return bytes_; }
   Index element_count() const { return static_cast<Index>(bytes_.size() / dtype_size(dtype_)); }
 
-  // The elements in row-major order; value_error unless T is exactly the tensor's dtype.
+  /// The elements in row-major order; value_error unless T is exactly the tensor's dtype.
   template <class T>
   std::vector<T> values() const {
     if (dtype_of<T>() != dtype_) {
@@ -204,8 +211,8 @@ class Tensor {
     return out;
   }
 
-  // True when to_matrix() would give a (rows x cols) matrix: shape [cols, rows], or [rows]
-  // (or [] for 1 x 1) when cols == 1.
+  /// True when to_matrix() would give a (rows x cols) matrix: shape [cols, rows], or [rows]
+  /// (or [] for 1 x 1) when cols == 1.
   bool has_matrix_shape(Index rows, Index cols) const {
     switch (shape_.size()) {
       case 0: return rows == 1 && cols == 1;
@@ -215,8 +222,8 @@ class Tensor {
     }
   }
 
-  // The seqlm matrix this tensor stores (see the top of this file), converting F32 <-> F64.
-  // value_error for an integer dtype, shape_error for more than 2 dimensions.
+  /// The seqlm matrix this tensor stores (see the top of this file), converting F32 <-> F64.
+  /// value_error for an integer dtype, shape_error for more than 2 dimensions.
   template <class Scalar>
   Matrix<Scalar> to_matrix() const {
     if (shape_.size() > 2) {
@@ -250,24 +257,24 @@ struct NamedTensor {
   Tensor tensor;
 };
 
-// A whole file: tensors (in data order) and metadata.
+/// A whole file: tensors (in data order) and metadata.
 struct File {
   std::vector<NamedTensor> tensors;
   Metadata metadata;
 
-  // Appends a tensor (names are checked for uniqueness when the file is written).
+  /// Appends a tensor (names are checked for uniqueness when the file is written).
   File& add(std::string name, Tensor tensor) {
     tensors.push_back({std::move(name), std::move(tensor)});
     return *this;
   }
-  // The tensor called `name`, or nullptr.
+  /// The tensor called `name`, or nullptr.
   const Tensor* find(std::string_view name) const {
     for (const NamedTensor& entry : tensors) {
       if (entry.name == name) return &entry.tensor;
     }
     return nullptr;
   }
-  // The tensor called `name`; file_error naming it when absent.
+  /// The tensor called `name`; file_error naming it when absent.
   const Tensor& at(std::string_view name) const {
     const Tensor* tensor = find(name);
     if (tensor == nullptr) {
@@ -277,22 +284,22 @@ struct File {
   }
 };
 
-// Limits applied when reading (docs/file-format.md#limits). The tensors' data needs no limit
-// of its own: every tensor must hold exactly dtype size x element count bytes of the file,
-// so the data costs what the file costs. The header is JSON, parsed with the default
-// json::ParseOptions::max_values and these:
-inline constexpr std::uint64_t default_max_header_bytes = std::uint64_t{100} << 20;  // 100 MiB
-inline constexpr std::size_t max_header_depth = 64;  // JSON nesting in the header (seqlm uses 3)
-inline constexpr std::size_t max_dimensions = 8;     // dimensions of one tensor's shape
+/// Limits applied when reading (`docs/file-format.md#limits`). The tensors' data needs no limit
+/// of its own: every tensor must hold exactly dtype size x element count bytes of the file,
+/// so the data costs what the file costs. The header is JSON, parsed with the default
+/// json::ParseOptions::max_values and these:
+inline constexpr std::uint64_t default_max_header_bytes = std::uint64_t{100} << 20;  ///< 100 MiB
+inline constexpr std::size_t max_header_depth = 64;  ///< JSON nesting in the header (seqlm uses 3)
+inline constexpr std::size_t max_dimensions = 8;     ///< dimensions of one tensor's shape
 
-// A larger file is refused: a regular file by its size before it is read, anything else (a
-// pipe, a device such as /dev/zero) once it has given that much. 2 GiB holds ~500M float
-// parameters, far beyond the models seqlm is for.
+/// A larger file is refused: a regular file by its size before it is read, anything else (a
+/// pipe, a device such as /dev/zero) once it has given that much. 2 GiB holds ~500M float
+/// parameters, far beyond the models seqlm is for.
 inline constexpr std::uint64_t default_max_file_bytes = std::uint64_t{2} << 30;
 
 struct ReadOptions {
-  std::uint64_t max_header_bytes = default_max_header_bytes;  // a longer header is refused
-  std::uint64_t max_file_bytes = default_max_file_bytes;      // a longer file is refused
+  std::uint64_t max_header_bytes = default_max_header_bytes;  ///< a longer header is refused
+  std::uint64_t max_file_bytes = default_max_file_bytes;      ///< a longer file is refused
 };
 
 namespace detail {
@@ -366,23 +373,23 @@ std::uint64_t non_negative_integer(const json::Value& value, const std::string& 
 
 }  // namespace detail
 
-// The bytes of a safetensors file (what write() stores). value_error on an empty, reserved
-// ("__metadata__") or duplicate tensor name, or metadata that is not valid UTF-8.
+/// The bytes of a safetensors file (what write() stores). value_error on an empty, reserved
+/// ("__metadata__") or duplicate tensor name, or metadata that is not valid UTF-8.
 inline std::string serialize(const File& file) {
   detail::StringSink sink;
   detail::write_file(sink, file);
   return std::move(sink.bytes);
 }
 
-// Writes `file` to `path` atomically (write_file_atomically): a failure leaves any old file
-// at `path` unchanged. Errors as serialize(), file_error for I/O.
+/// Writes `file` to `path` atomically (write_file_atomically): a failure leaves any old file
+/// at `path` unchanged. Errors as serialize(), file_error for I/O.
 inline void write(const std::string& path, const File& file) {
   detail::make_header(file);  // validate names and metadata before touching the disk
   write_file_atomically(path, [&file](FileSink& sink) { detail::write_file(sink, file); });
 }
 
-// Parses the bytes of a safetensors file; `source` names it in messages (usually the path).
-// Every problem is a file_error "safetensors \"<source>\": <what>" (see the top of this file).
+/// Parses the bytes of a safetensors file; `source` names it in messages (usually the path).
+/// Every problem is a file_error "safetensors \"<source>\": <what>" (see the top of this file).
 inline File parse(std::string_view bytes, const std::string& source, const ReadOptions& options = {}) {
   const std::string where = "safetensors \"" + source + "\": ";
   auto fail = [&where](const std::string& what) { throw file_error(where + what); };
@@ -555,7 +562,7 @@ inline File parse(std::string_view bytes, const std::string& source, const ReadO
   return file;
 }
 
-// Reads and validates a safetensors file (see parse()); file_error naming the path.
+/// Reads and validates a safetensors file (see parse()); file_error naming the path.
 inline File read(const std::string& path, const ReadOptions& options = {}) {
   return parse(read_text_file(path, static_cast<std::size_t>(options.max_file_bytes)), path, options);
 }

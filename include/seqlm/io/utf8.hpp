@@ -1,29 +1,32 @@
-// UTF-8 <-> Unicode code points, strict validation, and lower-casing.
-//
-// Every text in seqlm is UTF-8 bytes (std::string / std::string_view). The tokenizers work
-// on code points (char32_t): "é" is one character, not two bytes. Decoding is strict; any
-// of these is a text_error whose message gives the byte offset and the offending bytes:
-//   * a stray continuation byte (0x80-0xBF where a sequence should start),
-//   * a byte that never occurs in UTF-8 (0xC0, 0xC1, 0xF5-0xFF),
-//   * an overlong form (e.g. 0xE0 0x80 0xAF for '/'),
-//   * a UTF-16 surrogate (U+D800-U+DFFF, 0xED 0xA0-0xBF ..),
-//   * a code point above U+10FFFF (0xF4 0x90-0xBF ..),
-//   * a sequence cut short by the next lead byte or by the end of the input.
-//
-// The valid byte patterns (Unicode Table 3-7) that the decoder enforces:
-//   U+0000..U+007F     00-7F
-//   U+0080..U+07FF     C2-DF 80-BF
-//   U+0800..U+0FFF     E0    A0-BF 80-BF
-//   U+1000..U+CFFF     E1-EC 80-BF 80-BF
-//   U+D000..U+D7FF     ED    80-9F 80-BF
-//   U+E000..U+FFFF     EE-EF 80-BF 80-BF
-//   U+10000..U+3FFFF   F0    90-BF 80-BF 80-BF
-//   U+40000..U+FFFFF   F1-F3 80-BF 80-BF 80-BF
-//   U+100000..U+10FFFF F4    80-8F 80-BF 80-BF
-//
-// utf8::Decoder works incrementally over chunks, so a file can be streamed and a multi-byte
-// sequence may be split across two chunks. read_text_file() reads a whole file into memory.
-// printable() escapes any bytes for showing them in a message.
+/// \file
+/// UTF-8 <-> Unicode code points, strict validation, and lower-casing.
+///
+/// Every text in seqlm is UTF-8 bytes (std::string / std::string_view). The tokenizers work
+/// on code points (char32_t): "é" is one character, not two bytes. Decoding is strict; any
+/// of these is a text_error whose message gives the byte offset and the offending bytes:
+///   * a stray continuation byte (0x80-0xBF where a sequence should start),
+///   * a byte that never occurs in UTF-8 (0xC0, 0xC1, 0xF5-0xFF),
+///   * an overlong form (e.g. 0xE0 0x80 0xAF for '/'),
+///   * a UTF-16 surrogate (U+D800-U+DFFF, 0xED 0xA0-0xBF ..),
+///   * a code point above U+10FFFF (0xF4 0x90-0xBF ..),
+///   * a sequence cut short by the next lead byte or by the end of the input.
+///
+/// The valid byte patterns (Unicode Table 3-7) that the decoder enforces:
+/// ```text
+///   U+0000..U+007F     00-7F
+///   U+0080..U+07FF     C2-DF 80-BF
+///   U+0800..U+0FFF     E0    A0-BF 80-BF
+///   U+1000..U+CFFF     E1-EC 80-BF 80-BF
+///   U+D000..U+D7FF     ED    80-9F 80-BF
+///   U+E000..U+FFFF     EE-EF 80-BF 80-BF
+///   U+10000..U+3FFFF   F0    90-BF 80-BF 80-BF
+///   U+40000..U+FFFFF   F1-F3 80-BF 80-BF 80-BF
+///   U+100000..U+10FFFF F4    80-8F 80-BF 80-BF
+/// ```
+///
+/// utf8::Decoder works incrementally over chunks, so a file can be streamed and a multi-byte
+/// sequence may be split across two chunks. read_text_file() reads a whole file into memory.
+/// printable() escapes any bytes for showing them in a message.
 #pragma once
 
 #include <fcntl.h>
@@ -44,15 +47,17 @@
 
 namespace seqlm {
 
-// How to lower-case text before it is tokenized.
-//   none    - keep the text as it is;
-//   ascii   - only 'A'-'Z' -> 'a'-'z';
-//   unicode - Unicode simple case mapping (one code point to one code point) for ASCII, Latin-1
-//             Supplement, Latin Extended-A/B, Greek and Coptic, Cyrillic (+ Supplement), Latin
-//             Extended Additional and the Ohm/Kelvin/Angstrom signs. Other code points are kept.
-//             This equals Python's str.lower() on those ranges except where Python applies a
-//             multi-character or context rule: U+0130 'İ' -> 'i' (Python: "i̇"), and final
-//             sigma (Python lower-cases a word-final 'Σ' to 'ς'; here it is always 'σ').
+/// How to lower-case text before it is tokenized.
+/// ```text
+///   none    - keep the text as it is;
+///   ascii   - only 'A'-'Z' -> 'a'-'z';
+///   unicode - Unicode simple case mapping (one code point to one code point) for ASCII, Latin-1
+///             Supplement, Latin Extended-A/B, Greek and Coptic, Cyrillic (+ Supplement), Latin
+///             Extended Additional and the Ohm/Kelvin/Angstrom signs. Other code points are kept.
+///             This equals Python's str.lower() on those ranges except where Python applies a
+///             multi-character or context rule: U+0130 'İ' -> 'i' (Python: "i̇"), and final
+///             sigma (Python lower-cases a word-final 'Σ' to 'ς'; here it is always 'σ').
+/// ```
 enum class LowerCase { none, ascii, unicode };
 
 namespace detail {
@@ -125,11 +130,11 @@ namespace utf8 {
 
 inline constexpr char32_t max_code_point = 0x10FFFF;
 
-// True for U+0000..U+10FFFF without the surrogates U+D800..U+DFFF.
+/// True for U+0000..U+10FFFF without the surrogates U+D800..U+DFFF.
 inline bool is_scalar_value(char32_t c) { return c <= max_code_point && !(c >= 0xD800 && c <= 0xDFFF); }
 
-// Appends the UTF-8 bytes of code point c (1 to 4 bytes). Surrogates and values above
-// U+10FFFF cannot be encoded: text_error.
+/// Appends the UTF-8 bytes of code point c (1 to 4 bytes). Surrogates and values above
+/// U+10FFFF cannot be encoded: text_error.
 inline void append(std::string& out, char32_t c) {
   if (!is_scalar_value(c)) {
     throw text_error(detail::make_message("UTF-8: cannot encode U+", std::hex, std::uppercase,
@@ -152,14 +157,14 @@ inline void append(std::string& out, char32_t c) {
   }
 }
 
-// The UTF-8 bytes of one code point.
+/// The UTF-8 bytes of one code point.
 inline std::string encode(char32_t c) {
   std::string out;
   append(out, c);
   return out;
 }
 
-// The UTF-8 bytes of a sequence of code points.
+/// The UTF-8 bytes of a sequence of code points.
 inline std::string encode(std::u32string_view code_points) {
   std::string out;
   out.reserve(code_points.size());
@@ -167,7 +172,7 @@ inline std::string encode(std::u32string_view code_points) {
   return out;
 }
 
-// "U+00E9" - the conventional name of a code point, for messages.
+/// "U+00E9" - the conventional name of a code point, for messages.
 inline std::string code_point_name(char32_t c) {
   const char* digits = "0123456789ABCDEF";
   std::string hex;
@@ -177,8 +182,8 @@ inline std::string code_point_name(char32_t c) {
   return "U+" + hex;
 }
 
-// "U+00E9 'é'" - the code point and, when printable, the character itself (control
-// characters and whitespace are shown by name only).
+/// "U+00E9 'é'" - the code point and, when printable, the character itself (control
+/// characters and whitespace are shown by name only).
 inline std::string describe(char32_t c) {
   std::string text = code_point_name(c);
   if (c > 0x20 && c != 0x7F && !(c >= 0x80 && c < 0xA0) && is_scalar_value(c)) {
@@ -187,25 +192,27 @@ inline std::string describe(char32_t c) {
   return text;
 }
 
-// Incremental, strict UTF-8 decoder. Feed it chunks of bytes in order; it emits each code
-// point as soon as its last byte arrives, keeping an incomplete sequence at the end of a
-// chunk until the next one. Call finish() after the last chunk: an incomplete sequence
-// left over then is an error ("truncated"). Byte offsets in messages count from the first
-// byte ever fed.
-//
-//   utf8::Decoder decoder;
-//   std::u32string text;
-//   decoder.feed(chunk1, [&](char32_t c, std::size_t offset) { text += c; });
-//   decoder.feed(chunk2, ...);
-//   decoder.finish();
+/// Incremental, strict UTF-8 decoder. Feed it chunks of bytes in order; it emits each code
+/// point as soon as its last byte arrives, keeping an incomplete sequence at the end of a
+/// chunk until the next one. Call finish() after the last chunk: an incomplete sequence
+/// left over then is an error ("truncated"). Byte offsets in messages count from the first
+/// byte ever fed.
+///
+/// ```cpp
+///   utf8::Decoder decoder;
+///   std::u32string text;
+///   decoder.feed(chunk1, [&](char32_t c, std::size_t offset) { text += c; });
+///   decoder.feed(chunk2, ...);
+///   decoder.finish();
+/// ```
 class Decoder {
  public:
-  // `first_offset` is the stream offset of the first byte that will be fed (for messages
-  // about a text embedded in a larger buffer, e.g. a JSON string).
+  /// `first_offset` is the stream offset of the first byte that will be fed (for messages
+  /// about a text embedded in a larger buffer, e.g.\ a JSON string).
   explicit Decoder(std::size_t first_offset = 0) : offset_(first_offset) {}
 
-  // Decodes `bytes`, calling on_code_point(char32_t c, std::size_t byte_offset) for every
-  // complete code point; byte_offset is where its first byte sits in the whole stream.
+  /// Decodes `bytes`, calling on_code_point(char32_t c, std::size_t byte_offset) for every
+  /// complete code point; byte_offset is where its first byte sits in the whole stream.
   template <class OnCodePoint>
   void feed(std::string_view bytes, OnCodePoint&& on_code_point) {
     const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
@@ -241,12 +248,12 @@ class Decoder {
     offset_ += size;
   }
 
-  // Decodes `bytes`, appending the code points to `out`.
+  /// Decodes `bytes`, appending the code points to `out`.
   void feed(std::string_view bytes, std::u32string& out) {
     feed(bytes, [&out](char32_t c, std::size_t) { out += c; });
   }
 
-  // Declares the end of the input: a sequence still incomplete is a text_error.
+  /// Declares the end of the input: a sequence still incomplete is a text_error.
   void finish() {
     if (pending_count_ > 0) {
       const std::size_t count = pending_count_;
@@ -257,10 +264,10 @@ class Decoder {
     }
   }
 
-  // Stream offset of the next byte to be fed (first_offset + bytes fed so far).
+  /// Stream offset of the next byte to be fed (first_offset + bytes fed so far).
   std::size_t bytes_consumed() const { return offset_; }
 
-  // True when no partial sequence is waiting for more bytes.
+  /// True when no partial sequence is waiting for more bytes.
   bool at_boundary() const { return pending_count_ == 0; }
 
  private:
@@ -330,7 +337,7 @@ class Decoder {
   unsigned char second_min_ = 0x80, second_max_ = 0xBF;
 };
 
-// Decodes a whole UTF-8 text to code points (text_error on invalid input).
+/// Decodes a whole UTF-8 text to code points (text_error on invalid input).
 inline std::u32string decode(std::string_view bytes) {
   std::u32string out;
   out.reserve(bytes.size());
@@ -340,14 +347,14 @@ inline std::u32string decode(std::string_view bytes) {
   return out;
 }
 
-// Throws text_error (with the byte offset) unless `bytes` is valid UTF-8.
+/// Throws text_error (with the byte offset) unless `bytes` is valid UTF-8.
 inline void validate(std::string_view bytes) {
   Decoder decoder;
   decoder.feed(bytes, [](char32_t, std::size_t) {});
   decoder.finish();
 }
 
-// True when `bytes` is valid UTF-8.
+/// True when `bytes` is valid UTF-8.
 inline bool is_valid(std::string_view bytes) {
   try {
     validate(bytes);
@@ -357,10 +364,10 @@ inline bool is_valid(std::string_view bytes) {
   }
 }
 
-// `text` made safe to show in a message, on one line: printable ASCII and valid UTF-8
-// sequences of printable characters are kept; control characters (newlines and NUL included),
-// DEL, C1 controls (U+0080..U+009F) and bytes that are not valid UTF-8 become "\xNN". For
-// echoing file contents such as a binary CSV header.
+/// `text` made safe to show in a message, on one line: printable ASCII and valid UTF-8
+/// sequences of printable characters are kept; control characters (newlines and NUL included),
+/// DEL, C1 controls (U+0080..U+009F) and bytes that are not valid UTF-8 become "\xNN". For
+/// echoing file contents such as a binary CSV header.
 inline std::string printable(std::string_view text) {
   static const char* const digits = "0123456789ABCDEF";
   std::string out;
@@ -386,7 +393,7 @@ inline std::string printable(std::string_view text) {
   return out;
 }
 
-// Number of code points in a valid UTF-8 text (text_error otherwise).
+/// Number of code points in a valid UTF-8 text (text_error otherwise).
 inline std::size_t length(std::string_view bytes) {
   std::size_t count = 0;
   Decoder decoder;
@@ -397,7 +404,7 @@ inline std::size_t length(std::string_view bytes) {
 
 }  // namespace utf8
 
-// Lower case of one code point under `mode` (see LowerCase).
+/// Lower case of one code point under `mode` (see LowerCase).
 inline char32_t to_lower(char32_t c, LowerCase mode) {
   if (mode == LowerCase::none) return c;
   if (c >= U'A' && c <= U'Z') return c + (U'a' - U'A');
@@ -413,8 +420,8 @@ inline char32_t to_lower(char32_t c, LowerCase mode) {
   return static_cast<char32_t>(static_cast<std::int64_t>(c) + run.delta);
 }
 
-// Lower-cases a UTF-8 text under `mode` (text_error on invalid UTF-8 unless mode is none,
-// which returns the bytes unchanged).
+/// Lower-cases a UTF-8 text under `mode` (text_error on invalid UTF-8 unless mode is none,
+/// which returns the bytes unchanged).
 inline std::string to_lower(std::string_view text, LowerCase mode) {
   if (mode == LowerCase::none) return std::string(text);
   std::string out;
@@ -431,7 +438,7 @@ inline std::string to_lower(std::string_view text, LowerCase mode) {
   return out;
 }
 
-// Parses "none" / "ascii" / "unicode" (value_error otherwise) and back.
+/// Parses "none" / "ascii" / "unicode" (value_error otherwise) and back.
 inline const char* lower_case_name(LowerCase mode) {
   switch (mode) {
     case LowerCase::none: return "none";
@@ -449,10 +456,10 @@ inline LowerCase lower_case_from_name(std::string_view name) {
                                          "\", expected \"none\", \"ascii\" or \"unicode\""));
 }
 
-// Reads a whole file as bytes (no decoding, no newline translation). file_error naming the
-// path and the system's reason (errno text) when it cannot be opened or read, and when it
-// holds more than `max_bytes` bytes: a regular file is refused by its size before anything
-// is read, anything else (a pipe, /proc) once it has given more.
+/// Reads a whole file as bytes (no decoding, no newline translation). file_error naming the
+/// path and the system's reason (errno text) when it cannot be opened or read, and when it
+/// holds more than `max_bytes` bytes: a regular file is refused by its size before anything
+/// is read, anything else (a pipe, /proc) once it has given more.
 inline std::string read_text_file(const std::string& path,
                                   std::size_t max_bytes = std::numeric_limits<std::size_t>::max()) {
   auto fail = [&path](const char* what) {

@@ -1,23 +1,26 @@
-// Keras model configurations (config.json of a `.keras` file, the model_config attribute of a
-// legacy `.h5` file) read into a seqlm Sequential, and a seqlm Sequential written as Keras 3's
-// config.json. docs/keras.md has the full table of how each Keras option maps.
-//
-// Reading is strict: every option a layer states is either mapped (units, return_sequences,
-// reset_after, ...), checked to have the one value seqlm computes (activation "tanh",
-// go_backwards false, recurrent_dropout 0, no regularizers, ...), or known not to change what
-// the layer computes (initializers, seed, unroll, implementation). Anything else, or a value
-// seqlm cannot compute exactly, is a file_error naming the layer, the option and its value:
-//
-//   model.keras: config.json: layer 1 "gru" (GRU): option "recurrent_dropout" is 0.2; seqlm's
-//   GRU has no recurrent dropout (expected 0)
-//
-// The input: Input(T, V) feeding an LSTM or GRU reads one-hot vectors, so it becomes a model of
-// token ids over V (InputSpec::token_ids(V)): a recurrent layer reading token id v uses column v
-// of its kernel, exactly the product with the one-hot vector. Input(T) feeding an Embedding
-// reads token ids too. A final Dense with softmax becomes seqlm's Dense producing logits: seqlm
-// applies the softmax inside the loss and in sampling, so the probabilities are the same.
-//
-// Part of the optional seqlm::keras component (needs no library itself; keras.hpp uses it).
+/// \file
+/// Keras model configurations (config.json of a `.keras` file, the model_config attribute of a
+/// legacy `.h5` file) read into a seqlm Sequential, and a seqlm Sequential written as Keras 3's
+/// config.json. docs/keras.md has the full table of how each Keras option maps.
+///
+/// Reading is strict: every option a layer states is either mapped (units, return_sequences,
+/// reset_after, ...), checked to have the one value seqlm computes (activation "tanh",
+/// go_backwards false, recurrent_dropout 0, no regularizers, ...), or known not to change what
+/// the layer computes (initializers, seed, unroll, implementation). Anything else, or a value
+/// seqlm cannot compute exactly, is a file_error naming the layer, the option and its value:
+///
+/// ```text
+///   model.keras: config.json: layer 1 "gru" (GRU): option "recurrent_dropout" is 0.2; seqlm's
+///   GRU has no recurrent dropout (expected 0)
+/// ```
+///
+/// The input: Input(T, V) feeding an LSTM or GRU reads one-hot vectors, so it becomes a model of
+/// token ids over V (InputSpec::token_ids(V)): a recurrent layer reading token id v uses column v
+/// of its kernel, exactly the product with the one-hot vector. Input(T) feeding an Embedding
+/// reads token ids too. A final Dense with softmax becomes seqlm's Dense producing logits: seqlm
+/// applies the softmax inside the loss and in sampling, so the probabilities are the same.
+///
+/// Part of the optional seqlm::keras component (needs no library itself; keras.hpp uses it).
 #pragma once
 
 #include <cmath>
@@ -40,24 +43,24 @@
 
 namespace seqlm::keras {
 
-// How one Keras layer became one seqlm layer.
+/// How one Keras layer became one seqlm layer.
 struct KerasLayer {
-  std::string class_name;    // the Keras class: "GRU"
-  std::string name;          // the Keras layer name, also the seqlm layer name: "gru_1"
-  std::string weights_path;  // its group in a Keras 3 weights file: "layers/gru_1"
-  bool cell = false;         // a recurrent layer: its variables are under <weights_path>/cell/vars
+  std::string class_name;    ///< the Keras class: "GRU"
+  std::string name;          ///< the Keras layer name, also the seqlm layer name: "gru_1"
+  std::string weights_path;  ///< its group in a Keras 3 weights file: "layers/gru_1"
+  bool cell = false;         ///< a recurrent layer: its variables are under `<weights_path>/cell/vars`
 };
 
-// A Keras model configuration as seqlm reads it.
+/// A Keras model configuration as seqlm reads it.
 template <class Scalar>
 struct Architecture {
-  Sequential<Scalar> model;                // uninitialised: the weights come from the weights file
-  std::vector<KerasLayer> layers;          // one per seqlm layer, in order
-  std::optional<Index> sequence_length;    // the Input's steps T; nullopt when Keras says None
-  bool one_hot_input = false;              // Input(T, V) of one-hot vectors, read as token ids
-  bool softmax_output = false;             // the last Dense has activation "softmax"
-  std::string model_class = "Sequential";  // or "Functional" (a chain of layers)
-  std::string dtype = "float32";           // the model's dtype policy
+  Sequential<Scalar> model;                ///< uninitialised: the weights come from the weights file
+  std::vector<KerasLayer> layers;          ///< one per seqlm layer, in order
+  std::optional<Index> sequence_length;    ///< the Input's steps T; nullopt when Keras says None
+  bool one_hot_input = false;              ///< Input(T, V) of one-hot vectors, read as token ids
+  bool softmax_output = false;             ///< the last Dense has activation "softmax"
+  std::string model_class = "Sequential";  ///< or "Functional" (a chain of layers)
+  std::string dtype = "float32";           ///< the model's dtype policy
 };
 
 namespace detail {
@@ -495,10 +498,10 @@ inline std::string read_endpoint(const json::Value* value, const std::string& wh
 
 }  // namespace detail
 
-// Reads a Keras model configuration (Keras 3's config.json, or a legacy .h5 file's
-// model_config) into a seqlm model without weights. `where` names the source in messages
-// ("model.keras: config.json"). one_hot_as_token_ids: Input(T, V) feeding an LSTM or GRU
-// becomes a model of token ids (true, exact for one-hot inputs) or of V features (false).
+/// Reads a Keras model configuration (Keras 3's config.json, or a legacy .h5 file's
+/// model_config) into a seqlm model without weights. `where` names the source in messages
+/// ("model.keras: config.json"). one_hot_as_token_ids: Input(T, V) feeding an LSTM or GRU
+/// becomes a model of token ids (true, exact for one-hot inputs) or of V features (false).
 template <class Scalar>
 Architecture<Scalar> read_architecture(const json::Value& document, const std::string& where,
                                        bool one_hot_as_token_ids = true,
@@ -724,11 +727,11 @@ Architecture<Scalar> read_architecture(const json::Value& document, const std::s
 
 // ---- writing ---------------------------------------------------------------------------------
 
-// What Keras needs beyond the layers to describe a seqlm model.
+/// What Keras needs beyond the layers to describe a seqlm model.
 struct ConfigOptions {
-  std::optional<Index> sequence_length;  // the Input's steps; nullopt writes None
-  bool softmax_output = true;            // the last Dense gets activation "softmax"
-  json::Value compile_config;            // written as "compile_config" unless null
+  std::optional<Index> sequence_length;  ///< the Input's steps; nullopt writes None
+  bool softmax_output = true;            ///< the last Dense gets activation "softmax"
+  json::Value compile_config;            ///< written as "compile_config" unless null
 };
 
 namespace detail {
@@ -822,19 +825,19 @@ inline void write_python_json(std::string& out, const json::Value& value, bool a
 
 }  // namespace detail
 
-// `value` as Python's json.dumps writes what Keras serializes: ", " and ": " between items,
-// and the options Keras keeps as floats written as floats ("dropout": 0.0, not 0), so that
-// Keras reads back the types it wrote (its optimizers refuse an integer learning_rate).
+/// `value` as Python's json.dumps writes what Keras serializes: ", " and ": " between items,
+/// and the options Keras keeps as floats written as floats ("dropout": 0.0, not 0), so that
+/// Keras reads back the types it wrote (its optimizers refuse an integer learning_rate).
 inline std::string python_json(const json::Value& value) {
   std::string out;
   detail::write_python_json(out, value, false);
   return out;
 }
 
-// The Keras 3 config.json of a seqlm model (as Keras 3.5 writes it): a Sequential of an
-// InputLayer and one Keras layer per seqlm layer, named like the seqlm layers. Token-id models
-// whose first layer is recurrent get Input(T, V) of one-hot vectors; Embedding models Input(T)
-// of int32 ids; feature models Input(T, F). value_error for a layer type Keras cannot express.
+/// The Keras 3 config.json of a seqlm model (as Keras 3.5 writes it): a Sequential of an
+/// InputLayer and one Keras layer per seqlm layer, named like the seqlm layers. Token-id models
+/// whose first layer is recurrent get Input(T, V) of one-hot vectors; Embedding models Input(T)
+/// of int32 ids; feature models Input(T, F). value_error for a layer type Keras cannot express.
 template <class Scalar>
 json::Value keras_config(const Sequential<Scalar>& model, const ConfigOptions& options = {}) {
   if (model.size() == 0) throw value_error("keras::save: the model has no layers");

@@ -1,21 +1,24 @@
-// A small, strict window on HDF5 files through the HDF5 C library (Debian's libhdf5-dev): just
-// what Keras's weight files need. Groups, numeric datasets read into memory, string
-// attributes, and in-memory files written from scratch.
-//
-//   hdf5::File file = hdf5::File::open_image(bytes, "model.keras: model.weights.h5");
-//   hdf5::Array kernel = file.read("layers/gru/cell/vars/0");   // dtype "float32", shape {60, 384}
-//   std::vector<std::string> names = file.members("optimizer/vars");
-//
-// Every failure, of the library or of the file's contents, is a seqlm::file_error whose message
-// starts with the file's name and the object's path and ends with HDF5's own explanation.
-// HDF5's habit of printing its error stack to stderr is switched off while a call runs (and the
-// previous setting restored after it), so nothing but the exception reports a problem.
-//
-// The HDF5 C library keeps global state and Debian's build is not thread-safe: use these
-// functions (and seqlm::keras, which uses them) from one thread at a time.
-//
-// Part of the optional seqlm::keras component: include it only in programs linked with
-// seqlm::keras (CMake: find_package(seqlm COMPONENTS keras)).
+/// \file
+/// A small, strict window on HDF5 files through the HDF5 C library (Debian's libhdf5-dev): just
+/// what Keras's weight files need. Groups, numeric datasets read into memory, string
+/// attributes, and in-memory files written from scratch.
+///
+/// ```cpp
+///   hdf5::File file = hdf5::File::open_image(bytes, "model.keras: model.weights.h5");
+///   hdf5::Array kernel = file.read("layers/gru/cell/vars/0");   // dtype "float32", shape {60, 384}
+///   std::vector<std::string> names = file.members("optimizer/vars");
+/// ```
+///
+/// Every failure, of the library or of the file's contents, is a seqlm::file_error whose message
+/// starts with the file's name and the object's path and ends with HDF5's own explanation.
+/// HDF5's habit of printing its error stack to stderr is switched off while a call runs (and the
+/// previous setting restored after it), so nothing but the exception reports a problem.
+///
+/// The HDF5 C library keeps global state and Debian's build is not thread-safe: use these
+/// functions (and seqlm::keras, which uses them) from one thread at a time.
+///
+/// Part of the optional seqlm::keras component: include it only in programs linked with
+/// seqlm::keras (CMake: find_package(seqlm COMPONENTS keras)).
 #pragma once
 
 #include <hdf5.h>
@@ -32,13 +35,13 @@
 
 namespace seqlm::keras::hdf5 {
 
-// A dataset's contents: NumPy's name of its element type, its shape and its values in C
-// (row-major) order, as h5py and NumPy see them. Floats and integers up to 2^53 in magnitude
-// are exact as doubles.
+/// A dataset's contents: NumPy's name of its element type, its shape and its values in C
+/// (row-major) order, as h5py and NumPy see them. Floats and integers up to 2^53 in magnitude
+/// are exact as doubles.
 struct Array {
-  std::string dtype;                // "float32", "float64", "int64", "int32", "uint8", ...
-  std::vector<std::int64_t> shape;  // empty for a scalar
-  std::vector<double> values;       // product(shape) values
+  std::string dtype;                ///< "float32", "float64", "int64", "int32", "uint8", ...
+  std::vector<std::int64_t> shape;  ///< empty for a scalar
+  std::vector<double> values;       ///< product(shape) values
 
   std::int64_t size() const {
     std::int64_t n = 1;
@@ -47,7 +50,7 @@ struct Array {
   }
 };
 
-// "(60, 384)", "()" for a scalar, "(512,)" for a vector: NumPy's way of writing a shape.
+/// "(60, 384)", "()" for a scalar, "(512,)" for a vector: NumPy's way of writing a shape.
 inline std::string shape_text(const std::vector<std::int64_t>& shape) {
   std::string text = "(";
   for (std::size_t k = 0; k < shape.size(); ++k) text += (k > 0 ? ", " : "") + std::to_string(shape[k]);
@@ -147,7 +150,7 @@ inline constexpr std::int64_t max_elements = std::int64_t{1} << 28;
 
 class File {
  public:
-  // Opens an HDF5 file on disk for reading.
+  /// Opens an HDF5 file on disk for reading.
   static File open(const std::string& path) {
     detail::QuietErrors quiet;
     File file(path);
@@ -156,8 +159,8 @@ class File {
     return file;
   }
 
-  // Opens an HDF5 file held in memory (an entry of a ZIP archive) for reading; `name` is how
-  // messages call it. The bytes are copied.
+  /// Opens an HDF5 file held in memory (an entry of a ZIP archive) for reading; `name` is how
+  /// messages call it. The bytes are copied.
   static File open_image(const std::string& bytes, const std::string& name) {
     detail::QuietErrors quiet;
     File file(name);
@@ -172,8 +175,8 @@ class File {
     return file;
   }
 
-  // A new, empty HDF5 file in memory, to be filled with create_group() and write() and taken
-  // out with image().
+  /// A new, empty HDF5 file in memory, to be filled with create_group() and write() and taken
+  /// out with image().
   static File create_image(const std::string& name) {
     detail::QuietErrors quiet;
     File file(name);
@@ -190,8 +193,8 @@ class File {
 
   enum class Kind { missing, group, dataset, other };
 
-  // What is at `path` ("layers/gru/cell/vars/0"): checked one component at a time, so a
-  // missing parent is "missing" too.
+  /// What is at `path` ("layers/gru/cell/vars/0"): checked one component at a time, so a
+  /// missing parent is "missing" too.
   Kind kind(const std::string& path) const {
     detail::QuietErrors quiet;
     std::size_t start = 0;
@@ -212,7 +215,7 @@ class File {
     return Kind::other;
   }
 
-  // The names of a group's members, in HDF5's name order ("0", "1", "10", "2", ...).
+  /// The names of a group's members, in HDF5's name order ("0", "1", "10", "2", ...).
   std::vector<std::string> members(const std::string& group_path) const {
     detail::QuietErrors quiet;
     const std::string path = group_path.empty() ? "/" : group_path;
@@ -236,8 +239,8 @@ class File {
     return names;
   }
 
-  // A numeric dataset (float or integer; scalar or array) read into memory. file_error when it is
-  // missing, not a dataset, not numeric, or has more than 2^28 elements.
+  /// A numeric dataset (float or integer; scalar or array) read into memory. file_error when it is
+  /// missing, not a dataset, not numeric, or has more than 2^28 elements.
   Array read(const std::string& path) const {
     detail::QuietErrors quiet;
     if (kind(path) != Kind::dataset) fail(path, "is missing (expected a dataset)");
@@ -268,9 +271,9 @@ class File {
     return array;
   }
 
-  // An attribute holding one string (h5py writes a Python str as a variable-length string,
-  // older Keras wrote bytes as a fixed-length one); std::nullopt when the object has no such
-  // attribute. object_path "" or "/" is the root group.
+  /// An attribute holding one string (h5py writes a Python str as a variable-length string,
+  /// older Keras wrote bytes as a fixed-length one); std::nullopt when the object has no such
+  /// attribute. object_path "" or "/" is the root group.
   std::optional<std::string> string_attribute(const std::string& object_path, const std::string& name) const {
     std::optional<std::vector<std::string>> values = read_string_attribute(object_path, name);
     if (!values) return std::nullopt;
@@ -281,7 +284,7 @@ class File {
     return std::move(values->front());
   }
 
-  // An attribute holding a list of strings (Keras 2's layer_names, weight_names).
+  /// An attribute holding a list of strings (Keras 2's layer_names, weight_names).
   std::optional<std::vector<std::string>> strings_attribute(const std::string& object_path,
                                                             const std::string& name) const {
     return read_string_attribute(object_path, name);
@@ -289,7 +292,7 @@ class File {
 
   // ---- writing (files made by create_image) --------------------------------------------------
 
-  // Creates the group at `path` (its parent must exist).
+  /// Creates the group at `path` (its parent must exist).
   void create_group(const std::string& path) {
     detail::QuietErrors quiet;
     detail::Handle group(H5Gcreate2(file_.get(), path.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
@@ -297,8 +300,8 @@ class File {
     if (!group.valid()) fail(path, "cannot be created as a group");
   }
 
-  // Writes a contiguous dataset as h5py does for a NumPy array: dtype "float32" (data: float*),
-  // "float64" (double*) or "int64" (std::int64_t*), little-endian, shape {} for a scalar.
+  /// Writes a contiguous dataset as h5py does for a NumPy array: dtype "float32" (data: float*),
+  /// "float64" (double*) or "int64" (std::int64_t*), little-endian, shape {} for a scalar.
   void write(const std::string& path, const std::string& dtype, const std::vector<std::int64_t>& shape,
              const void* data) {
     detail::QuietErrors quiet;
@@ -330,7 +333,7 @@ class File {
     }
   }
 
-  // The bytes of a file made by create_image, everything written so far included.
+  /// The bytes of a file made by create_image, everything written so far included.
   std::string image() const {
     detail::QuietErrors quiet;
     if (H5Fflush(file_.get(), H5F_SCOPE_GLOBAL) < 0) fail("", "cannot be flushed");
@@ -342,7 +345,7 @@ class File {
     return bytes;
   }
 
-  // Throws file_error "<file>: <path> <problem> (HDF5: <stack>)"; path "" is the file itself.
+  /// Throws file_error "<file>: <path> <problem> (HDF5: <stack>)"; path "" is the file itself.
   [[noreturn]] void fail(const std::string& path, const std::string& problem) const {
     const std::string stack = detail::error_stack();
     std::string message = name_ + ": " + (path.empty() ? std::string() : "\"" + path + "\" ") + problem;

@@ -1,32 +1,39 @@
-// Keras interop: import a trained Keras text model into seqlm in one call, and export a seqlm
-// model as a Keras 3 `.keras` file. docs/keras.md is the guide.
-//
-//   auto vocabulary = keras::Vocabulary::sorted_characters_of(text, {LowerCase::unicode, {"@\n"}});
-//   keras::KerasModel<float> imported = keras::load<float>("poems.keras", vocabulary);
-//   generate(imported.model, prompt, options);                          // sample, stream, evaluate
-//   auto optimizer = restore_optimizer<float>(*imported.optimizer);     // Keras's RMSprop state
-//   fit(imported.model, *optimizer, windows, fit_options);              // and keep training
-//   save_model("poems.safetensors", imported.model, imported.model_file_contents());
-//
-//   keras::save(model, "out.keras", save_options);                     // and back to Keras 3
-//
-// What is read:
-//   .keras   Keras 3's ZIP archive: metadata.json, config.json (the architecture and, after
-//            compile(), the optimizer and loss) and model.weights.h5 (HDF5: the weights under
-//            layers/<layer>/vars/<k> or layers/<layer>/cell/vars/<k>, the optimizer's variables
-//            under optimizer/vars/<k>)
-//   .h5      a legacy Keras 2 full model (attribute model_config, group model_weights); its
-//            optimizer state is not imported (only the model)
-//   weights  load_weights(): Keras 3's .weights.h5, a legacy weights .h5, or the weights of a
-//            .keras archive, into a seqlm model of the same architecture
-//
-// Every problem is a seqlm::file_error naming the file, the entry or HDF5 path, the layer and
-// option, and what was expected vs found. Nothing is guessed: options seqlm cannot compute
-// exactly are refused (architecture.hpp lists the rules).
-//
-// This header, with hdf5.hpp and zip.hpp, is the only part of seqlm that needs HDF5 and libzip:
-// link the optional seqlm::keras target (find_package(seqlm COMPONENTS keras)). The HDF5 C
-// library is not thread-safe: call these functions from one thread at a time.
+/// \file
+/// Keras interop: import a trained Keras text model into seqlm in one call, and export a seqlm
+/// model as a Keras 3 `.keras` file. docs/keras.md is the guide.
+///
+/// ```cpp
+///   auto vocabulary = keras::Vocabulary::sorted_characters_of(text, {LowerCase::unicode, {"@\n"}});
+///   keras::KerasModel<float> imported = keras::load<float>("poems.keras", vocabulary);
+///   generate(imported.model, prompt, options);                          // sample, stream, evaluate
+///   auto optimizer = restore_optimizer<float>(*imported.optimizer);     // Keras's RMSprop state
+///   fit(imported.model, *optimizer, windows, fit_options);              // and keep training
+///   save_model("poems.safetensors", imported.model, imported.model_file_contents());
+/// ```
+///
+/// ```cpp
+///   keras::save(model, "out.keras", save_options);                     // and back to Keras 3
+/// ```
+///
+/// What is read:
+/// ```text
+///   .keras   Keras 3's ZIP archive: metadata.json, config.json (the architecture and, after
+///            compile(), the optimizer and loss) and model.weights.h5 (HDF5: the weights under
+///            layers/<layer>/vars/<k> or layers/<layer>/cell/vars/<k>, the optimizer's variables
+///            under optimizer/vars/<k>)
+///   .h5      a legacy Keras 2 full model (attribute model_config, group model_weights); its
+///            optimizer state is not imported (only the model)
+///   weights  load_weights(): Keras 3's .weights.h5, a legacy weights .h5, or the weights of a
+///            .keras archive, into a seqlm model of the same architecture
+/// ```
+///
+/// Every problem is a seqlm::file_error naming the file, the entry or HDF5 path, the layer and
+/// option, and what was expected vs found. Nothing is guessed: options seqlm cannot compute
+/// exactly are refused (architecture.hpp lists the rules).
+///
+/// This header, with hdf5.hpp and zip.hpp, is the only part of seqlm that needs HDF5 and libzip:
+/// link the optional seqlm::keras target (find_package(seqlm COMPONENTS keras)). The HDF5 C
+/// library is not thread-safe: call these functions from one thread at a time.
 #pragma once
 
 #include <algorithm>
@@ -58,39 +65,39 @@
 namespace seqlm::keras {
 
 struct LoadOptions {
-  // Input(T, V) feeding an LSTM or GRU: a model of token ids over V (true: exact for one-hot
-  // inputs, and what generate() needs) or of V features (false).
+  /// Input(T, V) feeding an LSTM or GRU: a model of token ids over V (true: exact for one-hot
+  /// inputs, and what generate() needs) or of V features (false).
   bool one_hot_as_token_ids = true;
-  // Import the optimizer (compile_config) and its state (optimizer/vars) when the file has
-  // them. false: read the model only, whatever the file says about training.
+  /// Import the optimizer (compile_config) and its state (optimizer/vars) when the file has
+  /// them. false: read the model only, whatever the file says about training.
   bool optimizer = true;
-  // Largest config.json / metadata.json, and largest model.weights.h5, read from an archive.
+  /// Largest config.json / metadata.json, and largest model.weights.h5, read from an archive.
   std::uint64_t max_json_bytes = std::uint64_t{64} << 20;
   std::uint64_t max_weights_bytes = std::uint64_t{4} << 30;
-  // Largest layer and model the configuration may describe, checked before anything is
-  // allocated (the limits of seqlm's own model files).
+  /// Largest layer and model the configuration may describe, checked before anything is
+  /// allocated (the limits of seqlm's own model files).
   ArchitectureLimits limits;
 };
 
-// An imported Keras model.
+/// An imported Keras model.
 template <class Scalar>
 struct KerasModel {
-  Sequential<Scalar> model;                 // weights loaded; ready for forward, step, fit
-  Vocabulary vocabulary;                    // as given to load()
-  std::optional<OptimizerState> optimizer;  // Keras's optimizer and its state, when the file has them
-  std::vector<KerasLayer> layers;           // how each Keras layer became a seqlm layer
-  std::string format;                       // "keras" (Keras 3 archive) or "h5" (legacy Keras 2 file)
-  std::string keras_version;                // the Keras that wrote the file ("" when not stated)
-  std::string date_saved;                   // metadata.json's date ("" for .h5)
-  std::optional<Index> sequence_length;     // the Input's steps: the window the model was built for
-  bool one_hot_input = false;               // Input(T, V) of one-hot vectors, read as token ids
-  bool softmax_output = false;              // the last Dense applied a softmax (seqlm: in the loss)
-  json::Value loss;                         // compile_config's loss as written (null when none)
-  json::Value config;                       // the whole configuration as read
-  std::vector<std::string> notes;           // what was read but not imported, in words
+  Sequential<Scalar> model;                 ///< weights loaded; ready for forward, step, fit
+  Vocabulary vocabulary;                    ///< as given to load()
+  std::optional<OptimizerState> optimizer;  ///< Keras's optimizer and its state, when the file has them
+  std::vector<KerasLayer> layers;           ///< how each Keras layer became a seqlm layer
+  std::string format;                       ///< "keras" (Keras 3 archive) or "h5" (legacy Keras 2 file)
+  std::string keras_version;                ///< the Keras that wrote the file ("" when not stated)
+  std::string date_saved;                   ///< metadata.json's date ("" for .h5)
+  std::optional<Index> sequence_length;     ///< the Input's steps: the window the model was built for
+  bool one_hot_input = false;               ///< Input(T, V) of one-hot vectors, read as token ids
+  bool softmax_output = false;              ///< the last Dense applied a softmax (seqlm: in the loss)
+  json::Value loss;                         ///< compile_config's loss as written (null when none)
+  json::Value config;                       ///< the whole configuration as read
+  std::vector<std::string> notes;           ///< what was read but not imported, in words
 
-  // What save_model() needs to keep the import: the vocabulary's tokenizer, the Keras origin
-  // (user metadata "keras_*") and the optimizer's configuration as the training config.
+  /// What save_model() needs to keep the import: the vocabulary's tokenizer, the Keras origin
+  /// (user metadata "keras_*") and the optimizer's configuration as the training config.
   ModelFileContents model_file_contents() const {
     ModelFileContents contents;
     contents.tokenizer = vocabulary.to_json();
@@ -612,9 +619,9 @@ void check_vocabulary(const Sequential<Scalar>& model, const Vocabulary& vocabul
 
 }  // namespace detail
 
-// Imports a Keras model: a Keras 3 `.keras` archive or a legacy Keras 2 full-model `.h5` file
-// (chosen by the file's first bytes), with the vocabulary its training script used. See the
-// top of this file; every problem is a file_error (value_error for an empty vocabulary).
+/// Imports a Keras model: a Keras 3 `.keras` archive or a legacy Keras 2 full-model `.h5` file
+/// (chosen by the file's first bytes), with the vocabulary its training script used. See the
+/// top of this file; every problem is a file_error (value_error for an empty vocabulary).
 template <class Scalar = float>
 KerasModel<Scalar> load(const std::string& path, const Vocabulary& vocabulary,
                         const LoadOptions& options = {}) {
@@ -717,11 +724,11 @@ KerasModel<Scalar> load(const std::string& path, const Vocabulary& vocabulary,
   return result;
 }
 
-// Loads Keras weights into `model`, whose layers must be those of the Keras model in order
-// (Keras 3 names the weight groups by layer class, Keras 2 by layer name: keep seqlm's
-// layer names equal to Keras's for legacy files). Reads a Keras 3 .weights.h5, a legacy Keras 2
-// weights or full-model .h5, or the weights of a .keras archive. file_error for any mismatch;
-// on success the model is marked initialised.
+/// Loads Keras weights into `model`, whose layers must be those of the Keras model in order
+/// (Keras 3 names the weight groups by layer class, Keras 2 by layer name: keep seqlm's
+/// layer names equal to Keras's for legacy files). Reads a Keras 3 .weights.h5, a legacy Keras 2
+/// weights or full-model .h5, or the weights of a .keras archive. file_error for any mismatch;
+/// on success the model is marked initialised.
 template <class Scalar>
 void load_weights(Sequential<Scalar>& model, const std::string& path, const LoadOptions& options = {}) {
   std::vector<std::string> classes;
@@ -761,13 +768,13 @@ void load_weights(Sequential<Scalar>& model, const std::string& path, const Load
 // ---- export ------------------------------------------------------------------------------------
 
 struct SaveOptions {
-  std::optional<Index> sequence_length;  // the Input's steps (the training window); nullopt: None
-  bool softmax_output = true;            // the last Dense gets activation "softmax" (Keras's usual LM)
-  // The optimizer's state (Optimizer::export_state()): written as compile_config and
-  // optimizer/vars so that Keras can continue training. nullopt: an uncompiled model.
+  std::optional<Index> sequence_length;  ///< the Input's steps (the training window); nullopt: None
+  bool softmax_output = true;            ///< the last Dense gets activation "softmax" (Keras's usual LM)
+  /// The optimizer's state (Optimizer::export_state()): written as compile_config and
+  /// optimizer/vars so that Keras can continue training. nullopt: an uncompiled model.
   std::optional<OptimizerState> optimizer;
-  std::string keras_version = "3.5.0";  // the Keras version whose layout the file follows
-  std::string date_saved;               // metadata.json's date; "" = now, local time
+  std::string keras_version = "3.5.0";  ///< the Keras version whose layout the file follows
+  std::string date_saved;               ///< metadata.json's date; "" = now, local time
 };
 
 namespace detail {
@@ -832,11 +839,11 @@ inline std::string local_time(std::time_t when, const char* format) {
 
 }  // namespace detail
 
-// Writes `model` as a Keras 3 `.keras` archive, atomically: metadata.json, config.json (a
-// Sequential named like the seqlm model, compile_config when options.optimizer is given) and
-// model.weights.h5 with the groups, dtypes and shapes Keras 3 writes. A .keras file carries no
-// vocabulary: keep the tokenizer next to it. value_error for a model or optimizer Keras cannot
-// express, file_error when writing fails.
+/// Writes `model` as a Keras 3 `.keras` archive, atomically: metadata.json, config.json (a
+/// Sequential named like the seqlm model, compile_config when options.optimizer is given) and
+/// model.weights.h5 with the groups, dtypes and shapes Keras 3 writes. A .keras file carries no
+/// vocabulary: keep the tokenizer next to it. value_error for a model or optimizer Keras cannot
+/// express, file_error when writing fails.
 template <class Scalar>
 void save(const Sequential<Scalar>& model, const std::string& path, const SaveOptions& options = {}) {
   static_assert(std::is_same_v<Scalar, float> || std::is_same_v<Scalar, double>, "float or double models");

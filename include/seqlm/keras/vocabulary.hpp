@@ -1,18 +1,21 @@
-// The vocabulary of an imported Keras text model. A `.keras` file holds only the network: which
-// character or word each input and output position stands for lives in the training script.
-// seqlm::keras::load takes it explicitly, in whichever form the script had it:
-//
-//   Vocabulary::characters(tokenizer)                 a CharTokenizer
-//   Vocabulary::characters({"\n", " ", "a", ...})     the characters in id order (a `chars` list)
-//   Vocabulary::sorted_characters_of(text, steps)     sorted(set(text)) after the script's steps,
-//                                                     e.g. lower-case and remove every "@\n"
-//   Vocabulary::words(tokenizer)                      a WordTokenizer
-//   Vocabulary::keras_tokenizer_json(text)            Keras's Tokenizer.to_json() (word models)
-//
-// load() checks its size against the model's input and output sizes, and the imported model's
-// tokenizer (to_json()) goes into the seqlm model file saved after the import.
-//
-// Part of the optional seqlm::keras component (needs no library itself).
+/// \file
+/// The vocabulary of an imported Keras text model. A `.keras` file holds only the network: which
+/// character or word each input and output position stands for lives in the training script.
+/// seqlm::keras::load takes it explicitly, in whichever form the script had it:
+///
+/// ```text
+///   Vocabulary::characters(tokenizer)                 a CharTokenizer
+///   Vocabulary::characters({"\n", " ", "a", ...})     the characters in id order (a `chars` list)
+///   Vocabulary::sorted_characters_of(text, steps)     sorted(set(text)) after the script's steps,
+///                                                     e.g. lower-case and remove every "@\n"
+///   Vocabulary::words(tokenizer)                      a WordTokenizer
+///   Vocabulary::keras_tokenizer_json(text)            Keras's Tokenizer.to_json() (word models)
+/// ```
+///
+/// load() checks its size against the model's input and output sizes, and the imported model's
+/// tokenizer (to_json()) goes into the seqlm model file saved after the import.
+///
+/// Part of the optional seqlm::keras component (needs no library itself).
 #pragma once
 
 #include <map>
@@ -31,15 +34,15 @@
 
 namespace seqlm::keras {
 
-// How a training script prepared its text before taking sorted(set(text)): lower-case it, then
-// remove every occurrence of each string in `remove`, in order. The poem tutorial:
-// {LowerCase::unicode, {"@\n"}}.
+/// How a training script prepared its text before taking sorted(set(text)): lower-case it, then
+/// remove every occurrence of each string in `remove`, in order. The poem tutorial:
+/// {LowerCase::unicode, {"@\n"}}.
 struct TextPreparation {
   LowerCase lower = LowerCase::none;
   std::vector<std::string> remove;
 };
 
-// `text` prepared by `steps` (text_error for invalid UTF-8 when lower-casing).
+/// `text` prepared by `steps` (text_error for invalid UTF-8 when lower-casing).
 inline std::string prepare_text(std::string_view text, const TextPreparation& steps) {
   std::string prepared = to_lower(text, steps.lower);
   for (const std::string& unwanted : steps.remove) {
@@ -60,16 +63,16 @@ inline std::string prepare_text(std::string_view text, const TextPreparation& st
 
 class Vocabulary {
  public:
-  // A character vocabulary: the tokenizer's ids are the model's input and output positions.
+  /// A character vocabulary: the tokenizer's ids are the model's input and output positions.
   static Vocabulary characters(CharTokenizer tokenizer) {
     Vocabulary vocabulary;
     vocabulary.characters_ = std::make_shared<CharTokenizer>(std::move(tokenizer));
     return vocabulary;
   }
 
-  // The characters in id order, each one code point in UTF-8 (the `chars` list of a Keras
-  // script). `lower` is what encode() applies to text (the script's own lower-casing).
-  // value_error for a duplicate, an entry that is not one code point, or one `lower` changes.
+  /// The characters in id order, each one code point in UTF-8 (the `chars` list of a Keras
+  /// script). `lower` is what encode() applies to text (the script's own lower-casing).
+  /// value_error for a duplicate, an entry that is not one code point, or one `lower` changes.
   static Vocabulary characters(const std::vector<std::string>& characters,
                                LowerCase lower = LowerCase::none) {
     std::u32string code_points;
@@ -90,7 +93,7 @@ class Vocabulary {
     return Vocabulary::characters(CharTokenizer(std::move(code_points), options));
   }
 
-  // sorted(set(prepare_text(text, steps))): how char-level Keras tutorials build their vocabulary.
+  /// sorted(set(prepare_text(text, steps))): how char-level Keras tutorials build their vocabulary.
   static Vocabulary sorted_characters_of(std::string_view text, const TextPreparation& steps = {}) {
     CharTokenizerOptions options;
     options.order = VocabularyOrder::sorted;
@@ -98,17 +101,17 @@ class Vocabulary {
     return Vocabulary::characters(CharTokenizer::build(prepare_text(text, steps), options));
   }
 
-  // A word vocabulary.
+  /// A word vocabulary.
   static Vocabulary words(WordTokenizer tokenizer) {
     Vocabulary vocabulary;
     vocabulary.words_ = std::make_shared<WordTokenizer>(std::move(tokenizer));
     return vocabulary;
   }
 
-  // Keras's (legacy) Tokenizer.to_json() text: {"class_name": "Tokenizer", "config": {...,
-  // "word_counts": "<JSON>", "word_index": "<JSON>", ...}}. The index is rebuilt from the
-  // counts by seqlm's WordTokenizer and must equal the file's word_index entry for entry.
-  // value_error naming the field otherwise (char_level tokenizers: use characters()).
+  /// Keras's (legacy) Tokenizer.to_json() text: {"class_name": "Tokenizer", "config": {...,
+  /// "word_counts": "<JSON>", "word_index": "<JSON>", ...}}. The index is rebuilt from the
+  /// counts by seqlm's WordTokenizer and must equal the file's word_index entry for entry.
+  /// value_error naming the field otherwise (char_level tokenizers: use characters()).
   static Vocabulary keras_tokenizer_json(std::string_view text) {
     const std::string where = "Keras Tokenizer JSON";
     json::Value document;
@@ -187,7 +190,7 @@ class Vocabulary {
     return Vocabulary::words(std::move(tokenizer));
   }
 
-  // keras_tokenizer_json() of a file (file_error naming it).
+  /// keras_tokenizer_json() of a file (file_error naming it).
   static Vocabulary load_keras_tokenizer(const std::string& path) {
     const std::string text = read_text_file(path);
     try {
@@ -197,7 +200,7 @@ class Vocabulary {
     }
   }
 
-  // The number of ids: the size the model's input and output must have.
+  /// The number of ids: the size the model's input and output must have.
   Index size() const {
     if (characters_) return characters_->vocabulary_size();
     if (words_) return words_->vocabulary_size();
@@ -205,18 +208,18 @@ class Vocabulary {
   }
   bool empty() const { return !characters_ && !words_; }
 
-  // The tokenizer, whichever kind it is (null for the other kind).
+  /// The tokenizer, whichever kind it is (null for the other kind).
   const CharTokenizer* char_tokenizer() const { return characters_.get(); }
   const WordTokenizer* word_tokenizer() const { return words_.get(); }
 
-  // The tokenizer's JSON, for ModelFileContents::tokenizer.
+  /// The tokenizer's JSON, for ModelFileContents::tokenizer.
   json::Value to_json() const {
     if (characters_) return characters_->to_json();
     if (words_) return words_->to_json();
     return json::Value();
   }
 
-  // "60 characters" / "4523 words".
+  /// "60 characters" / "4523 words".
   std::string description() const {
     if (characters_) return std::to_string(size()) + " characters";
     if (words_) return std::to_string(size()) + " word ids";

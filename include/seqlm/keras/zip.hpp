@@ -1,15 +1,18 @@
-// ZIP archives through libzip (Debian's libzip-dev): reading the entries of a Keras `.keras`
-// file, and writing a new archive of stored (uncompressed) entries in memory, the way Keras 3
-// writes its own.
-//
-//   zip::Reader archive("model.keras");
-//   std::string config = archive.read("config.json", 64 << 20);
-//   std::string bytes = zip::write_stored({{"metadata.json", text, when}, ...});
-//
-// Every failure is a seqlm::file_error naming the archive, the entry and what is wrong, with
-// libzip's own explanation (a truncated archive, a CRC mismatch, a missing entry).
-//
-// Part of the optional seqlm::keras component (link seqlm::keras).
+/// \file
+/// ZIP archives through libzip (Debian's libzip-dev): reading the entries of a Keras `.keras`
+/// file, and writing a new archive of stored (uncompressed) entries in memory, the way Keras 3
+/// writes its own.
+///
+/// ```cpp
+///   zip::Reader archive("model.keras");
+///   std::string config = archive.read("config.json", 64 << 20);
+///   std::string bytes = zip::write_stored({{"metadata.json", text, when}, ...});
+/// ```
+///
+/// Every failure is a seqlm::file_error naming the archive, the entry and what is wrong, with
+/// libzip's own explanation (a truncated archive, a CRC mismatch, a missing entry).
+///
+/// Part of the optional seqlm::keras component (link seqlm::keras).
 #pragma once
 
 #include <zip.h>
@@ -41,8 +44,8 @@ struct ArchiveCloser {
 
 }  // namespace detail
 
-// 1980-01-01 00:00 local time: the earliest time a ZIP entry can have (ZIP stores local
-// times), which Python's zipfile gives the entries Keras writes through ZipFile.open.
+/// 1980-01-01 00:00 local time: the earliest time a ZIP entry can have (ZIP stores local
+/// times), which Python's zipfile gives the entries Keras writes through ZipFile.open.
 inline std::time_t earliest_time() {
   std::tm parts{};
   parts.tm_year = 80;
@@ -51,18 +54,18 @@ inline std::time_t earliest_time() {
   return std::mktime(&parts);
 }
 
-// One entry of an archive to write: its name, its bytes and its modification time.
+/// One entry of an archive to write: its name, its bytes and its modification time.
 struct Entry {
   std::string name;
   std::string data;
   std::time_t modified = earliest_time();
 };
 
-// Reads the entries of a ZIP archive on disk.
+/// Reads the entries of a ZIP archive on disk.
 class Reader {
  public:
-  // Opens `path`, checking the archive's consistency (a truncated or damaged central directory
-  // is refused here).
+  /// Opens `path`, checking the archive's consistency (a truncated or damaged central directory
+  /// is refused here).
   explicit Reader(std::string path) : path_(std::move(path)) {
     int code = 0;
     archive_.reset(zip_open(path_.c_str(), ZIP_RDONLY | ZIP_CHECKCONS, &code));
@@ -74,7 +77,7 @@ class Reader {
 
   const std::string& path() const { return path_; }
 
-  // The names of all entries, in archive order.
+  /// The names of all entries, in archive order.
   std::vector<std::string> names() const {
     std::vector<std::string> names;
     const zip_int64_t count = zip_get_num_entries(archive_.get(), 0);
@@ -88,8 +91,8 @@ class Reader {
 
   bool has(const std::string& name) const { return zip_name_locate(archive_.get(), name.c_str(), 0) >= 0; }
 
-  // The whole entry `name`, refused (before allocating) when it holds more than max_bytes.
-  // Its CRC-32 is checked by libzip while reading.
+  /// The whole entry `name`, refused (before allocating) when it holds more than max_bytes.
+  /// Its CRC-32 is checked by libzip while reading.
   std::string read(const std::string& name, std::uint64_t max_bytes) const {
     const zip_int64_t index = zip_name_locate(archive_.get(), name.c_str(), 0);
     if (index < 0) fail("has no entry \"" + name + "\"");
@@ -138,9 +141,9 @@ class Reader {
   std::unique_ptr<zip_t, detail::ArchiveCloser> archive_;
 };
 
-// A ZIP archive of `entries`, in order, stored without compression, made in memory. The entries
-// carry Unix permissions 0600 like those Python's zipfile writes. `where` names the archive
-// in messages.
+/// A ZIP archive of `entries`, in order, stored without compression, made in memory. The entries
+/// carry Unix permissions 0600 like those Python's zipfile writes. `where` names the archive
+/// in messages.
 inline std::string write_stored(const std::vector<Entry>& entries, const std::string& where) {
   auto fail = [&where](const std::string& problem) -> void {
     throw file_error("\"" + where + "\": " + problem);

@@ -1,25 +1,32 @@
-// Causal 1-D convolution over time (Keras Conv1D(filters, kernel_size, padding="causal",
-// dilation_rate, activation)).
-//
-//   X        (in x T*B)            input, time-major: column t*B + b is step t of sequence b
-//   W_j      (filters x in)        tap j = 0 .. k-1, column block j of "kernel" (filters x k*in)
-//   b        (filters x 1)         "bias"
-//   s_j      = (k-1-j) * d         how many steps back tap j looks (d = dilation)
-//   pre[t]   = b + sum_j W_j x[t - s_j]      with x[t] = 0 for t < 0 (left padding (k-1)*d)
-//   y[t]     = act(pre[t])         act = identity or relu;  Y (filters x T*B)
-//
-// Time-major shift trick: delaying every sequence by s steps is an offset of s*B columns,
-// so tap j over all steps and sequences is ONE GEMM on column blocks:
-//   Y[:, s_j*B :] += W_j * X[:, : (T-s_j)*B]          (taps with s_j >= T see only padding)
-// Backward, with dPre = dY .* act'(pre):
-//   dW_j += dPre[:, s_j*B :] * X[:, : (T-s_j)*B]^T
-//   db   += sum over columns of dPre
-//   dX[:, : (T-s_j)*B] += W_j^T * dPre[:, s_j*B :]
-// Streaming keeps the last (k-1)*d inputs of each sequence in a ring buffer (State). A forward
-// given an initial State reads those inputs instead of the zero padding (X_ext = [history, X],
-// L = (k-1)*d steps of history; every tap then covers all T*B columns, tap j reading X_ext from
-// column (L - s_j)*B); its input gradient covers X only: the history is a constant.
-// See docs/layers/conv1d.md.
+/// \file
+/// Causal 1-D convolution over time (Keras Conv1D(filters, kernel_size, padding="causal",
+/// dilation_rate, activation)).
+///
+/// ```text
+///   X        (in x T*B)            input, time-major: column t*B + b is step t of sequence b
+///   W_j      (filters x in)        tap j = 0 .. k-1, column block j of "kernel" (filters x k*in)
+///   b        (filters x 1)         "bias"
+///   s_j      = (k-1-j) * d         how many steps back tap j looks (d = dilation)
+///   pre[t]   = b + sum_j W_j x[t - s_j]      with x[t] = 0 for t < 0 (left padding (k-1)*d)
+///   y[t]     = act(pre[t])         act = identity or relu;  Y (filters x T*B)
+/// ```
+///
+/// Time-major shift trick: delaying every sequence by s steps is an offset of s*B columns,
+/// so tap j over all steps and sequences is ONE GEMM on column blocks:
+/// ```text
+///   Y[:, s_j*B :] += W_j * X[:, : (T-s_j)*B]          (taps with s_j >= T see only padding)
+/// ```
+/// Backward, with dPre = dY .* act'(pre):
+/// ```text
+///   dW_j += dPre[:, s_j*B :] * X[:, : (T-s_j)*B]^T
+///   db   += sum over columns of dPre
+///   dX[:, : (T-s_j)*B] += W_j^T * dPre[:, s_j*B :]
+/// ```
+/// Streaming keeps the last (k-1)*d inputs of each sequence in a ring buffer (State). A forward
+/// given an initial State reads those inputs instead of the zero padding (X_ext = [history, X],
+/// L = (k-1)*d steps of history; every tap then covers all T*B columns, tap j reading X_ext from
+/// column (L - s_j)*B); its input gradient covers X only: the history is a constant.
+/// See docs/layers/conv1d.md.
 #pragma once
 
 #include <algorithm>
@@ -35,13 +42,13 @@
 
 namespace seqlm {
 
-// The activation applied after the convolution.
+/// The activation applied after the convolution.
 enum class Activation { none, relu };
 
-// Conv1D options. (Declared outside the class so that `Options{}` can be a default argument.)
+/// Conv1D options. (Declared outside the class so that `Options{}` can be a default argument.)
 struct Conv1DOptions {
-  Index dilation = 1;                        // d: spacing between taps, in steps
-  Activation activation = Activation::none;  // applied to b + sum_j W_j x[t - s_j]
+  Index dilation = 1;                        ///< d: spacing between taps, in steps
+  Activation activation = Activation::none;  ///< applied to b + sum_j W_j x[t - s_j]
 };
 
 namespace detail {
@@ -72,17 +79,17 @@ class Conv1D {
     Options options;
   };
 
-  // The state of a batch of sequences: the last (k-1)*d inputs of each, as a ring of
-  // (k-1)*d slots of B columns (slot = step mod (k-1)*d, column slot*B + b is sequence b).
-  // Starts at zero, which is exactly the causal left padding. Made by make_state().
+  /// The state of a batch of sequences: the last (k-1)*d inputs of each, as a ring of
+  /// (k-1)*d slots of B columns (slot = step mod (k-1)*d, column slot*B + b is sequence b).
+  /// Starts at zero, which is exactly the causal left padding. Made by make_state().
   struct State {
-    Matrix<Scalar> history;  // (in x (k-1)*d*B); empty when (k-1)*d == 0
-    Index batch = 0;         // B
-    Index position = 0;      // slot of the next step: steps taken mod (k-1)*d (0 when k = 1)
+    Matrix<Scalar> history;  ///< (in x (k-1)*d*B); empty when (k-1)*d == 0
+    Index batch = 0;         ///< B
+    Index position = 0;      ///< slot of the next step: steps taken mod (k-1)*d (0 when k = 1)
   };
 
-  // in_channels -> filters channels with a kernel of kernel_size taps. All sizes and the
-  // dilation must be positive (value_error).
+  /// in_channels -> filters channels with a kernel of kernel_size taps. All sizes and the
+  /// dilation must be positive (value_error).
   Conv1D(Index in_channels, Index filters, Index kernel_size, Options options = Options())
       : Conv1D(Config{in_channels, filters, kernel_size, options}) {}
   explicit Conv1D(const Config& config)
@@ -108,21 +115,21 @@ class Conv1D {
   Config config() const { return Config{input_size_, filters_, kernel_size_, options_}; }
   bool keeps_time_axis() const { return true; }
 
-  // W (filters x k*in) + b (filters).
+  /// W (filters x k*in) + b (filters).
   static Index parameter_count(const Config& config) {
     return config.filters * (config.kernel_size * config.input_size + 1);
   }
   Index parameter_count() const { return parameter_count(config()); }
-  // How many past steps an output sees besides the current one: (k-1)*d.
+  /// How many past steps an output sees besides the current one: (k-1)*d.
   Index receptive_history() const { return (kernel_size_ - 1) * options_.dilation; }
 
-  // Keras defaults: kernel glorot_uniform with fan_in = k*in, fan_out = k*filters; bias zero.
+  /// Keras defaults: kernel glorot_uniform with fan_in = k*in, fan_out = k*filters; bias zero.
   void initialize(Rng& rng) {
     init::glorot_uniform(kernel_, kernel_size_ * input_size_, kernel_size_ * filters_, rng);
     bias_.setZero();
   }
 
-  // {"kernel" (filters x k*in), "bias" (filters x 1)}: values and accumulated gradients.
+  /// {"kernel" (filters x k*in), "bias" (filters x 1)}: values and accumulated gradients.
   ParameterList<Scalar> parameters() {
     return {{"kernel", &kernel_, &kernel_gradient_}, {"bias", &bias_, &bias_gradient_}};
   }
@@ -135,15 +142,15 @@ class Conv1D {
   const Matrix<Scalar>& kernel() const { return kernel_; }
   const Matrix<Scalar>& bias() const { return bias_; }
 
-  // The contract's form: features only.
+  /// The contract's form: features only.
   const Matrix<Scalar>& forward(const LayerInput<Scalar>& input, const LayerContext& = {},
                                 const State* initial = nullptr) {
     return forward(detail::features_of("Conv1D", input), input.batch, initial);
   }
 
-  // Y (filters x T*B) for X (in x T*B) holding `batch` sequences. X is copied for backward().
-  // initial: the inputs before X (a State, e.g. the previous chunk's copy_final_state), or
-  // null for the zero padding.
+  /// Y (filters x T*B) for X (in x T*B) holding `batch` sequences. X is copied for backward().
+  /// initial: the inputs before X (a State, e.g. the previous chunk's copy_final_state), or
+  /// null for the zero padding.
   const Matrix<Scalar>& forward(ConstMatrixRef<Scalar> x, Index batch, const State* initial = nullptr) {
     detail::check_rows("Conv1D", "input", x.rows(), input_size_);
     const Index steps = detail::steps_of("Conv1D", x.cols(), batch);
@@ -181,8 +188,8 @@ class Conv1D {
     return output_;
   }
 
-  // Writes the last (k-1)*d inputs of the last forward (zeros before its first step, unless
-  // it started from a state) into `state`, as a ring starting at slot 0.
+  /// Writes the last (k-1)*d inputs of the last forward (zeros before its first step, unless
+  /// it started from a state) into `state`, as a ring starting at slot 0.
   void copy_final_state(State& state) const {
     if (steps_ == 0) throw value_error("Conv1D: copy_final_state() called before forward()");
     const Index history = receptive_history(), B = batch_;
@@ -200,8 +207,8 @@ class Conv1D {
     }
   }
 
-  // Accumulates the kernel and bias gradients for the last forward() and computes
-  // input_gradient(). d_output must have that forward's output shape (shape_error).
+  /// Accumulates the kernel and bias gradients for the last forward() and computes
+  /// input_gradient(). d_output must have that forward's output shape (shape_error).
   void backward(ConstMatrixRef<Scalar> d_output, const LayerContext& = {}) {
     if (steps_ == 0) throw value_error("Conv1D: backward() called before forward()");
     detail::check_shape("Conv1D", "d_output", d_output, filters_, output_.cols());
@@ -224,13 +231,13 @@ class Conv1D {
   }
 
   bool has_input_gradient() const { return input_gradient_.size() > 0; }
-  // dL/dX (in x T*B) from the last backward().
+  /// dL/dX (in x T*B) from the last backward().
   const Matrix<Scalar>& input_gradient() const {
     if (!has_input_gradient()) throw value_error("Conv1D: input_gradient() called before backward()");
     return input_gradient_;
   }
 
-  // A fresh streaming state for `batch` sequences (all history zero = causal padding).
+  /// A fresh streaming state for `batch` sequences (all history zero = causal padding).
   State make_state(Index batch) const {
     detail::check_positive("Conv1D step", "batch size", batch);
     State state;
@@ -239,7 +246,7 @@ class Conv1D {
     return state;
   }
 
-  // The contract's form: out (filters x B) = y[t] for one step of B sequences.
+  /// The contract's form: out (filters x B) = y[t] for one step of B sequences.
   void step(const LayerInput<Scalar>& input, State& state, Matrix<Scalar>& out) const {
     const Matrix<Scalar>& x = detail::features_of("Conv1D step", input);
     detail::check_step_batch("Conv1D", input.batch, state.batch);
@@ -247,9 +254,9 @@ class Conv1D {
     step(x, state, out);
   }
 
-  // Sequence b of `from` (its last (k-1)*d inputs) becomes sequence to_b of `to`. The two rings
-  // may be at different positions: x[t - 1 - j] is read from slot (position - 1 - j) mod (k-1)*d
-  // of each.
+  /// Sequence b of `from` (its last (k-1)*d inputs) becomes sequence to_b of `to`. The two rings
+  /// may be at different positions: x[t - 1 - j] is read from slot (position - 1 - j) mod (k-1)*d
+  /// of each.
   void copy_sequence(const State& from, Index b, State& to, Index to_b) const {
     check_state("Conv1D copy_sequence", from, from.batch);
     check_state("Conv1D copy_sequence", to, to.batch);
@@ -263,9 +270,9 @@ class Conv1D {
     }
   }
 
-  // Streaming: out (filters x B) = y[t] for the next input x (in x B) of every sequence;
-  // remembers x in the state. Running T steps reproduces forward() on the T steps.
-  // Allocates nothing. For B = 1 the products are matrix-vector products.
+  /// Streaming: out (filters x B) = y[t] for the next input x (in x B) of every sequence;
+  /// remembers x in the state. Running T steps reproduces forward() on the T steps.
+  /// Allocates nothing. For B = 1 the products are matrix-vector products.
   void step(ConstMatrixRef<Scalar> x, State& state, MatrixRef<Scalar> out) const {
     const Index batch = state.batch;
     const Index history = receptive_history();

@@ -1,28 +1,35 @@
-// GRU: the gated recurrent unit with Keras semantics (docs/layers/gru.md derives it).
-//
-// Gate blocks are stacked in rows in Keras's order z (update), r (reset), h (candidate):
-//   kernel            W  (3H x I)   input weights,     rows [W_z; W_r; W_h]
-//   recurrent_kernel  U  (3H x H)   recurrent weights, rows [U_z; U_r; U_h]
-//   bias                            reset_after = true:  (3H x 2), column 0 b_x, column 1 b_h
-//                                   reset_after = false: (3H x 1), one bias b
-// reset_after = true (Keras's default, cuDNN-compatible, = torch.nn.GRU with gates reordered):
-//   [xz; xr; xh] = W x_t + b_x          [hz; hr; hh] = U h_{t-1} + b_h
-//   z = sigmoid(xz + hz)   r = sigmoid(xr + hr)   n = tanh(xh + r .* hh)
-//   h_t = z .* h_{t-1} + (1 - z) .* n
-// reset_after = false (the original GRU, Keras's reset_after=False):
-//   z = sigmoid(W_z x + U_z h_{t-1} + b_z)   r = sigmoid(W_r x + U_r h_{t-1} + b_r)
-//   n = tanh(W_h x + U_h (r .* h_{t-1}) + b_h)
-//   h_t = z .* h_{t-1} + (1 - z) .* n
-//
-// Speed structure: the input projection of all steps is one GEMM before the time loop (for
-// token ids a gather of kernel columns, done column by column inside the loop); each step is one recurrent
-// product (two for reset_after = false, which needs r before U_h can be applied) on the recurrent kernel,
-// packed once per pass (math/gemm.hpp), followed by one fused xsimd pass over the gates.
-// Backward stores the pre-activation gradients of every step, does only the dh_{t-1}
-// product(s) (on the packed U^T) inside the loop, and the weight gradients as GEMMs after it.
-// Nothing is allocated inside the time loops. The sequences of a batch are independent inside
-// the time loops, which run on blocks of sequences in parallel when GEMM threads are enabled
-// (math/batch_blocks.hpp).
+/// \file
+/// GRU: the gated recurrent unit with Keras semantics (docs/layers/gru.md derives it).
+///
+/// Gate blocks are stacked in rows in Keras's order z (update), r (reset), h (candidate):
+/// ```text
+///   kernel            W  (3H x I)   input weights,     rows [W_z; W_r; W_h]
+///   recurrent_kernel  U  (3H x H)   recurrent weights, rows [U_z; U_r; U_h]
+///   bias                            reset_after = true:  (3H x 2), column 0 b_x, column 1 b_h
+///                                   reset_after = false: (3H x 1), one bias b
+/// ```
+/// reset_after = true (Keras's default, cuDNN-compatible, = torch.nn.GRU with gates reordered):
+/// ```text
+///   [xz; xr; xh] = W x_t + b_x          [hz; hr; hh] = U h_{t-1} + b_h
+///   z = sigmoid(xz + hz)   r = sigmoid(xr + hr)   n = tanh(xh + r .* hh)
+///   h_t = z .* h_{t-1} + (1 - z) .* n
+/// ```
+/// reset_after = false (the original GRU, Keras's reset_after=False):
+/// ```text
+///   z = sigmoid(W_z x + U_z h_{t-1} + b_z)   r = sigmoid(W_r x + U_r h_{t-1} + b_r)
+///   n = tanh(W_h x + U_h (r .* h_{t-1}) + b_h)
+///   h_t = z .* h_{t-1} + (1 - z) .* n
+/// ```
+///
+/// Speed structure: the input projection of all steps is one GEMM before the time loop (for
+/// token ids a gather of kernel columns, done column by column inside the loop); each step is one recurrent
+/// product (two for reset_after = false, which needs r before U_h can be applied) on the recurrent kernel,
+/// packed once per pass (math/gemm.hpp), followed by one fused xsimd pass over the gates.
+/// Backward stores the pre-activation gradients of every step, does only the dh_{t-1}
+/// product(s) (on the packed U^T) inside the loop, and the weight gradients as GEMMs after it.
+/// Nothing is allocated inside the time loops. The sequences of a batch are independent inside
+/// the time loops, which run on blocks of sequences in parallel when GEMM threads are enabled
+/// (math/batch_blocks.hpp).
 #pragma once
 
 #include <utility>
@@ -43,9 +50,9 @@
 namespace seqlm {
 
 struct GRUOptions {
-  // true: output every step's h (H x T*B); false: only the last step's h (H x B).
+  /// true: output every step's h (H x T*B); false: only the last step's h (H x B).
   bool return_sequences = false;
-  // true: reset gate applied after the recurrent matmul, two bias vectors (Keras default).
+  /// true: reset gate applied after the recurrent matmul, two bias vectors (Keras default).
   bool reset_after = true;
 };
 
@@ -62,9 +69,9 @@ class GRU {
     Options options;
   };
 
-  // The state of a batch of independent sequences, owned by the caller: h (units x batch;
-  // c stays empty) and scratch space for step(). Made by make_state() (zeros). Also what a
-  // full-sequence forward can start from and what copy_final_state() writes.
+  /// The state of a batch of independent sequences, owned by the caller: h (units x batch;
+  /// c stays empty) and scratch space for step(). Made by make_state() (zeros). Also what a
+  /// full-sequence forward can start from and what copy_final_state() writes.
   struct State : RecurrentState<Scalar> {
    private:
     friend class GRU;
@@ -73,8 +80,8 @@ class GRU {
     Matrix<Scalar> candidate;  // H x B: hh (reset_after) or r .* h (reset_after = false)
   };
 
-  // A GRU mapping `input_size` features (or a vocabulary of that size, for token ids) to
-  // `units` hidden units. Throws value_error when a size is not positive.
+  /// A GRU mapping `input_size` features (or a vocabulary of that size, for token ids) to
+  /// `units` hidden units. Throws value_error when a size is not positive.
   GRU(Index input_size, Index units, Options options = {}) : GRU(Config{input_size, units, options}) {}
   explicit GRU(const Config& config)
       : input_size_(config.input_size), units_(config.units), options_(config.options) {
@@ -96,22 +103,22 @@ class GRU {
   Config config() const { return Config{input_size_, units_, options_}; }
   bool keeps_time_axis() const { return options_.return_sequences; }
 
-  // W (3H x I) + U (3H x H) + b (3H x 2 with reset_after, else 3H x 1).
+  /// W (3H x I) + U (3H x H) + b (3H x 2 with reset_after, else 3H x 1).
   static Index parameter_count(const Config& config) {
     const Index bias_columns = config.options.reset_after ? 2 : 1;
     return 3 * config.units * (config.input_size + config.units + bias_columns);
   }
   Index parameter_count() const { return parameter_count(config()); }
 
-  // Keras's defaults: kernel glorot_uniform(fan_in = I, fan_out = 3H), recurrent kernel
-  // orthogonal, biases zero.
+  /// Keras's defaults: kernel glorot_uniform(fan_in = I, fan_out = 3H), recurrent kernel
+  /// orthogonal, biases zero.
   void initialize(Rng& rng) {
     init::glorot_uniform(kernel_, input_size_, 3 * units_, rng);
     init::orthogonal(recurrent_kernel_, rng);
     bias_.setZero();
   }
 
-  // "kernel" (3H x I), "recurrent_kernel" (3H x H), "bias" (3H x 2 or 3H x 1), with gradients.
+  /// "kernel" (3H x I), "recurrent_kernel" (3H x H), "bias" (3H x 2 or 3H x 1), with gradients.
   ParameterList<Scalar> parameters() {
     return {{"kernel", &kernel_, &kernel_gradient_},
             {"recurrent_kernel", &recurrent_kernel_, &recurrent_kernel_gradient_},
@@ -132,16 +139,16 @@ class GRU {
 
   // ---- full-sequence pass -------------------------------------------------------------------
 
-  // The contract's form: token ids or features, from the zero state or from `initial`.
+  /// The contract's form: token ids or features, from the zero state or from `initial`.
   const Matrix<Scalar>& forward(const LayerInput<Scalar>& input, const LayerContext& = {},
                                 const State* initial = nullptr) {
     if (input.is_tokens()) return forward(input.tokens, initial);
     return forward(*input.features, input.batch, initial);
   }
 
-  // x: input_size x T*B, time-major (column t*B + b is step t of sequence b).
-  // initial: h_{-1} (units x batch), or nullptr for zeros.
-  // Returns h of every step (units x T*B) if return_sequences, else the last h (units x B).
+  /// x: input_size x T*B, time-major (column t*B + b is step t of sequence b).
+  /// initial: h_{-1} (units x batch), or nullptr for zeros.
+  /// Returns h of every step (units x T*B) if return_sequences, else the last h (units x B).
   const Matrix<Scalar>& forward(ConstMatrixRef<Scalar> x, Index batch,
                                 const RecurrentState<Scalar>* initial = nullptr) {
     detail::check_rows("GRU", "input", x.rows(), input_size_);
@@ -157,8 +164,8 @@ class GRU {
     return output_;
   }
 
-  // Token ids meaning one-hot vectors over input_size entries: the input projection of id k
-  // is column k of the kernel (a gather), no one-hot matrix is built.
+  /// Token ids meaning one-hot vectors over input_size entries: the input projection of id k
+  /// is column k of the kernel (a gather), no one-hot matrix is built.
   const Matrix<Scalar>& forward(const TokenView& ids, const RecurrentState<Scalar>* initial = nullptr) {
     detail::check_tokens("GRU", ids, input_size_);
     check_state("initial state", initial, ids.batch);
@@ -169,11 +176,11 @@ class GRU {
     return output_;
   }
 
-  // The output of the last forward().
+  /// The output of the last forward().
   const Matrix<Scalar>& output() const { return output_; }
-  // h after the last step of the last forward() (units x batch); c is left empty.
+  /// h after the last step of the last forward() (units x batch); c is left empty.
   const RecurrentState<Scalar>& final_state() const { return final_state_; }
-  // Writes h_{T-1} of the last forward into `state` (e.g. the next chunk's initial state).
+  /// Writes h_{T-1} of the last forward into `state` (e.g. the next chunk's initial state).
   void copy_final_state(State& state) const {
     if (steps_ == 0) throw value_error("GRU: copy_final_state() called before forward()");
     state.h = final_state_.h;
@@ -182,12 +189,12 @@ class GRU {
 
   // ---- backpropagation through time ---------------------------------------------------------
 
-  // d_output: dL/d(output), shaped like forward()'s result. d_final: dL/d(final h), optional.
-  // truncate = k > 0 stops the gradient from flowing from step t into h_{t-1} whenever
-  // t % k == 0 (t > 0): the same gradients as training chunks of k steps one after the other
-  // with the carried state detached. Parameter gradients ACCUMULATE; input_gradient() and
-  // initial_state_gradient() are overwritten.
-  // The contract's form: context.truncate selects truncated BPTT.
+  /// d_output: dL/d(output), shaped like forward()'s result. d_final: dL/d(final h), optional.
+  /// truncate = k > 0 stops the gradient from flowing from step t into h_{t-1} whenever
+  /// t % k == 0 (t > 0): the same gradients as training chunks of k steps one after the other
+  /// with the carried state detached. Parameter gradients ACCUMULATE; input_gradient() and
+  /// initial_state_gradient() are overwritten.
+  /// The contract's form: context.truncate selects truncated BPTT.
   void backward(ConstMatrixRef<Scalar> d_output, const LayerContext& context) {
     backward(d_output, nullptr, context.truncate);
   }
@@ -270,14 +277,14 @@ class GRU {
     }
   }
 
-  // Whether the last backward computed input_gradient(): false for token-id inputs.
+  /// Whether the last backward computed input_gradient(): false for token-id inputs.
   bool has_input_gradient() const { return has_gradients_ && !inputs_are_ids_; }
 
-  // dL/dx (input_size x T*B) of the last backward(). Throws for token-id inputs, which have none.
+  /// dL/dx (input_size x T*B) of the last backward(). Throws for token-id inputs, which have none.
   const Matrix<Scalar>& input_gradient() const {
     return detail::checked_input_gradient("GRU", has_gradients_, inputs_are_ids_, input_gradient_);
   }
-  // dL/dh_{-1} (units x batch) of the last backward(); c is left empty.
+  /// dL/dh_{-1} (units x batch) of the last backward(); c is left empty.
   const RecurrentState<Scalar>& initial_state_gradient() const {
     if (!has_gradients_) throw value_error("GRU: initial_state_gradient() called before backward()");
     return initial_state_gradient_;
@@ -285,7 +292,7 @@ class GRU {
 
   // ---- streaming ------------------------------------------------------------------------
 
-  // A state for `batch` sequences with h = 0.
+  /// A state for `batch` sequences with h = 0.
   State make_state(Index batch) const {
     detail::check_positive("GRU", "batch size", batch);
     State state;
@@ -294,13 +301,13 @@ class GRU {
     return state;
   }
 
-  // Advances every sequence of `state` by one step; x: input_size x batch.
-  // The contract's form: one step of token ids or features; out = h_t (H x B).
+  /// Advances every sequence of `state` by one step; x: input_size x batch.
+  /// The contract's form: one step of token ids or features; out = h_t (H x B).
   void step(const LayerInput<Scalar>& input, State& state, Matrix<Scalar>& out) const {
     detail::recurrent_step("GRU", *this, input, state, out);
   }
 
-  // Sequence b of `from` (its h) becomes sequence to_b of `to`.
+  /// Sequence b of `from` (its h) becomes sequence to_b of `to`.
   void copy_sequence(const State& from, Index b, State& to, Index to_b) const {
     detail::copy_recurrent_sequence("GRU", from, b, to, to_b);
   }
@@ -313,7 +320,7 @@ class GRU {
     step_from_input_projection(state);
   }
 
-  // Same with token ids: ids[b] is the input of sequence b (state.h.cols() ids are read).
+  /// Same with token ids: ids[b] is the input of sequence b (state.h.cols() ids are read).
   void step(const TokenId* ids, State& state) const {
     prepare_step_state(state);
     if (ids == nullptr) throw value_error("GRU: step() got a null token id pointer");

@@ -1,30 +1,37 @@
-// LSTM: long short-term memory recurrent layer with Keras's semantics.
-//
-// Shapes (I inputs, H units, T steps, B sequences; time-major, column t*B + b):
-//   x    I x T*B        (or token ids, which mean one-hot vectors over I inputs)
-//   W    4H x I         "kernel"             row blocks i, f, c(g), o  (Keras's order)
-//   U    4H x H         "recurrent_kernel"
-//   b    4H x 1         "bias"
-//   h, c H x B          per step
-//
-// Equations, for every step t (h_{-1}, c_{-1} = the initial state, zeros by default):
-//   z_t = W x_t + U h_{t-1} + b                       4H x B
-//   i = sigmoid(z_i)  f = sigmoid(z_f)  g = tanh(z_c)  o = sigmoid(z_o)
-//   c_t = f * c_{t-1} + i * g
-//   h_t = o * tanh(c_t)
-// The output is h_t for every step (return_sequences) or only h_{T-1}.
-//
-// How it is computed (docs/layers/lstm.md derives the backward pass):
-//   forward:  Z = W X + b for all steps at once (one GEMM; for token ids a gather of W's
-//             columns, done step by step inside the loop); U is packed once (math/gemm.hpp), then per step
-//             one product Z_t += U h_{t-1} on the packed U and one fused SIMD pass that applies the gates and
-//             updates c and h.
-//   backward: U^T is packed once; BPTT with one fused SIMD pass per step giving dZ_t and one
-//             product dh_{t-1} = U^T dZ_t; then the weight gradients over all steps:
-//             dW += dZ X^T, dU += dZ Hprev^T (two big products), db += rowsum(dZ).
-// Nothing is allocated inside the time loops: the packed weights live in the layer. The
-// sequences of a batch are independent inside the time loops, which run on blocks of
-// sequences in parallel when GEMM threads are enabled (math/batch_blocks.hpp).
+/// \file
+/// LSTM: long short-term memory recurrent layer with Keras's semantics.
+///
+/// Shapes (I inputs, H units, T steps, B sequences; time-major, column t*B + b):
+/// ```text
+///   x    I x T*B        (or token ids, which mean one-hot vectors over I inputs)
+///   W    4H x I         "kernel"             row blocks i, f, c(g), o  (Keras's order)
+///   U    4H x H         "recurrent_kernel"
+///   b    4H x 1         "bias"
+///   h, c H x B          per step
+/// ```
+///
+/// Equations, for every step t (h_{-1}, c_{-1} = the initial state, zeros by default):
+/// ```text
+///   z_t = W x_t + U h_{t-1} + b                       4H x B
+///   i = sigmoid(z_i)  f = sigmoid(z_f)  g = tanh(z_c)  o = sigmoid(z_o)
+///   c_t = f * c_{t-1} + i * g
+///   h_t = o * tanh(c_t)
+/// ```
+/// The output is h_t for every step (return_sequences) or only h_{T-1}.
+///
+/// How it is computed (docs/layers/lstm.md derives the backward pass):
+/// ```text
+///   forward:  Z = W X + b for all steps at once (one GEMM; for token ids a gather of W's
+///             columns, done step by step inside the loop); U is packed once (math/gemm.hpp), then per step
+///             one product Z_t += U h_{t-1} on the packed U and one fused SIMD pass that applies the gates
+///             and updates c and h.
+///   backward: U^T is packed once; BPTT with one fused SIMD pass per step giving dZ_t and one
+///             product dh_{t-1} = U^T dZ_t; then the weight gradients over all steps:
+///             dW += dZ X^T, dU += dZ Hprev^T (two big products), db += rowsum(dZ).
+/// ```
+/// Nothing is allocated inside the time loops: the packed weights live in the layer. The
+/// sequences of a batch are independent inside the time loops, which run on blocks of
+/// sequences in parallel when GEMM threads are enabled (math/batch_blocks.hpp).
 #pragma once
 
 #include <vector>
@@ -43,10 +50,10 @@
 
 namespace seqlm {
 
-// Construction options of an LSTM (Keras's defaults).
+/// Construction options of an LSTM (Keras's defaults).
 struct LSTMOptions {
-  bool return_sequences = false;  // output h_t for every step (H x T*B) instead of the last (H x B)
-  bool unit_forget_bias = true;   // initialize() sets the forget-gate bias to 1
+  bool return_sequences = false;  ///< output h_t for every step (H x T*B) instead of the last (H x B)
+  bool unit_forget_bias = true;   ///< initialize() sets the forget-gate bias to 1
 };
 
 namespace detail {
@@ -116,9 +123,9 @@ class LSTM {
     Options options;
   };
 
-  // The state of B sequences: h and c (H x B), plus the step's private workspace. Made by
-  // make_state() (zeros); after step() the new output h_t is in h. Also what a full-sequence
-  // forward can start from and what copy_final_state() writes.
+  /// The state of B sequences: h and c (H x B), plus the step's private workspace. Made by
+  /// make_state() (zeros); after step() the new output h_t is in h. Also what a full-sequence
+  /// forward can start from and what copy_final_state() writes.
   struct State : RecurrentState<Scalar> {
    private:
     friend class LSTM;
@@ -126,8 +133,8 @@ class LSTM {
     Matrix<Scalar> tanh_cell_;  // H x B
   };
 
-  // An LSTM(units) on input_size inputs (the vocabulary size for token-id inputs).
-  // Weights start at zero; call initialize() for Keras's initialisers.
+  /// An LSTM(units) on input_size inputs (the vocabulary size for token-id inputs).
+  /// Weights start at zero; call initialize() for Keras's initialisers.
   LSTM(Index input_size, Index units, Options options = {}) : LSTM(Config{input_size, units, options}) {}
   explicit LSTM(const Config& config)
       : input_size_(config.input_size), units_(config.units), options_(config.options) {
@@ -149,14 +156,14 @@ class LSTM {
   Config config() const { return Config{input_size_, units_, options_}; }
   bool keeps_time_axis() const { return options_.return_sequences; }
 
-  // W (4H x I) + U (4H x H) + b (4H): 4H (I + H + 1).
+  /// W (4H x I) + U (4H x H) + b (4H): 4H (I + H + 1).
   static Index parameter_count(const Config& config) {
     return 4 * config.units * (config.input_size + config.units + 1);
   }
   Index parameter_count() const { return parameter_count(config()); }
 
-  // Keras's defaults: W glorot_uniform(fan_in = I, fan_out = 4H), U orthogonal, b zeros
-  // (forget block = 1 when unit_forget_bias).
+  /// Keras's defaults: W glorot_uniform(fan_in = I, fan_out = 4H), U orthogonal, b zeros
+  /// (forget block = 1 when unit_forget_bias).
   void initialize(Rng& rng) {
     init::glorot_uniform(kernel_, input_size_, 4 * units_, rng);
     init::orthogonal(recurrent_kernel_, rng);
@@ -164,7 +171,7 @@ class LSTM {
     if (options_.unit_forget_bias) bias_.middleRows(units_, units_).setOnes();
   }
 
-  // kernel (4H x I), recurrent_kernel (4H x H), bias (4H x 1), in that order.
+  /// kernel (4H x I), recurrent_kernel (4H x H), bias (4H x 1), in that order.
   ParameterList<Scalar> parameters() {
     return {{"kernel", &kernel_, &kernel_gradient_},
             {"recurrent_kernel", &recurrent_kernel_, &recurrent_kernel_gradient_},
@@ -185,16 +192,16 @@ class LSTM {
 
   // ---- full-sequence forward ----------------------------------------------------------------
 
-  // The contract's form: token ids or features, from the zero state or from `initial`.
+  /// The contract's form: token ids or features, from the zero state or from `initial`.
   const Matrix<Scalar>& forward(const LayerInput<Scalar>& input, const LayerContext& = {},
                                 const State* initial = nullptr) {
     if (input.is_tokens()) return forward(input.tokens, initial);
     return forward(*input.features, input.batch, initial);
   }
 
-  // Dense inputs x (I x T*B) of `batch` sequences. initial = (h_{-1}, c_{-1}), each H x B, or
-  // null for zeros. Returns h for every step (H x T*B) if return_sequences, else h_{T-1} (H x B).
-  // x is copied (backward needs it), so the caller need not keep it alive.
+  /// Dense inputs x (I x T*B) of `batch` sequences. initial = (h_{-1}, c_{-1}), each H x B, or
+  /// null for zeros. Returns h for every step (H x T*B) if return_sequences, else h_{T-1} (H x B).
+  /// x is copied (backward needs it), so the caller need not keep it alive.
   const Matrix<Scalar>& forward(ConstMatrixRef<Scalar> x, Index batch,
                                 const RecurrentState<Scalar>* initial = nullptr) {
     detail::check_rows("LSTM", "input", x.rows(), input_size_);
@@ -210,7 +217,7 @@ class LSTM {
     return output_;
   }
 
-  // Token ids (ids[t*B + b] in [0, I)) meaning one-hot inputs: W x_t is the column W(:, id).
+  /// Token ids (ids[t*B + b] in [0, I)) meaning one-hot inputs: W x_t is the column W(:, id).
   const Matrix<Scalar>& forward(const TokenView& ids, const RecurrentState<Scalar>* initial = nullptr) {
     detail::check_tokens("LSTM", ids, input_size_);
     check_initial_state(initial, ids.batch);
@@ -221,10 +228,10 @@ class LSTM {
     return output_;
   }
 
-  // The last forward's output and final state (h_{T-1}, c_{T-1}), each H x B.
+  /// The last forward's output and final state (h_{T-1}, c_{T-1}), each H x B.
   const Matrix<Scalar>& output() const { return output_; }
   const RecurrentState<Scalar>& final_state() const { return final_state_; }
-  // Writes (h_{T-1}, c_{T-1}) of the last forward into `state` (e.g. the next chunk's initial).
+  /// Writes (h_{T-1}, c_{T-1}) of the last forward into `state` (e.g. the next chunk's initial).
   void copy_final_state(State& state) const {
     if (input_kind_ == InputKind::none) throw value_error("LSTM: copy_final_state() called before forward()");
     state.h = final_state_.h;
@@ -236,17 +243,17 @@ class LSTM {
 
   // ---- backward ------------------------------------------------------------------------------
 
-  // The contract's form: context.truncate selects truncated BPTT.
+  /// The contract's form: context.truncate selects truncated BPTT.
   void backward(ConstMatrixRef<Scalar> d_output, const LayerContext& context) {
     backward(d_output, nullptr, context.truncate);
   }
 
-  // d_output = dL/d(output), the shape of output(). d_final (optional) = dL/d(h_{T-1}, c_{T-1})
-  // for a loss that also reads final_state(). Accumulates into the parameter gradients and
-  // computes input_gradient() (dense inputs) and initial_state_gradient().
-  // truncate = k > 0: truncated BPTT; the gradient carried from step t back to step t-1 is
-  // dropped at every t > 0 with t % k == 0, exactly as if the chunks [0,k), [k,2k), ... were
-  // run one after another with the state carried forward but detached. 0 = full BPTT.
+  /// d_output = dL/d(output), the shape of output(). d_final (optional) = dL/d(h_{T-1}, c_{T-1})
+  /// for a loss that also reads final_state(). Accumulates into the parameter gradients and
+  /// computes input_gradient() (dense inputs) and initial_state_gradient().
+  /// truncate = k > 0: truncated BPTT; the gradient carried from step t back to step t-1 is
+  /// dropped at every t > 0 with t % k == 0, exactly as if the chunks [0,k), [k,2k), ... were
+  /// run one after another with the state carried forward but detached. 0 = full BPTT.
   void backward(ConstMatrixRef<Scalar> d_output, const RecurrentState<Scalar>* d_final = nullptr,
                 Index truncate = 0) {
     if (input_kind_ == InputKind::none) throw value_error("LSTM: backward() called before forward()");
@@ -314,16 +321,16 @@ class LSTM {
     has_gradients_ = true;
   }
 
-  // Whether the last backward computed input_gradient(): false for token-id inputs.
+  /// Whether the last backward computed input_gradient(): false for token-id inputs.
   bool has_input_gradient() const { return has_gradients_ && input_kind_ == InputKind::dense; }
 
-  // dL/dx (I x T*B) from the last backward. Throws for token-id inputs, which have none.
+  /// dL/dx (I x T*B) from the last backward. Throws for token-id inputs, which have none.
   const Matrix<Scalar>& input_gradient() const {
     return detail::checked_input_gradient("LSTM", has_gradients_, input_kind_ == InputKind::ids,
                                           input_gradient_);
   }
 
-  // dL/d(h_{-1}, c_{-1}), each H x B, from the last backward.
+  /// dL/d(h_{-1}, c_{-1}), each H x B, from the last backward.
   const RecurrentState<Scalar>& initial_state_gradient() const {
     if (!has_gradients_) throw value_error("LSTM: initial_state_gradient() called before backward()");
     return initial_state_gradient_;
@@ -331,7 +338,7 @@ class LSTM {
 
   // ---- streaming ---------------------------------------------------------------------------
 
-  // Zero state for `batch` independent streams, workspace included.
+  /// Zero state for `batch` independent streams, workspace included.
   State make_state(Index batch) const {
     detail::check_positive("LSTM", "batch size", batch);
     State state;
@@ -341,18 +348,18 @@ class LSTM {
     return state;
   }
 
-  // The contract's form: one step of token ids or features; out = h_t (H x B).
+  /// The contract's form: one step of token ids or features; out = h_t (H x B).
   void step(const LayerInput<Scalar>& input, State& state, Matrix<Scalar>& out) const {
     detail::recurrent_step("LSTM", *this, input, state, out);
   }
 
-  // Sequence b of `from` (its h and c) becomes sequence to_b of `to`.
+  /// Sequence b of `from` (its h and c) becomes sequence to_b of `to`.
   void copy_sequence(const State& from, Index b, State& to, Index to_b) const {
     detail::copy_recurrent_sequence("LSTM", from, b, to, to_b);
   }
 
-  // One step of B streams with dense inputs x (I x B). Updates state.h, state.c in place.
-  // Batch 1 uses matrix-vector products; nothing is allocated.
+  /// One step of B streams with dense inputs x (I x B). Updates state.h, state.c in place.
+  /// Batch 1 uses matrix-vector products; nothing is allocated.
   void step(ConstMatrixRef<Scalar> x, State& state) const {
     const Index B = check_step_state(state);
     detail::check_shape("LSTM step", "input", x, input_size_, B);
@@ -362,7 +369,7 @@ class LSTM {
     finish_step(state);
   }
 
-  // One step of B streams with token ids ids[0..B) in [0, I).
+  /// One step of B streams with token ids ids[0..B) in [0, I).
   void step(const TokenId* ids, State& state) const {
     const Index B = check_step_state(state);
     if (ids == nullptr) throw value_error("LSTM step: ids is null");

@@ -1,22 +1,25 @@
-// Splitting a batch of independent sequences over threads, for the recurrent time loops.
-//
-// In a recurrent layer the state of sequence b at step t depends only on the state of the
-// same sequence at step t-1: the B columns of a batch never meet inside the time loop (only
-// the weight gradients after it sum over them). So the time loop can run on a few blocks of
-// sequences at once, each block from the first step to the last with no synchronisation
-// between the steps:
-//
-//   for_each_batch_block(B, [&](Index first, Index count) {
-//     for (t ...) { Z_t(:, first .. first+count) += U h_{t-1}(:, first .. first+count); gates; }
-//   });
-//
-// body(first, count) is called for contiguous blocks [first, first + count) that cover
-// [0, B): in a build with OpenMP, one block per GEMM thread (Eigen::nbThreads(), the number
-// that seqlm::set_gemm_threads sets), each at least min_block_sequences wide, run on OpenMP
-// threads; otherwise one block, [0, B), on the calling thread. The split depends only on B
-// and the thread count, and what a layer computes for a sequence does not depend on the
-// split at all (math/gemm.hpp: a column's products do not depend on the other columns), so
-// the results are the same bits for every thread count. body must not throw.
+/// \file
+/// Splitting a batch of independent sequences over threads, for the recurrent time loops.
+///
+/// In a recurrent layer the state of sequence b at step t depends only on the state of the
+/// same sequence at step t-1: the B columns of a batch never meet inside the time loop (only
+/// the weight gradients after it sum over them). So the time loop can run on a few blocks of
+/// sequences at once, each block from the first step to the last with no synchronisation
+/// between the steps:
+///
+/// ```cpp
+///   for_each_batch_block(B, [&](Index first, Index count) {
+///     for (t ...) { Z_t(:, first .. first+count) += U h_{t-1}(:, first .. first+count); gates; }
+///   });
+/// ```
+///
+/// body(first, count) is called for contiguous blocks [first, first + count) that cover
+/// [0, B): in a build with OpenMP, one block per GEMM thread (Eigen::nbThreads(), the number
+/// that seqlm::set_gemm_threads sets), each at least min_block_sequences wide, run on OpenMP
+/// threads; otherwise one block, [0, B), on the calling thread. The split depends only on B
+/// and the thread count, and what a layer computes for a sequence does not depend on the
+/// split at all (math/gemm.hpp: a column's products do not depend on the other columns), so
+/// the results are the same bits for every thread count. body must not throw.
 #pragma once
 
 #include <algorithm>

@@ -1,41 +1,46 @@
-// Matrix multiplication (GEMM) for seqlm's layers:  C = op(A) op(B)  or  C += op(A) op(B),
-// op(X) = X or X^T, every matrix column-major with unit inner stride.
-//
-// Why seqlm multiplies matrices itself instead of calling Eigen's product (measurements and
-// the comparison with OpenBLAS: docs/performance.md, "GEMM strategy"):
-//   * a recurrent layer multiplies by the SAME matrix at every time step (U h_{t-1} forward,
-//     U^T dZ_t backward). PackedMatrix packs it once per pass; Eigen re-packs it every step.
-//   * the packed copy is owned by the layer and sized on the first call, and multiplying by it
-//     needs no other memory: nothing is allocated inside a time loop, nor on a second call
-//     with the same shapes (Eigen's product heap-allocates its blocking buffers above 128 KB
-//     on every call), and several threads can multiply by it at once.
-//   * every other product of the layers (math/products.hpp) runs on Multiplier, the general
-//     form (both operands packed on the fly into buffers it owns), or on multiply_vector for
-//     one column: as fast as Eigen's at the layers' shapes, the same bits on any number of
-//     threads, and a shorter compile of a training program than with Eigen's GEMM.
-//
-// The algorithm is GotoBLAS/BLIS's, in three layers (docs/design.md, "The GEMM kernel"):
-//
-//   1. Micro-kernel: a tile of MR x NR numbers of C (MR = 2 SIMD registers of rows, NR = 6
-//      columns: 16 x 6 floats with AVX2) is kept in 12 registers while
-//          for p in 0..kc:  tile += a_p (MR x 1) * b_p (1 x NR)
-//      runs: per step 2 loads of A, 6 broadcasts of B and 12 fused multiply-adds.
-//   2. Packing: A is copied into "panels" of MR rows stored step by step (the MR numbers of
-//      column p are contiguous), B into panels of NR columns stored step by step, so the
-//      micro-kernel reads both strictly sequentially (transposes are absorbed here).
-//   3. Blocking: the depth is cut in blocks of KC = 256 so that one A panel (MR x KC, 16 KB)
-//      stays in L1 and one B panel (KC x NR) streams through it; rows in blocks of MC = 128
-//      (an A block of MC x KC in L2) and columns in blocks of NC = 4080 (a packed B block in L3).
-//
-//      for jc in columns by NC:                    C(:, jc) ...
-//        for pc in depth by KC:                      pack B(pc, jc) -> KC x NC panels
-//          for ic in rows by MC:                       pack A(ic, pc) -> MC x KC panels (or use PackedMatrix)
-//            for jr in NC by NR:  for ir in MC by MR:    micro-kernel on C(ic+ir, jc+jr)
-//
-// Every element of C is a sum over p in increasing order, each product added with one fused
-// multiply-add, whatever the tile it falls in: the result of a column does not depend on how
-// many columns are multiplied at once (a recurrent layer gives the same numbers for a
-// sequence in a batch of 1 or 128).
+/// \file
+/// Matrix multiplication (GEMM) for seqlm's layers:  C = op(A) op(B)  or  C += op(A) op(B),
+/// op(X) = X or X^T, every matrix column-major with unit inner stride.
+///
+/// Why seqlm multiplies matrices itself instead of calling Eigen's product (measurements and
+/// the comparison with OpenBLAS: docs/performance.md, "GEMM strategy"):
+///   * a recurrent layer multiplies by the SAME matrix at every time step (U h_{t-1} forward,
+///     U^T dZ_t backward). PackedMatrix packs it once per pass; Eigen re-packs it every step.
+///   * the packed copy is owned by the layer and sized on the first call, and multiplying by it
+///     needs no other memory: nothing is allocated inside a time loop, nor on a second call
+///     with the same shapes (Eigen's product heap-allocates its blocking buffers above 128 KB
+///     on every call), and several threads can multiply by it at once.
+///   * every other product of the layers (math/products.hpp) runs on Multiplier, the general
+///     form (both operands packed on the fly into buffers it owns), or on multiply_vector for
+///     one column: as fast as Eigen's at the layers' shapes, the same bits on any number of
+///     threads, and a shorter compile of a training program than with Eigen's GEMM.
+///
+/// The algorithm is GotoBLAS/BLIS's, in three layers (docs/design.md, "The GEMM kernel"):
+///
+/// ```text
+///   1. Micro-kernel: a tile of MR x NR numbers of C (MR = 2 SIMD registers of rows, NR = 6
+///      columns: 16 x 6 floats with AVX2) is kept in 12 registers while
+///          for p in 0..kc:  tile += a_p (MR x 1) * b_p (1 x NR)
+///      runs: per step 2 loads of A, 6 broadcasts of B and 12 fused multiply-adds.
+///   2. Packing: A is copied into "panels" of MR rows stored step by step (the MR numbers of
+///      column p are contiguous), B into panels of NR columns stored step by step, so the
+///      micro-kernel reads both strictly sequentially (transposes are absorbed here).
+///   3. Blocking: the depth is cut in blocks of KC = 256 so that one A panel (MR x KC, 16 KB)
+///      stays in L1 and one B panel (KC x NR) streams through it; rows in blocks of MC = 128
+///      (an A block of MC x KC in L2) and columns in blocks of NC = 4080 (a packed B block in L3).
+/// ```
+///
+/// ```text
+///     for jc in columns by NC:                    C(:, jc) ...
+///       for pc in depth by KC:                      pack B(pc, jc) -> KC x NC panels
+///         for ic in rows by MC:                       pack A(ic, pc) -> MC x KC panels (or use PackedMatrix)
+///           for jr in NC by NR:  for ir in MC by MR:    micro-kernel on C(ic+ir, jc+jr)
+/// ```
+///
+/// Every element of C is a sum over p in increasing order, each product added with one fused
+/// multiply-add, whatever the tile it falls in: the result of a column does not depend on how
+/// many columns are multiplied at once (a recurrent layer gives the same numbers for a
+/// sequence in a batch of 1 or 128).
 #pragma once
 
 #include <algorithm>
@@ -46,16 +51,18 @@
 
 namespace seqlm::gemm {
 
-enum class Op { none, transpose };            // op(X) = X or X^T
-enum class Update { overwrite, accumulate };  // C = op(A) op(B)  or  C += op(A) op(B)
+/// op(X) = X or X^T
+enum class Op { none, transpose };
+/// C = op(A) op(B)  or  C += op(A) op(B)
+enum class Update { overwrite, accumulate };
 
-// Register tile and cache blocks (see the top of the file).
+/// Register tile and cache blocks (see the top of the file).
 template <class Scalar>
-inline constexpr Index tile_rows = 2 * simd::width<Scalar>;  // MR
-inline constexpr Index tile_cols = 6;                        // NR
-inline constexpr Index depth_block = 256;                    // KC
-inline constexpr Index row_block = 128;                      // MC, a multiple of every MR
-inline constexpr Index column_block = 680 * tile_cols;       // NC = 4080
+inline constexpr Index tile_rows = 2 * simd::width<Scalar>;  ///< MR
+inline constexpr Index tile_cols = 6;                        ///< NR
+inline constexpr Index depth_block = 256;                    ///< KC
+inline constexpr Index row_block = 128;                      ///< MC, a multiple of every MR
+inline constexpr Index column_block = 680 * tile_cols;       ///< NC = 4080
 
 namespace detail {
 
@@ -322,13 +329,13 @@ void multiply_vector(Index rows, Index depth, const Scalar* a, Index lda, const 
   }
 }
 
-// A left operand op(A) (rows x depth) packed once into MR-row panels, for a matrix that
-// multiplies many right-hand sides: a recurrent kernel U at every time step. Repacking the
-// same shape reuses the memory.
+/// A left operand op(A) (rows x depth) packed once into MR-row panels, for a matrix that
+/// multiplies many right-hand sides: a recurrent kernel U at every time step. Repacking the
+/// same shape reuses the memory.
 template <class Scalar>
 class PackedMatrix {
  public:
-  // Packs op(a). The packed copy does not follow later changes of `a`: pack again.
+  /// Packs op(a). The packed copy does not follow later changes of `a`: pack again.
   void pack(ConstMatrixRef<Scalar> a, Op op = Op::none) {
     const bool transposed = op == Op::transpose;
     rows_ = transposed ? a.cols() : a.rows();
@@ -339,9 +346,9 @@ class PackedMatrix {
                      data_.data(), tile_rows<Scalar> * depth_);
   }
 
-  // C = or += op(A) B, with op(A) as packed (B: depth() x n, C: rows() x n; shape_error
-  // otherwise). Uses no buffer and changes nothing but C, so several threads may multiply by
-  // the same PackedMatrix at once (into different columns of C).
+  /// C = or += op(A) B, with op(A) as packed (B: depth() x n, C: rows() x n; shape_error
+  /// otherwise). Uses no buffer and changes nothing but C, so several threads may multiply by
+  /// the same PackedMatrix at once (into different columns of C).
   void multiply(ConstMatrixRef<Scalar> b, MatrixRef<Scalar> c, Update update) const {
     detail::check_shapes(rows_, depth_, b.rows(), b.cols(), c.rows(), c.cols());
     detail::run(rows_, b.cols(), depth_, data_.data(), detail::Operand<Scalar>{nullptr, 0, false},
@@ -357,15 +364,15 @@ class PackedMatrix {
   Vector<Scalar> data_;  // panel q (rows q*MR ..), step p at q*MR*depth + p*MR
 };
 
-// Multiplies any two matrices, packing both into its own buffers, which grow on demand and
-// are then reused: after a first call, calls with the same or smaller shapes allocate nothing.
-// Not to be shared between threads. seqlm's layers reach it through math/products.hpp (one
-// Multiplier per thread, large products split over the GEMM threads); tested against Eigen and
-// compared with Eigen and OpenBLAS in benchmarks/bench_gemm.cpp.
+/// Multiplies any two matrices, packing both into its own buffers, which grow on demand and
+/// are then reused: after a first call, calls with the same or smaller shapes allocate nothing.
+/// Not to be shared between threads. seqlm's layers reach it through math/products.hpp (one
+/// Multiplier per thread, large products split over the GEMM threads); tested against Eigen and
+/// compared with Eigen and OpenBLAS in benchmarks/bench_gemm.cpp.
 template <class Scalar>
 class Multiplier {
  public:
-  // C = or += op(A) op(B). Throws shape_error when the shapes do not match.
+  /// C = or += op(A) op(B). Throws shape_error when the shapes do not match.
   void multiply(ConstMatrixRef<Scalar> a, Op op_a, ConstMatrixRef<Scalar> b, Op op_b, MatrixRef<Scalar> c,
                 Update update) {
     const bool a_transposed = op_a == Op::transpose, b_transposed = op_b == Op::transpose;

@@ -1,26 +1,30 @@
-// The layers' one-off matrix products (everything but the recurrent per-step products, which
-// multiply by a matrix packed once per pass: gemm::PackedMatrix), written in one place:
-//
-//   multiply(C, A, B)               C = A B        (..., Update::accumulate: C += A B)
-//   multiply_transposed_a(C, A, B)  C = A^T B      (W^T dZ: input gradients)
-//   multiply_transposed_b(C, A, B)  C = A B^T      (dZ X^T: weight gradients)
-//
-// Every operand is passed as an Eigen::Ref (a view with a column stride; no copy for a
-// matrix, a block of columns or rows, or a column). C must already have the result's shape
-// (a Ref cannot resize it): shape_error otherwise.
-//
-// The products run on seqlm's GEMM (math/gemm.hpp), not Eigen's:
-//   * one column (a streaming step of one sequence, A B with B a vector): the matrix-vector
-//     kernel gemm::multiply_vector, which reads A in place;
-//   * otherwise gemm::Multiplier, one per thread (its packing buffers grow on the first calls
-//     and are then reused: no allocation on repeated shapes);
-//   * with GEMM threads (parallel.hpp) a large product is cut into as many parts as threads,
-//     along the longer side of C, on register-tile boundaries; each part is an ordinary
-//     product on its own thread. Every element of C is the same sum, in the same order, in
-//     every part and for every split, so the result has the same bits on 1 thread or many.
-// Eigen's GEMM is not instantiated at all: it made a training program markedly slower to
-// compile, and it allocates its blocking buffers on every large call (the measurements are in
-// docs/performance.md, "GEMM strategy" and "Compile time").
+/// \file
+/// The layers' one-off matrix products (everything but the recurrent per-step products, which
+/// multiply by a matrix packed once per pass: gemm::PackedMatrix), written in one place:
+///
+/// ```text
+///   multiply(C, A, B)               C = A B        (..., Update::accumulate: C += A B)
+///   multiply_transposed_a(C, A, B)  C = A^T B      (W^T dZ: input gradients)
+///   multiply_transposed_b(C, A, B)  C = A B^T      (dZ X^T: weight gradients)
+/// ```
+///
+/// Every operand is passed as an Eigen::Ref (a view with a column stride; no copy for a
+/// matrix, a block of columns or rows, or a column). C must already have the result's shape
+/// (a Ref cannot resize it): shape_error otherwise.
+///
+/// The products run on seqlm's GEMM (math/gemm.hpp), not Eigen's:
+///   * one column (a streaming step of one sequence, A B with B a vector): the matrix-vector
+///     kernel gemm::multiply_vector, which reads A in place;
+///   * otherwise gemm::Multiplier, one per thread (its packing buffers grow on the first calls
+///     and are then reused: no allocation on repeated shapes);
+///   * with GEMM threads (parallel.hpp) a large product is cut into as many parts as threads,
+///     along the longer side of C, on register-tile boundaries; each part is an ordinary
+///     product on its own thread. Every element of C is the same sum, in the same order, in
+///     every part and for every split, so the result has the same bits on 1 thread or many.
+///
+/// Eigen's GEMM is not instantiated at all: it made a training program markedly slower to
+/// compile, and it allocates its blocking buffers on every large call (the measurements are in
+/// docs/performance.md, "GEMM strategy" and "Compile time").
 #pragma once
 
 #include <algorithm>

@@ -1,16 +1,19 @@
-// Vectorised elementwise math on top of xsimd.
-//
-// Kernels in seqlm are written once as a generic lambda over a "lane" type V that is
-// either a scalar S or an xsimd::batch<S>. vectorized_loop() runs the lambda on whole
-// SIMD batches and then on the scalar tail, so the same source handles both, e.g.
-//
-//   simd::vectorized_loop<float>(n, [&](Index k, auto lane) {
-//     using V = decltype(lane);
-//     V x = simd::load<V>(in + k);
-//     simd::store(out + k, simd::sigmoid(x));
-//   });
-//
-// The batch width is the widest the compiler targets (-mavx2: 8 floats / 4 doubles).
+/// \file
+/// Vectorised elementwise math on top of xsimd.
+///
+/// Kernels in seqlm are written once as a generic lambda over a "lane" type V that is
+/// either a scalar S or an xsimd::batch<S>. vectorized_loop() runs the lambda on whole
+/// SIMD batches and then on the scalar tail, so the same source handles both, e.g.
+///
+/// ```cpp
+///   simd::vectorized_loop<float>(n, [&](Index k, auto lane) {
+///     using V = decltype(lane);
+///     V x = simd::load<V>(in + k);
+///     simd::store(out + k, simd::sigmoid(x));
+///   });
+/// ```
+///
+/// The batch width is the widest the compiler targets (-mavx2: 8 floats / 4 doubles).
 #pragma once
 
 #include <cmath>
@@ -73,7 +76,7 @@ void store(S* p, const xsimd::batch<S, A>& value) {
 // result as before; a NaN lane computes on 0 and is then put back, so NaN stays NaN. The
 // scalar versions use <cmath>, which is defined for every input.
 
-// x with NaN lanes replaced by 0 and the rest clamped to [lo, hi].
+/// x with NaN lanes replaced by 0 and the rest clamped to [lo, hi].
 template <class S, class A>
 xsimd::batch<S, A> clamp_or_zero(const xsimd::batch<S, A>& x, S lo, S hi) {
   using B = xsimd::batch<S, A>;
@@ -81,8 +84,8 @@ xsimd::batch<S, A> clamp_or_zero(const xsimd::batch<S, A>& x, S lo, S hi) {
   return xsimd::select(xsimd::isnan(x), B(S(0)), clamped);
 }
 
-// exp(x): 0 below xsimd's minlog (about -708.4 for double, -88.4 for float), +inf above maxlog
-// (709.8, 88.4), NaN for NaN.
+/// exp(x): 0 below xsimd's minlog (about -708.4 for double, -88.4 for float), +inf above maxlog
+/// (709.8, 88.4), NaN for NaN.
 template <class S>
 S exp(S x) {
   return std::exp(x);
@@ -95,7 +98,7 @@ xsimd::batch<S, A> exp(const xsimd::batch<S, A>& x) {
   return xsimd::select(xsimd::isnan(x), x, y);
 }
 
-// sigmoid(x) = 1 / (1 + exp(-x)); exact limits at +-inf (exp overflow gives 1/inf = 0).
+/// sigmoid(x) = 1 / (1 + exp(-x)); exact limits at +-inf (exp overflow gives 1/inf = 0).
 template <class S>
 S sigmoid(S x) {
   return S(1) / (S(1) + std::exp(-x));
@@ -106,8 +109,8 @@ xsimd::batch<S, A> sigmoid(const xsimd::batch<S, A>& x) {
   return one / (one + simd::exp(-x));
 }
 
-// tanh(x) for |x| >= 22 (double) or 10 (float) rounds to +-1 exactly; xsimd computes it from
-// exp(2|x|), so the argument is clamped there (2 * 22 < maxlog).
+/// tanh(x) for |x| >= 22 (double) or 10 (float) rounds to +-1 exactly; xsimd computes it from
+/// exp(2|x|), so the argument is clamped there (2 * 22 < maxlog).
 template <class S>
 S tanh(S x) {
   return std::tanh(x);
@@ -149,8 +152,8 @@ xsimd::batch<S, A> max(const xsimd::batch<S, A>& a, const xsimd::batch<S, A>& b)
 }
 
 // ---- the loop driver ----------------------------------------------------------------------
-// Calls body(k, Batch<S>{}) for k = 0, W, 2W, ... while a whole batch fits, then
-// body(k, S{}) for the remaining scalar elements.
+/// Calls `body(k, Batch<S>{})` for k = 0, W, 2W, ... while a whole batch fits, then
+/// `body(k, S{})` for the remaining scalar elements.
 template <class S, class Body>
 void vectorized_loop(Index n, Body&& body) {
   const Index whole_batches_end = n - n % width<S>;
@@ -160,8 +163,8 @@ void vectorized_loop(Index n, Body&& body) {
 
 // ---- whole-array helpers ------------------------------------------------------------------
 
-// True when no element of data[0, n) is infinite or NaN. One branch-free pass: x * 0 is 0 for
-// a finite x and NaN otherwise, and a sum with one NaN term is NaN.
+/// True when no element of data[0, n) is infinite or NaN. One branch-free pass: x * 0 is 0 for
+/// a finite x and NaN otherwise, and a sum with one NaN term is NaN.
 template <class S>
 bool all_finite(const S* data, Index n) {
   Batch<S> batch_sum(S(0));
@@ -177,8 +180,8 @@ bool all_finite(const S* data, Index n) {
   return !std::isnan(simd::reduce_add(batch_sum) + tail_sum);
 }
 
-// sum_k a[k] * b[k]. Four independent SIMD partial sums (so that the adds do not wait for
-// each other), then single batches, then the scalar tail.
+/// sum_k a[k] * b[k]. Four independent SIMD partial sums (so that the adds do not wait for
+/// each other), then single batches, then the scalar tail.
 template <class S>
 S dot(const S* a, const S* b, Index n) {
   constexpr Index W = width<S>;
@@ -196,7 +199,7 @@ S dot(const S* a, const S* b, Index n) {
   return sum;
 }
 
-// y[k] -= alpha * x[k] for k in [0, n).
+/// y[k] -= alpha * x[k] for k in [0, n).
 template <class S>
 void subtract_scaled(S* y, S alpha, const S* x, Index n) {
   vectorized_loop<S>(n, [&](Index k, auto lane) {

@@ -1,9 +1,12 @@
-// The few xsimd functions whose names changed between the xsimd versions seqlm supports
-// (8.1, Debian 12's, through 14, today's vcpkg and Conan Center). seqlm calls these
-// wrappers instead of xsimd directly, so one source builds against all of them.
-//
-//   xsimd 8:  xsimd::hadd(batch)        horizontal sum b[0] + b[1] + ... + b[W-1]
-//   xsimd 9+: xsimd::reduce_add(batch)  the same, renamed
+/// \file
+/// The few xsimd functions whose names changed between the xsimd versions seqlm supports
+/// (8.1, Debian 12's, through 14, today's vcpkg and Conan Center). seqlm calls these
+/// wrappers instead of xsimd directly, so one source builds against all of them.
+///
+/// ```text
+///   xsimd 8:  xsimd::hadd(batch)        horizontal sum b[0] + b[1] + ... + b[W-1]
+///   xsimd 9+: xsimd::reduce_add(batch)  the same, renamed
+/// ```
 #pragma once
 
 #include <xsimd/xsimd.hpp>
@@ -16,7 +19,7 @@
 
 namespace seqlm::simd {
 
-// Horizontal sum of one batch: b[0] + b[1] + ... + b[W-1].
+/// Horizontal sum of one batch: b[0] + b[1] + ... + b[W-1].
 template <class S, class A>
 S reduce_add(const xsimd::batch<S, A>& b) {
 #if XSIMD_VERSION_MAJOR >= 9

@@ -1,18 +1,21 @@
-// Text generation with a trained Sequential language model.
-//
-// Two ways to get the next-token distribution p(x_{t+1} | x_0..x_t):
-//
-//   generate()           streaming: the prompt is fed once through Sequential::step (one
-//                        token at a time, recurrent state and convolution history kept), then
-//                        each generated token costs ONE step: O(layers) work per token,
-//                        independent of how long the text already is.
-//   generate_windowed()  the tutorials' loop: every token re-runs a full forward over the last
-//                        `window` ids (the model sees at most `window` tokens of context, like a
-//                        model trained on fixed windows). O(window) work per token.
-//
-// Both turn the logits z (V values) into p = softmax(z) in double precision and pick the token
-// with choose_next_token (sampling.hpp: temperature, top-k, top-p, greedy at temperature 0).
-// The same seed gives the same text. A stop token ends generation without being returned.
+/// \file
+/// Text generation with a trained Sequential language model.
+///
+/// Two ways to get the next-token distribution p(x_{t+1} | x_0..x_t):
+///
+/// ```text
+///   generate()           streaming: the prompt is fed once through Sequential::step (one
+///                        token at a time, recurrent state and convolution history kept), then
+///                        each generated token costs ONE step: O(layers) work per token,
+///                        independent of how long the text already is.
+///   generate_windowed()  the tutorials' loop: every token re-runs a full forward over the last
+///                        `window` ids (the model sees at most `window` tokens of context, like a
+///                        model trained on fixed windows). O(window) work per token.
+/// ```
+///
+/// Both turn the logits z (V values) into p = softmax(z) in double precision and pick the token
+/// with choose_next_token (sampling.hpp: temperature, top-k, top-p, greedy at temperature 0).
+/// The same seed gives the same text. A stop token ends generation without being returned.
 #pragma once
 
 #include <algorithm>
@@ -28,10 +31,10 @@
 
 namespace seqlm {
 
-// What to do with prompt ids outside the model's vocabulary.
+/// What to do with prompt ids outside the model's vocabulary.
 enum class PromptPolicy {
-  error,  // value_error naming the id and its position
-  skip,   // leave them out
+  error,  ///< value_error naming the id and its position
+  skip,   ///< leave them out
 };
 
 namespace detail {
@@ -105,9 +108,9 @@ GenerationResult sample_tokens(Column first_logits, Feed&& feed, const Generatio
 
 }  // namespace detail
 
-// Streaming generation: primes a step state with the prompt (prompt.size() steps), then one step
-// per generated token. on_token is called with each token as soon as it is chosen.
-// value_error: empty prompt, ids outside the vocabulary (policy error), bad options.
+/// Streaming generation: primes a step state with the prompt (prompt.size() steps), then one step
+/// per generated token. on_token is called with each token as soon as it is chosen.
+/// value_error: empty prompt, ids outside the vocabulary (policy error), bad options.
 template <class Scalar>
 GenerationResult generate(const Sequential<Scalar>& model, const std::vector<TokenId>& prompt,
                           const GenerationOptions& options, Rng& rng, const TokenCallback& on_token = {},
@@ -121,7 +124,7 @@ GenerationResult generate(const Sequential<Scalar>& model, const std::vector<Tok
   return detail::sample_tokens(logits->col(0), feed, options, rng, on_token);
 }
 
-// The same with a fresh Rng(options.seed): the same seed gives the same text.
+/// The same with a fresh Rng(options.seed): the same seed gives the same text.
 template <class Scalar>
 GenerationResult generate(const Sequential<Scalar>& model, const std::vector<TokenId>& prompt,
                           const GenerationOptions& options, const TokenCallback& on_token = {},
@@ -130,9 +133,9 @@ GenerationResult generate(const Sequential<Scalar>& model, const std::vector<Tok
   return generate(model, prompt, options, rng, on_token, policy);
 }
 
-// Windowed generation (the tutorials' loop): for every token, a full forward over the last
-// `window` ids of prompt + generated text, keeping the distribution of the last position.
-// The model is copied once per call (forward needs its own buffers).
+/// Windowed generation (the tutorials' loop): for every token, a full forward over the last
+/// `window` ids of prompt + generated text, keeping the distribution of the last position.
+/// The model is copied once per call (forward needs its own buffers).
 template <class Scalar>
 GenerationResult generate_windowed(const Sequential<Scalar>& model, const std::vector<TokenId>& prompt,
                                    Index window, const GenerationOptions& options, Rng& rng,
@@ -156,7 +159,7 @@ GenerationResult generate_windowed(const Sequential<Scalar>& model, const std::v
   return detail::sample_tokens(last_logits(), feed, options, rng, on_token);
 }
 
-// The same with a fresh Rng(options.seed).
+/// The same with a fresh Rng(options.seed).
 template <class Scalar>
 GenerationResult generate_windowed(const Sequential<Scalar>& model, const std::vector<TokenId>& prompt,
                                    Index window, const GenerationOptions& options,
@@ -166,8 +169,8 @@ GenerationResult generate_windowed(const Sequential<Scalar>& model, const std::v
   return generate_windowed(model, prompt, window, options, rng, on_token, policy);
 }
 
-// p(next token | context) from one full forward over the whole context (batch 1): the softmax of
-// the last position's logits, in double. value_error for an empty context or ids out of range.
+/// p(next token | context) from one full forward over the whole context (batch 1): the softmax of
+/// the last position's logits, in double. value_error for an empty context or ids out of range.
 template <class Scalar>
 std::vector<double> next_token_distribution(const Sequential<Scalar>& model,
                                             const std::vector<TokenId>& context) {

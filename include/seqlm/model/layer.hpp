@@ -1,19 +1,22 @@
-// Layer: the run-time face of any layer that follows the layer contract (layers/contract.hpp),
-// so that a model can be a list of layers chosen at run time (read from a model file) instead
-// of one fixed C++ type.
-//
-// There is one adapter, LayerAdapter<Scalar, L>, for every layer class L: it forwards each
-// virtual call to the member of the same name, and type-erases L::State behind LayerState.
-//
-//   layer      reads                  writes                  time axis
-//   Embedding  token ids              D x T*B                 kept
-//   LSTM, GRU  token ids or features  H x T*B (or H x B)      kept iff return_sequences
-//   Conv1D     features               filters x T*B           kept (causal)
-//   Dropout    features               same as input           kept (identity at inference)
-//   Dense      features               units x columns         kept (applied per column)
-//
-// Building one: `layers::lstm<float>(57, 128)`, or `make_layer<LSTM<float>>(config)` for any
-// class that follows the contract (a layer of your own included). See docs/models.md.
+/// \file
+/// Layer: the run-time face of any layer that follows the layer contract (layers/contract.hpp),
+/// so that a model can be a list of layers chosen at run time (read from a model file) instead
+/// of one fixed C++ type.
+///
+/// There is one adapter, LayerAdapter<Scalar, L>, for every layer class L: it forwards each
+/// virtual call to the member of the same name, and type-erases L::State behind LayerState.
+///
+/// ```text
+///   layer      reads                  writes                  time axis
+///   Embedding  token ids              D x T*B                 kept
+///   LSTM, GRU  token ids or features  H x T*B (or H x B)      kept iff return_sequences
+///   Conv1D     features               filters x T*B           kept (causal)
+///   Dropout    features               same as input           kept (identity at inference)
+///   Dense      features               units x columns         kept (applied per column)
+/// ```
+///
+/// Building one: `layers::lstm<float>(57, 128)`, or `make_layer<LSTM<float>>(config)` for any
+/// class that follows the contract (a layer of your own included). See docs/models.md.
 #pragma once
 
 #include <memory>
@@ -35,8 +38,8 @@
 
 namespace seqlm {
 
-// A layer's State behind a common base: made by Layer::make_state, passed back to Layer::step
-// and Layer::forward. Each adapter holds its own layer's State in it.
+/// A layer's State behind a common base: made by Layer::make_state, passed back to Layer::step
+/// and Layer::forward. Each adapter holds its own layer's State in it.
 struct LayerState {
   virtual ~LayerState() = default;
   virtual std::unique_ptr<LayerState> clone() const = 0;
@@ -47,15 +50,15 @@ class Layer {
  public:
   virtual ~Layer() = default;
 
-  // A copy of the configuration and weights (not of the caches; gradients start at zero).
+  /// A copy of the configuration and weights (not of the caches; gradients start at zero).
   virtual std::unique_ptr<Layer> clone() const = 0;
-  // The layer class's type_name: "Embedding", "LSTM", "GRU", "Conv1D", "Dropout", "Dense", ...
+  /// The layer class's type_name: "Embedding", "LSTM", "GRU", "Conv1D", "Dropout", "Dense", ...
   virtual std::string type() const = 0;
   virtual LayerTraits traits() const = 0;
-  virtual Index input_size() const = 0;  // features, or the vocabulary size for token ids
+  virtual Index input_size() const = 0;  ///< features, or the vocabulary size for token ids
   virtual Index output_size() const = 0;
   virtual bool keeps_time_axis() const = 0;
-  // For a layer sized by its input (traits().sized_by_input): takes the incoming size.
+  /// For a layer sized by its input (traits().sized_by_input): takes the incoming size.
   virtual void set_input_size(Index size) = 0;
 
   virtual void initialize(Rng& rng) = 0;
@@ -63,21 +66,21 @@ class Layer {
   virtual ParameterList<Scalar> parameters() = 0;
   virtual ConstParameterList<Scalar> parameters() const = 0;
 
-  // Full-sequence pass from `initial` (null: the zero state); caches what backward needs.
+  /// Full-sequence pass from `initial` (null: the zero state); caches what backward needs.
   virtual const Matrix<Scalar>& forward(const LayerInput<Scalar>& input, const LayerContext& context,
                                         const LayerState* initial = nullptr) = 0;
-  // The state after the last forward's last step, written into a state made by make_state.
+  /// The state after the last forward's last step, written into a state made by make_state.
   virtual void copy_final_state(LayerState& state) const = 0;
-  // d_output has the shape of the last forward's output; parameter gradients ACCUMULATE.
+  /// d_output has the shape of the last forward's output; parameter gradients ACCUMULATE.
   virtual void backward(ConstMatrixRef<Scalar> d_output, const LayerContext& context) = 0;
-  // dL/dinput of the last backward, or null when the input was token ids.
+  /// dL/dinput of the last backward, or null when the input was token ids.
   virtual const Matrix<Scalar>* input_gradient() const = 0;
 
-  // Streaming: a zero state for `batch` sequences, then one step at a time; out becomes
-  // output_size x batch (allocated only when its shape changes).
+  /// Streaming: a zero state for `batch` sequences, then one step at a time; out becomes
+  /// output_size x batch (allocated only when its shape changes).
   virtual std::unique_ptr<LayerState> make_state(Index batch) const = 0;
   virtual void step(const LayerInput<Scalar>& one_step, LayerState& state, Matrix<Scalar>& out) const = 0;
-  // Sequence from_b of `from` becomes sequence to_b of `to` (states of this layer, any batch sizes).
+  /// Sequence from_b of `from` becomes sequence to_b of `to` (states of this layer, any batch sizes).
   virtual void copy_sequence(const LayerState& from, Index from_b, LayerState& to, Index to_b) const = 0;
 };
 
@@ -92,7 +95,7 @@ struct has_copy_sequence<
     : std::true_type {};
 }  // namespace detail
 
-// The one adapter: L is any class that follows the layer contract.
+/// The one adapter: L is any class that follows the layer contract.
 template <class Scalar, class L>
 class LayerAdapter final : public Layer<Scalar> {
  public:
@@ -149,8 +152,8 @@ class LayerAdapter final : public Layer<Scalar> {
   void step(const LayerInput<Scalar>& one_step, LayerState& state, Matrix<Scalar>& out) const override {
     layer_.step(one_step, own(&state)->value, out);
   }
-  // copy_sequence is optional in the contract: a layer without memory (StatelessState) need
-  // not define it; a layer with memory that does not is refused at run time, by name.
+  /// copy_sequence is optional in the contract: a layer without memory (StatelessState) need
+  /// not define it; a layer with memory that does not is refused at run time, by name.
   void copy_sequence(const LayerState& from, Index from_b, LayerState& to, Index to_b) const override {
     if constexpr (detail::has_copy_sequence<L>::value) {
       layer_.copy_sequence(own(&from)->value, from_b, own(&to)->value, to_b);
@@ -191,13 +194,13 @@ struct scalar_of<L<S>> {
 };
 }  // namespace detail
 
-// A run-time layer of class L (any class that follows the contract) built from its Config.
+/// A run-time layer of class L (any class that follows the contract) built from its Config.
 template <class L>
 std::unique_ptr<Layer<typename detail::scalar_of<L>::type>> make_layer(const typename L::Config& config) {
   return std::make_unique<LayerAdapter<typename detail::scalar_of<L>::type, L>>(config);
 }
 
-// The concrete layer inside a run-time layer, or null when it is of another class.
+/// The concrete layer inside a run-time layer, or null when it is of another class.
 template <class L, class Scalar>
 L* layer_cast(Layer<Scalar>& layer) {
   auto* adapter = dynamic_cast<LayerAdapter<Scalar, L>*>(&layer);
@@ -209,7 +212,7 @@ const L* layer_cast(const Layer<Scalar>& layer) {
   return adapter != nullptr ? &adapter->layer() : nullptr;
 }
 
-// model.add(layers::lstm<float>(57, 128, options)) and friends.
+/// model.add(layers::lstm<float>(57, 128, options)) and friends.
 namespace layers {
 
 template <class Scalar>
@@ -229,7 +232,7 @@ std::unique_ptr<Layer<Scalar>> conv1d(Index input_size, Index filters, Index ker
                                       Conv1DOptions options = {}) {
   return make_layer<Conv1D<Scalar>>({input_size, filters, kernel_size, options});
 }
-// The size is filled in by Sequential::add from the previous layer.
+/// The size is filled in by Sequential::add from the previous layer.
 template <class Scalar>
 std::unique_ptr<Layer<Scalar>> dropout(double rate) {
   return make_layer<Dropout<Scalar>>({rate, 0});

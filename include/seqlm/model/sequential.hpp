@@ -1,27 +1,32 @@
-// Sequential: a language model as a stack of layers, Keras-style.
-//
-//   Sequential<float> model(InputSpec::token_ids(57));
-//   model.add(layers::lstm<float>(57, 128));          // "lstm"
-//   model.add(layers::dense<float>(128, 57));         // "dense": logits over the 57 characters
-//   model.initialize(rng);                            // required before forward()
-//   std::cout << model.summary(40);                   // "Total params: 102,585"
-//   const Matrix<float>& logits = model.forward(tokens, {});
-//
-// Sequential is the container: layers in order, their forward and backward, streaming steps,
-// states and the summary. The loss and the training step live in train/ (train/step.hpp).
-//
-// Shapes (time-major, column t*B + b = step t of sequence b):
-//   input    token ids T*B (TokenView) or features F x T*B
-//   layer i  output_size_i x T*B, or output_size_i x B after a recurrent layer without
-//            return_sequences dropped the time axis (the layers after it see steps == 1)
-//   logits   V x T*B (output_keeps_time_axis(): a prediction at every step) or V x B (last step)
-//
-// States: make_state(B) gives every layer's state for B sequences (zeros: the start of a text).
-// Streaming inference (step) pushes one token of B sequences through every layer's step():
-// O(1) work per token, and at every step the logits equal those of a full forward over the
-// prefix read so far. A full-sequence forward given a state starts from it and leaves the final
-// state in it, so a long text run as chunks with one carried state (stateful training, truncated
-// BPTT) gives the same logits as one forward over the whole text. See docs/models.md.
+/// \file
+/// Sequential: a language model as a stack of layers, Keras-style.
+///
+/// ```cpp
+///   Sequential<float> model(InputSpec::token_ids(57));
+///   model.add(layers::lstm<float>(57, 128));          // "lstm"
+///   model.add(layers::dense<float>(128, 57));         // "dense": logits over the 57 characters
+///   model.initialize(rng);                            // required before forward()
+///   std::cout << model.summary(40);                   // "Total params: 102,585"
+///   const Matrix<float>& logits = model.forward(tokens, {});
+/// ```
+///
+/// Sequential is the container: layers in order, their forward and backward, streaming steps,
+/// states and the summary. The loss and the training step live in train/ (train/step.hpp).
+///
+/// Shapes (time-major, column t*B + b = step t of sequence b):
+/// ```text
+///   input    token ids T*B (TokenView) or features F x T*B
+///   layer i  output_size_i x T*B, or output_size_i x B after a recurrent layer without
+///            return_sequences dropped the time axis (the layers after it see steps == 1)
+///   logits   V x T*B (output_keeps_time_axis(): a prediction at every step) or V x B (last step)
+/// ```
+///
+/// States: make_state(B) gives every layer's state for B sequences (zeros: the start of a text).
+/// Streaming inference (step) pushes one token of B sequences through every layer's step():
+/// O(1) work per token, and at every step the logits equal those of a full forward over the
+/// prefix read so far. A full-sequence forward given a state starts from it and leaves the final
+/// state in it, so a long text run as chunks with one carried state (stateful training, truncated
+/// BPTT) gives the same logits as one forward over the whole text. See docs/models.md.
 #pragma once
 
 #include <memory>
@@ -38,10 +43,10 @@
 
 namespace seqlm {
 
-// What the model reads: token ids from a vocabulary, or feature vectors of a fixed size.
+/// What the model reads: token ids from a vocabulary, or feature vectors of a fixed size.
 struct InputSpec {
   bool tokens = true;
-  Index size = 0;  // vocabulary size, or the number of features
+  Index size = 0;  ///< vocabulary size, or the number of features
   static InputSpec token_ids(Index vocabulary) { return {true, vocabulary}; }
   static InputSpec features(Index n) { return {false, n}; }
 };
@@ -81,7 +86,7 @@ class Sequential {
     detail::check_positive("Sequential", input.tokens ? "vocabulary size" : "input size", input.size);
   }
 
-  // Deep copy: every layer is cloned (weights; caches and gradients start empty).
+  /// Deep copy: every layer is cloned (weights; caches and gradients start empty).
   Sequential(const Sequential& other) : input_(other.input_), initialized_(other.initialized_) {
     copy_layers_from(other);
   }
@@ -99,10 +104,10 @@ class Sequential {
   Sequential(Sequential&&) = default;
   Sequential& operator=(Sequential&&) = default;
 
-  // Appends a layer, named like Keras ("lstm", "lstm_1", ...) or `name` when given (unique,
-  // not empty, no '/'). shape_error when it cannot read what the previous layer (or the input)
-  // produces: token ids vs features, input_size vs the previous output size, or a recurrent /
-  // convolution layer after the time axis was dropped. Returns *this so calls chain.
+  /// Appends a layer, named like Keras ("lstm", "lstm_1", ...) or `name` when given (unique,
+  /// not empty, no '/'). shape_error when it cannot read what the previous layer (or the input)
+  /// produces: token ids vs features, input_size vs the previous output size, or a recurrent /
+  /// convolution layer after the time axis was dropped. Returns *this so calls chain.
   Sequential& add(std::unique_ptr<Layer<Scalar>> layer, const std::string& name = "") {
     if (layer == nullptr) throw value_error("Sequential::add: null layer");
     const std::string where =
@@ -139,14 +144,14 @@ class Sequential {
   Index size() const { return static_cast<Index>(layers_.size()); }
   Layer<Scalar>& layer(Index i) { return *layers_.at(checked(i)); }
   const Layer<Scalar>& layer(Index i) const { return *layers_.at(checked(i)); }
-  // Keras-like unique names: "lstm", "lstm_1", "dense".
+  /// Keras-like unique names: "lstm", "lstm_1", "dense".
   const std::string& layer_name(Index i) const { return names_.at(checked(i)); }
   const InputSpec& input_spec() const { return input_; }
 
-  // The vocabulary of the logits (the last layer's output size).
+  /// The vocabulary of the logits (the last layer's output size).
   Index output_size() const { return layers_.empty() ? input_.size : layers_.back()->output_size(); }
-  // True when the logits have a column per step (loss at every step), false when a recurrent
-  // layer without return_sequences reduced them to the last step.
+  /// True when the logits have a column per step (loss at every step), false when a recurrent
+  /// layer without return_sequences reduced them to the last step.
   bool output_keeps_time_axis() const {
     for (const auto& layer : layers_) {
       if (!layer->keeps_time_axis()) return false;
@@ -154,24 +159,24 @@ class Sequential {
     return true;
   }
 
-  // Keras's default initialisers, layer by layer in order from one generator. Required before
-  // forward() (a model of all-zero weights would train silently into nothing), unless the
-  // weights were set otherwise (a model file, or set_weights_initialized after writing them).
+  /// Keras's default initialisers, layer by layer in order from one generator. Required before
+  /// forward() (a model of all-zero weights would train silently into nothing), unless the
+  /// weights were set otherwise (a model file, or set_weights_initialized after writing them).
   void initialize(Rng& rng) {
     for (auto& layer : layers_) layer->initialize(rng);
     initialized_ = true;
   }
-  // Seeded form: initialize(Rng(seed)).
+  /// Seeded form: initialize(Rng(seed)).
   void initialize(std::uint64_t seed) {
     Rng rng(seed);
     initialize(rng);
   }
   bool initialized() const { return initialized_; }
-  // Declares the weights set by other means (a loader, or values written through parameters()).
+  /// Declares the weights set by other means (a loader, or values written through parameters()).
   void set_weights_initialized() { initialized_ = true; }
 
-  // Every weight with its gradient, named "<layer name>/<param name>" ("lstm/kernel"), in
-  // layer order. The pointers stay valid as long as the model lives.
+  /// Every weight with its gradient, named "<layer name>/<param name>" ("lstm/kernel"), in
+  /// layer order. The pointers stay valid as long as the model lives.
   ParameterList<Scalar> parameters() { return parameters_; }
   ConstParameterList<Scalar> parameters() const {
     ConstParameterList<Scalar> list;
@@ -180,8 +185,8 @@ class Sequential {
   }
   Index parameter_count() const { return count_parameters(parameters_); }
 
-  // A Keras-like table: name (type), output shape with "None" for the batch (and for the
-  // length when sequence_length == 0), parameter count, then "Total params: 102,585".
+  /// A Keras-like table: name (type), output shape with "None" for the batch (and for the
+  /// length when sequence_length == 0), parameter count, then "Total params: 102,585".
   std::string summary(Index sequence_length = 0) const {
     const std::string length = sequence_length > 0 ? std::to_string(sequence_length) : "None";
     const std::string rule(65, '_'), double_rule(65, '=');
@@ -209,11 +214,11 @@ class Sequential {
 
   // ---- states ------------------------------------------------------------------------------------------
 
-  // The state of B independent sequences: every layer's State and output buffer.
+  /// The state of B independent sequences: every layer's State and output buffer.
   struct State {
     std::vector<std::unique_ptr<LayerState>> layers;
-    std::vector<Matrix<Scalar>> outputs;  // layer i's output of the last step; back() = logits (V x B)
-    Matrix<Scalar> features;              // the input of a feature model's step
+    std::vector<Matrix<Scalar>> outputs;  ///< layer i's output of the last step; back() = logits (V x B)
+    Matrix<Scalar> features;              ///< the input of a feature model's step
     Index batch = 0;
 
     State() = default;
@@ -228,7 +233,7 @@ class Sequential {
     }
   };
 
-  // Zeros for `batch` sequences: the start of a text.
+  /// Zeros for `batch` sequences: the start of a text.
   State make_state(Index batch) const {
     detail::check_positive("Sequential::make_state", "batch size", batch);
     State state;
@@ -240,14 +245,14 @@ class Sequential {
     return state;
   }
 
-  // Back to zeros (Keras's reset_states), for the same batch size.
+  /// Back to zeros (Keras's reset_states), for the same batch size.
   void reset_states(State& state) const { state = make_state(state.batch); }
 
-  // Sequence from_b of `from` becomes sequence to_b of `to`: every layer's memory and the last
-  // step's outputs. The states may hold different numbers of sequences, so independent streams
-  // kept apart (one state each) can be gathered into one batch state, stepped together with one
-  // matrix product per layer, and scattered back. Allocates nothing. value_error: an index out
-  // of range, a state not made by this model.
+  /// Sequence from_b of `from` becomes sequence to_b of `to`: every layer's memory and the last
+  /// step's outputs. The states may hold different numbers of sequences, so independent streams
+  /// kept apart (one state each) can be gathered into one batch state, stepped together with one
+  /// matrix product per layer, and scattered back. Allocates nothing. value_error: an index out
+  /// of range, a state not made by this model.
   void copy_sequence(const State& from, Index from_b, State& to, Index to_b) const {
     check_state("Sequential::copy_sequence", from);
     check_state("Sequential::copy_sequence", to);
@@ -265,18 +270,18 @@ class Sequential {
 
   // ---- full-sequence passes ------------------------------------------------------------------------
 
-  // Token-id input (InputSpec::token_ids): tokens.steps x tokens.batch ids, time-major.
-  // Returns the logits, V x T*B or V x B (see output_keeps_time_axis()).
-  // state (optional, made by make_state for tokens.batch sequences): the sequences continue
-  // from it, and it receives the state after their last step (stateful; the gradient does not
-  // flow back into the carried state: truncated BPTT across chunks).
+  /// Token-id input (InputSpec::token_ids): tokens.steps x tokens.batch ids, time-major.
+  /// Returns the logits, V x T*B or V x B (see output_keeps_time_axis()).
+  /// state (optional, made by make_state for tokens.batch sequences): the sequences continue
+  /// from it, and it receives the state after their last step (stateful; the gradient does not
+  /// flow back into the carried state: truncated BPTT across chunks).
   const Matrix<Scalar>& forward(const TokenView& tokens, const LayerContext& context,
                                 State* state = nullptr) {
     if (!input_.tokens) throw value_error("Sequential::forward: the model reads features, not token ids");
     return run_forward(LayerInput<Scalar>::of_tokens(tokens), context, state, layers_.size());
   }
 
-  // Feature input (InputSpec::features): x is F x T*B, time-major.
+  /// Feature input (InputSpec::features): x is F x T*B, time-major.
   const Matrix<Scalar>& forward(ConstMatrixRef<Scalar> x, Index batch, const LayerContext& context,
                                 State* state = nullptr) {
     if (input_.tokens) throw value_error("Sequential::forward: the model reads token ids, not features");
@@ -285,9 +290,9 @@ class Sequential {
     return run_forward(LayerInput<Scalar>::of_features(features_, batch), context, state, layers_.size());
   }
 
-  // The first `count` layers only (1 <= count <= size()): returns layer count-1's output.
-  // With backward_from(count - 1, ...) this lets a training step run the last layer itself
-  // (train/step.hpp runs a columnwise last layer on the scored columns only).
+  /// The first `count` layers only (1 <= count <= size()): returns layer count-1's output.
+  /// With backward_from(count - 1, ...) this lets a training step run the last layer itself
+  /// (train/step.hpp runs a columnwise last layer on the scored columns only).
   const Matrix<Scalar>& forward_first(const TokenView& tokens, const LayerContext& context, Index count,
                                       State* state = nullptr) {
     if (!input_.tokens) throw value_error("Sequential::forward: the model reads features, not token ids");
@@ -298,8 +303,8 @@ class Sequential {
     return run_forward(LayerInput<Scalar>::of_tokens(tokens), context, state, static_cast<size_t>(count));
   }
 
-  // Backpropagates dL/dlogits (the shape of the last forward's logits) through every layer,
-  // ACCUMULATING parameter gradients. context.truncate limits BPTT in the recurrent layers.
+  /// Backpropagates dL/dlogits (the shape of the last forward's logits) through every layer,
+  /// ACCUMULATING parameter gradients. context.truncate limits BPTT in the recurrent layers.
   void backward(ConstMatrixRef<Scalar> d_logits, const LayerContext& context) {
     if (!has_forward_ || forward_count_ != layers_.size()) {
       throw value_error("Sequential::backward: called before a forward() through every layer");
@@ -307,8 +312,8 @@ class Sequential {
     backward_from(static_cast<Index>(layers_.size()) - 1, d_logits, context);
   }
 
-  // Backpropagates dL/d(output of layer `last`) through layers last, ..., 0 (after a forward
-  // that ran at least through layer `last`).
+  /// Backpropagates dL/d(output of layer `last`) through layers last, ..., 0 (after a forward
+  /// that ran at least through layer `last`).
   void backward_from(Index last, ConstMatrixRef<Scalar> d_output, const LayerContext& context) {
     if (!has_forward_ || last < 0 || static_cast<size_t>(last) >= forward_count_) {
       throw value_error(detail::make_message("Sequential::backward_from: layer ", last,
@@ -325,13 +330,13 @@ class Sequential {
     }
   }
 
-  // How many steps the last forward's logits cover: its T, or 1 after the time axis was dropped.
+  /// How many steps the last forward's logits cover: its T, or 1 after the time axis was dropped.
   Index output_steps() const { return output_steps_; }
 
   // ---- streaming inference ---------------------------------------------------------------------------
 
-  // Feeds one token id of each of the B streams (ids[b]) and returns the logits V x B of the
-  // next token. O(1) work per token; allocates nothing.
+  /// Feeds one token id of each of the B streams (ids[b]) and returns the logits V x B of the
+  /// next token. O(1) work per token; allocates nothing.
   const Matrix<Scalar>& step(const TokenId* ids, State& state) const {
     if (!input_.tokens) throw value_error("Sequential::step: the model reads features, not token ids");
     if (ids == nullptr) throw value_error("Sequential::step: ids is null");
@@ -339,7 +344,7 @@ class Sequential {
     return run_step(LayerInput<Scalar>::of_tokens(TokenView(ids, 1, state.batch)), state);
   }
 
-  // The same for a feature model: x is F x B.
+  /// The same for a feature model: x is F x B.
   const Matrix<Scalar>& step(ConstMatrixRef<Scalar> x, State& state) const {
     if (input_.tokens) throw value_error("Sequential::step: the model reads token ids, not features");
     check_state("Sequential::step", state);

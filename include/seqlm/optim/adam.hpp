@@ -1,15 +1,18 @@
-// Adam (and AMSGrad), Keras's "epsilon hat" formulation: the bias corrections are folded
-// into the step size and epsilon is added to sqrt(v) unscaled.
-//
-//   lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)                 (per step, in double)
-//   m <- beta_1 * m + (1 - beta_1) * g                              (slot "momentum")
-//   v <- beta_2 * v + (1 - beta_2) * g^2                            (slot "velocity")
-//   amsgrad:  v_max <- max(v_max, v), used instead of v             (slot "velocity_hat")
-//   w <- w - lr_t * m / (sqrt(v) + epsilon)
-//
-// Keras defaults: learning_rate 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7, amsgrad false.
-// PyTorch's Adam divides by sqrt(v / (1 - beta_2^t)) + eps instead, i.e. its eps is
-// Keras's epsilon * sqrt(1 - beta_2^t): the two agree only with epsilon = 0.
+/// \file
+/// Adam (and AMSGrad), Keras's "epsilon hat" formulation: the bias corrections are folded
+/// into the step size and epsilon is added to sqrt(v) unscaled.
+///
+/// ```text
+///   lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)                 (per step, in double)
+///   m <- beta_1 * m + (1 - beta_1) * g                              (slot "momentum")
+///   v <- beta_2 * v + (1 - beta_2) * g^2                            (slot "velocity")
+///   amsgrad:  v_max <- max(v_max, v), used instead of v             (slot "velocity_hat")
+///   w <- w - lr_t * m / (sqrt(v) + epsilon)
+/// ```
+///
+/// Keras defaults: learning_rate 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7, amsgrad false.
+/// PyTorch's Adam divides by sqrt(v / (1 - beta_2^t)) + eps instead, i.e. its eps is
+/// Keras's epsilon * sqrt(1 - beta_2^t): the two agree only with epsilon = 0.
 #pragma once
 
 #include <cmath>
@@ -23,10 +26,10 @@
 namespace seqlm {
 
 struct AdamOptions {
-  double learning_rate = 0.001;  // >= 0
-  double beta_1 = 0.9;           // in [0, 1)
-  double beta_2 = 0.999;         // in [0, 1)
-  double epsilon = 1e-7;         // >= 0
+  double learning_rate = 0.001;  ///< >= 0
+  double beta_1 = 0.9;           ///< in [0, 1)
+  double beta_2 = 0.999;         ///< in [0, 1)
+  double epsilon = 1e-7;         ///< >= 0
   bool amsgrad = false;
   ClipOptions clip;
 };

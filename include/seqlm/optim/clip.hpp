@@ -1,15 +1,18 @@
-// Gradient clipping, applied to a ParameterList after backward() and before an optimizer step.
-//
-// Three rules, as Keras's optimizer arguments (docs/optimizers.md):
-//   clip_by_value(params, c)        g <- min(max(g, -c), c) elementwise        (Keras clipvalue)
-//   clip_by_norm(params, c)         g <- g * c / ||g||  for each tensor whose
-//                                   own L2 norm ||g|| exceeds c               (Keras clipnorm)
-//   clip_by_global_norm(params, c)  G = sqrt(sum over tensors of ||g||^2);
-//                                   every g <- g * c / G  when G > c          (Keras global_clipnorm,
-//                                                                              tf.clip_by_global_norm)
-// Each returns the global norm G of the gradients BEFORE clipping, for logging. Norms are
-// accumulated in double for both scalar types. A NaN or infinite gradient throws
-// numeric_error naming the parameter, before any gradient is modified.
+/// \file
+/// Gradient clipping, applied to a ParameterList after backward() and before an optimizer step.
+///
+/// Three rules, as Keras's optimizer arguments (docs/optimizers.md):
+/// ```text
+///   clip_by_value(params, c)        g <- min(max(g, -c), c) elementwise        (Keras clipvalue)
+///   clip_by_norm(params, c)         g <- g * c / ||g||  for each tensor whose
+///                                   own L2 norm ||g|| exceeds c               (Keras clipnorm)
+///   clip_by_global_norm(params, c)  G = sqrt(sum over tensors of ||g||^2);
+///                                   every g <- g * c / G  when G > c          (Keras global_clipnorm,
+///                                                                              tf.clip_by_global_norm)
+/// ```
+/// Each returns the global norm G of the gradients BEFORE clipping, for logging. Norms are
+/// accumulated in double for both scalar types. A NaN or infinite gradient throws
+/// numeric_error naming the parameter, before any gradient is modified.
 #pragma once
 
 #include <algorithm>
@@ -25,12 +28,12 @@
 
 namespace seqlm {
 
-// The clipping an optimizer applies at the start of every step() (all unset: none).
-// At most one may be set, and a set threshold must be positive and finite (as in Keras 3).
+/// The clipping an optimizer applies at the start of every step() (all unset: none).
+/// At most one may be set, and a set threshold must be positive and finite (as in Keras 3).
 struct ClipOptions {
-  std::optional<double> clip_value;        // Keras clipvalue: elementwise to [-c, c]
-  std::optional<double> clip_norm;         // Keras clipnorm: each tensor to L2 norm <= c
-  std::optional<double> global_clip_norm;  // Keras global_clipnorm: all tensors together
+  std::optional<double> clip_value;        ///< Keras clipvalue: elementwise to [-c, c]
+  std::optional<double> clip_norm;         ///< Keras clipnorm: each tensor to L2 norm <= c
+  std::optional<double> global_clip_norm;  ///< Keras global_clipnorm: all tensors together
 
   bool any() const { return clip_value || clip_norm || global_clip_norm; }
 };
@@ -111,28 +114,28 @@ inline double combined_norm(const std::vector<double>& norms) {
 
 }  // namespace detail
 
-// Throws numeric_error naming the first parameter (index and name) whose gradient holds a
-// NaN or infinity, and the position of the bad entry.
+/// Throws numeric_error naming the first parameter (index and name) whose gradient holds a
+/// NaN or infinity, and the position of the bad entry.
 template <class Scalar>
 void check_finite(const ParameterList<Scalar>& parameters) {
   detail::check_parameter_list("check_finite", parameters);
   for (size_t k = 0; k < parameters.size(); ++k) detail::check_finite_gradient("check_finite", parameters, k);
 }
 
-// The L2 norm of each gradient tensor, in parameter order. Throws numeric_error on NaN/inf.
+/// The L2 norm of each gradient tensor, in parameter order. Throws numeric_error on NaN/inf.
 template <class Scalar>
 std::vector<double> gradient_norms(const ParameterList<Scalar>& parameters) {
   return detail::gradient_norms("gradient_norms", parameters);
 }
 
-// G = sqrt(sum_k ||g_k||^2), the norm of all gradients seen as one vector. Throws
-// numeric_error on NaN/inf.
+/// G = sqrt(sum_k ||g_k||^2), the norm of all gradients seen as one vector. Throws
+/// numeric_error on NaN/inf.
 template <class Scalar>
 double global_norm(const ParameterList<Scalar>& parameters) {
   return detail::combined_norm(detail::gradient_norms("global_norm", parameters));
 }
 
-// g <- min(max(g, -c), c) for every gradient entry. Returns the global norm before clipping.
+/// g <- min(max(g, -c), c) for every gradient entry. Returns the global norm before clipping.
 template <class Scalar>
 double clip_by_value(const ParameterList<Scalar>& parameters, double clip_value) {
   detail::check_threshold("clip_by_value", "clip value", clip_value);
@@ -144,8 +147,8 @@ double clip_by_value(const ParameterList<Scalar>& parameters, double clip_value)
   return norm;
 }
 
-// Each gradient tensor whose own L2 norm exceeds c is scaled to norm c; the others are left
-// untouched (Keras clipnorm). Returns the global norm before clipping.
+/// Each gradient tensor whose own L2 norm exceeds c is scaled to norm c; the others are left
+/// untouched (Keras clipnorm). Returns the global norm before clipping.
 template <class Scalar>
 double clip_by_norm(const ParameterList<Scalar>& parameters, double clip_norm) {
   detail::check_threshold("clip_by_norm", "clip norm", clip_norm);
@@ -156,8 +159,8 @@ double clip_by_norm(const ParameterList<Scalar>& parameters, double clip_norm) {
   return detail::combined_norm(norms);
 }
 
-// When the global norm G exceeds c, every gradient is scaled by c / G, so that the global
-// norm becomes c and the direction of the whole update is kept. Returns G before clipping.
+/// When the global norm G exceeds c, every gradient is scaled by c / G, so that the global
+/// norm becomes c and the direction of the whole update is kept. Returns G before clipping.
 template <class Scalar>
 double clip_by_global_norm(const ParameterList<Scalar>& parameters, double clip_norm) {
   detail::check_threshold("clip_by_global_norm", "clip norm", clip_norm);
@@ -169,7 +172,7 @@ double clip_by_global_norm(const ParameterList<Scalar>& parameters, double clip_
   return norm;
 }
 
-// Throws value_error unless at most one threshold is set and it is positive and finite.
+/// Throws value_error unless at most one threshold is set and it is positive and finite.
 inline void validate(const ClipOptions& options, const char* where) {
   const int set = int(options.clip_value.has_value()) + int(options.clip_norm.has_value()) +
                   int(options.global_clip_norm.has_value());
@@ -182,8 +185,8 @@ inline void validate(const ClipOptions& options, const char* where) {
   if (options.global_clip_norm) detail::check_threshold(where, "global_clip_norm", *options.global_clip_norm);
 }
 
-// Applies the one clipping rule that `options` sets. Returns the global norm before
-// clipping, or nothing when no rule is set (then the gradients are not even read).
+/// Applies the one clipping rule that `options` sets. Returns the global norm before
+/// clipping, or nothing when no rule is set (then the gradients are not even read).
 template <class Scalar>
 std::optional<double> clip_gradients(const ParameterList<Scalar>& parameters, const ClipOptions& options) {
   validate(options, "clip_gradients");

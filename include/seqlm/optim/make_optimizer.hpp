@@ -1,13 +1,16 @@
-// Creating an optimizer from its name and hyperparameters at run time, e.g. when loading a
-// model file or resuming from a checkpoint:
-//
-//   auto adam = make_optimizer<float>("Adam", {{"learning_rate", 0.01}, {"amsgrad", 1}});
-//   auto resumed = restore_optimizer<float>(saved_state);   // make_optimizer + import_state
-//
-// Names are Keras's class names, matched case-insensitively: "SGD", "RMSprop", "Adam",
-// "Nadam". Keys are those of Optimizer::hyperparameters() (docs/optimizers.md); a missing
-// key takes Keras's default, booleans are 0 or 1, the clipping keys are "clip_value",
-// "clip_norm" and "global_clip_norm".
+/// \file
+/// Creating an optimizer from its name and hyperparameters at run time, e.g.\ when loading a
+/// model file or resuming from a checkpoint:
+///
+/// ```cpp
+///   auto adam = make_optimizer<float>("Adam", {{"learning_rate", 0.01}, {"amsgrad", 1}});
+///   auto resumed = restore_optimizer<float>(saved_state);   // make_optimizer + import_state
+/// ```
+///
+/// Names are Keras's class names, matched case-insensitively: "SGD", "RMSprop", "Adam",
+/// "Nadam". Keys are those of Optimizer::hyperparameters() (docs/optimizers.md); a missing
+/// key takes Keras's default, booleans are 0 or 1, the clipping keys are "clip_value",
+/// "clip_norm" and "global_clip_norm".
 #pragma once
 
 #include <map>
@@ -82,8 +85,8 @@ class HyperparameterReader {
 
 }  // namespace detail
 
-// A new optimizer (no slots, iterations 0). Throws value_error for an unknown name, an
-// unknown key, or a value out of range.
+/// A new optimizer (no slots, iterations 0). Throws value_error for an unknown name, an
+/// unknown key, or a value out of range.
 template <class Scalar>
 std::unique_ptr<Optimizer<Scalar>> make_optimizer(const std::string& name,
                                                   const std::map<std::string, double>& hyperparameters = {}) {
@@ -138,9 +141,9 @@ std::unique_ptr<Optimizer<Scalar>> make_optimizer(const std::string& name,
   return optimizer;
 }
 
-// make_optimizer(state.name, state.hyperparameters) followed by import_state(state): the
-// optimizer continues exactly where the one that exported `state` stopped. Throws
-// file_error when the state is inconsistent (unknown name or bad hyperparameter included).
+/// make_optimizer(state.name, state.hyperparameters) followed by import_state(state): the
+/// optimizer continues exactly where the one that exported `state` stopped. Throws
+/// file_error when the state is inconsistent (unknown name or bad hyperparameter included).
 template <class Scalar>
 std::unique_ptr<Optimizer<Scalar>> restore_optimizer(const OptimizerState& state) {
   std::unique_ptr<Optimizer<Scalar>> optimizer;
@@ -153,9 +156,9 @@ std::unique_ptr<Optimizer<Scalar>> restore_optimizer(const OptimizerState& state
   return optimizer;
 }
 
-// The same, and first compares the state's slots with the model's `parameters` (the ones the
-// optimizer will update): file_error when their count or names differ, shape_error when a
-// slot's shape is not its parameter's (Optimizer::import_state(state, parameters)).
+/// The same, and first compares the state's slots with the model's `parameters` (the ones the
+/// optimizer will update): file_error when their count or names differ, shape_error when a
+/// slot's shape is not its parameter's (Optimizer::import_state(state, parameters)).
 template <class Scalar>
 std::unique_ptr<Optimizer<Scalar>> restore_optimizer(const OptimizerState& state,
                                                      const ParameterList<Scalar>& parameters) {

@@ -1,20 +1,25 @@
-// Nadam: Adam with Nesterov momentum and Dozat's momentum schedule, as in Keras.
-//
-// Per step t (scalars, in double):
-//   u_t       = beta_1 * (1 - 0.5 * 0.96^(d * t))          momentum schedule
-//   u_{t+1}   = beta_1 * (1 - 0.5 * 0.96^(d * (t + 1)))
-//   P_t       = P_{t-1} * u_t,  P_0 = 1                    scalar state "u_product"
-//   P_{t+1}   = P_t * u_{t+1}
-// where d = 1 for the Keras 3 schedule and d = 0.004 for the legacy one (TF2 Keras
-// optimizer_v2 and PyTorch's NAdam with momentum_decay = 0.004). Per element:
-//   m <- beta_1 * m + (1 - beta_1) * g                    (slot "momentum")
-//   v <- beta_2 * v + (1 - beta_2) * g^2                  (slot "velocity")
-//   m_hat = u_{t+1} * m / (1 - P_{t+1}) + (1 - u_t) * g / (1 - P_t)
-//   v_hat = v / (1 - beta_2^t)
-//   w <- w - lr * m_hat / (sqrt(v_hat) + epsilon)
-//
-// Keras defaults: learning_rate 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7. The legacy
-// schedule equals PyTorch's NAdam (eps placement agrees here).
+/// \file
+/// Nadam: Adam with Nesterov momentum and Dozat's momentum schedule, as in Keras.
+///
+/// Per step t (scalars, in double):
+/// ```text
+///   u_t       = beta_1 * (1 - 0.5 * 0.96^(d * t))          momentum schedule
+///   u_{t+1}   = beta_1 * (1 - 0.5 * 0.96^(d * (t + 1)))
+///   P_t       = P_{t-1} * u_t,  P_0 = 1                    scalar state "u_product"
+///   P_{t+1}   = P_t * u_{t+1}
+/// ```
+/// where d = 1 for the Keras 3 schedule and d = 0.004 for the legacy one (TF2 Keras
+/// optimizer_v2 and PyTorch's NAdam with momentum_decay = 0.004). Per element:
+/// ```text
+///   m <- beta_1 * m + (1 - beta_1) * g                    (slot "momentum")
+///   v <- beta_2 * v + (1 - beta_2) * g^2                  (slot "velocity")
+///   m_hat = u_{t+1} * m / (1 - P_{t+1}) + (1 - u_t) * g / (1 - P_t)
+///   v_hat = v / (1 - beta_2^t)
+///   w <- w - lr * m_hat / (sqrt(v_hat) + epsilon)
+/// ```
+///
+/// Keras defaults: learning_rate 0.001, beta_1 0.9, beta_2 0.999, epsilon 1e-7. The legacy
+/// schedule equals PyTorch's NAdam (eps placement agrees here).
 #pragma once
 
 #include <cmath>
@@ -27,15 +32,15 @@
 namespace seqlm {
 
 enum class NadamSchedule {
-  keras3,  // 0.96^t: Keras 3
-  legacy,  // 0.96^(0.004 t): TF2 Keras optimizer_v2, PyTorch NAdam
+  keras3,  ///< 0.96^t: Keras 3
+  legacy,  ///< 0.96^(0.004 t): TF2 Keras optimizer_v2, PyTorch NAdam
 };
 
 struct NadamOptions {
-  double learning_rate = 0.001;  // >= 0
-  double beta_1 = 0.9;           // in [0, 1)
-  double beta_2 = 0.999;         // in [0, 1)
-  double epsilon = 1e-7;         // >= 0
+  double learning_rate = 0.001;  ///< >= 0
+  double beta_1 = 0.9;           ///< in [0, 1)
+  double beta_2 = 0.999;         ///< in [0, 1)
+  double epsilon = 1e-7;         ///< >= 0
   NadamSchedule schedule = NadamSchedule::keras3;
   ClipOptions clip;
 };
@@ -58,7 +63,7 @@ class Nadam final : public Optimizer<Scalar> {
   double beta_2() const { return beta_2_; }
   double epsilon() const { return epsilon_; }
   NadamSchedule schedule() const { return schedule_; }
-  // P_t = u_1 * ... * u_t after t steps (1 before the first).
+  /// P_t = u_1 * ... * u_t after t steps (1 before the first).
   double u_product() const { return u_product_; }
 
  protected:

@@ -1,16 +1,19 @@
-// The optimizer interface every update rule (SGD, RMSprop, Adam, Nadam) implements, and
-// the serialisable optimizer state used for checkpoints and model files.
-//
-// An optimizer updates the values of a ParameterList from its gradients:
-//
-//   layer.forward(...); layer.backward(...);   // gradients accumulated
-//   optimizer.step(layer.parameters());        // clip (optional), then w <- w - update(g)
-//   zero_gradients(layer.parameters());
-//
-// It holds per-parameter "slots" (moment estimates such as Adam's m and v), created as
-// zeros on the first step() with the shapes of that parameter list; every later step()
-// must get a list with the same count, names and shapes. The iteration counter t is 1 on
-// the first step, as in Keras. Equations: docs/optimizers.md.
+/// \file
+/// The optimizer interface every update rule (SGD, RMSprop, Adam, Nadam) implements, and
+/// the serialisable optimizer state used for checkpoints and model files.
+///
+/// An optimizer updates the values of a ParameterList from its gradients:
+///
+/// ```cpp
+///   layer.forward(...); layer.backward(...);   // gradients accumulated
+///   optimizer.step(layer.parameters());        // clip (optional), then w <- w - update(g)
+///   zero_gradients(layer.parameters());
+/// ```
+///
+/// It holds per-parameter "slots" (moment estimates such as Adam's m and v), created as
+/// zeros on the first step() with the shapes of that parameter list; every later step()
+/// must get a list with the same count, names and shapes. The iteration counter t is 1 on
+/// the first step, as in Keras. Equations: docs/optimizers.md.
 #pragma once
 
 #include <cmath>
@@ -28,16 +31,18 @@
 
 namespace seqlm {
 
-// Everything needed to continue training bit-identically, in double for both scalar types
-// (float -> double -> float is exact).
-//
-//   name             "SGD", "RMSprop", "Adam" or "Nadam" (make_optimizer() re-creates it)
-//   iterations       steps taken so far (t of the last step)
-//   hyperparameters  learning_rate, the rule's constants (beta_1, ...; booleans as 0/1) and
-//                    the clipping thresholds that are set (clip_value, clip_norm, global_clip_norm)
-//   scalars          scalar state that evolves with t (Nadam's "u_product"); empty for the others
-//   slots            per-parameter tensors, parameter-major, named "<index>/<parameter name>/<slot>",
-//                    e.g. "0/kernel/momentum", "0/kernel/velocity", "1/bias/momentum", ...
+/// Everything needed to continue training bit-identically, in double for both scalar types
+/// (float -> double -> float is exact).
+///
+/// ```text
+///   name             "SGD", "RMSprop", "Adam" or "Nadam" (make_optimizer() re-creates it)
+///   iterations       steps taken so far (t of the last step)
+///   hyperparameters  learning_rate, the rule's constants (beta_1, ...; booleans as 0/1) and
+///                    the clipping thresholds that are set (clip_value, clip_norm, global_clip_norm)
+///   scalars          scalar state that evolves with t (Nadam's "u_product"); empty for the others
+///   slots            per-parameter tensors, parameter-major, named "<index>/<parameter name>/<slot>",
+///                    e.g. "0/kernel/momentum", "0/kernel/velocity", "1/bias/momentum", ...
+/// ```
 struct OptimizerState {
   std::string name;
   std::int64_t iterations = 0;
@@ -53,32 +58,32 @@ class Optimizer {
  public:
   virtual ~Optimizer() = default;
 
-  // "SGD", "RMSprop", "Adam" or "Nadam".
+  /// "SGD", "RMSprop", "Adam" or "Nadam".
   const std::string& name() const { return name_; }
 
-  // Number of steps taken; the next step() uses t = iterations() + 1.
+  /// Number of steps taken; the next step() uses t = iterations() + 1.
   std::int64_t iterations() const { return iterations_; }
 
   double learning_rate() const { return learning_rate_; }
-  // For learning-rate schedules: takes effect from the next step. Throws value_error if
-  // negative or not finite.
+  /// For learning-rate schedules: takes effect from the next step. Throws value_error if
+  /// negative or not finite.
   void set_learning_rate(double learning_rate) {
     check_learning_rate(learning_rate);
     learning_rate_ = learning_rate;
   }
 
   const ClipOptions& clip_options() const { return clip_; }
-  // Throws value_error unless at most one threshold is set, positive and finite.
+  /// Throws value_error unless at most one threshold is set, positive and finite.
   void set_clip_options(const ClipOptions& clip) {
     validate(clip, name_.c_str());
     clip_ = clip;
   }
 
-  // One update of every parameter from its gradient: clips the gradients in place (if
-  // clip options are set), then applies the rule with t = iterations() + 1. Throws
-  // value_error / shape_error when the list differs in count, names or shapes from the one
-  // the slots were made for, numeric_error for a NaN/inf gradient when clipping; neither the
-  // parameters, the gradients nor the optimizer are modified when it throws.
+  /// One update of every parameter from its gradient: clips the gradients in place (if
+  /// clip options are set), then applies the rule with t = iterations() + 1. Throws
+  /// value_error / shape_error when the list differs in count, names or shapes from the one
+  /// the slots were made for, numeric_error for a NaN/inf gradient when clipping; neither the
+  /// parameters, the gradients nor the optimizer are modified when it throws.
   void step(const ParameterList<Scalar>& parameters) {
     detail::check_parameter_list(name_.c_str(), parameters);
     if (knows_parameters_) check_same_parameters(parameters);
@@ -91,9 +96,9 @@ class Optimizer {
     }
   }
 
-  // All hyperparameters as numbers (booleans 0/1): learning_rate, the rule's constants and
-  // the clipping thresholds that are set. make_optimizer(name(), hyperparameters()) builds
-  // an equal optimizer.
+  /// All hyperparameters as numbers (booleans 0/1): learning_rate, the rule's constants and
+  /// the clipping thresholds that are set. make_optimizer(name(), hyperparameters()) builds
+  /// an equal optimizer.
   std::map<std::string, double> hyperparameters() const {
     std::map<std::string, double> values{{"learning_rate", learning_rate_}};
     if (clip_.clip_value) values["clip_value"] = *clip_.clip_value;
@@ -103,8 +108,8 @@ class Optimizer {
     return values;
   }
 
-  // Snapshot of the whole state (see OptimizerState). Before the first step the slot list
-  // is empty.
+  /// Snapshot of the whole state (see OptimizerState). Before the first step the slot list
+  /// is empty.
   OptimizerState export_state() const {
     OptimizerState state;
     state.name = name_;
@@ -121,24 +126,24 @@ class Optimizer {
     return state;
   }
 
-  // A slot dimension above this is refused as corrupt (no layer has a parameter with more
-  // rows or columns). A tensor with zero elements costs no bytes in a file, so without a bound
-  // a slot could claim e.g. 0 x 2^62.
+  /// A slot dimension above this is refused as corrupt (no layer has a parameter with more
+  /// rows or columns). A tensor with zero elements costs no bytes in a file, so without a bound
+  /// a slot could claim e.g. 0 x 2^62.
   static constexpr Index max_slot_dimension = (Index(1) << 31) - 1;
 
-  // Restores a state exported by an optimizer of the same kind and hyperparameters (except
-  // learning_rate, which is restored because schedules change it). The next step() continues
-  // exactly where the exporting optimizer stopped. Throws file_error when the name, a
-  // hyperparameter, a scalar or a slot name does not match or a slot holds NaN/inf, shape_error
-  // when the slots of one parameter differ in shape or a dimension exceeds max_slot_dimension;
-  // the optimizer is unchanged when it throws. All names and shapes are checked before any
-  // slot value is read, and the work is proportional to the number of slot elements.
+  /// Restores a state exported by an optimizer of the same kind and hyperparameters (except
+  /// learning_rate, which is restored because schedules change it). The next step() continues
+  /// exactly where the exporting optimizer stopped. Throws file_error when the name, a
+  /// hyperparameter, a scalar or a slot name does not match or a slot holds NaN/inf, shape_error
+  /// when the slots of one parameter differ in shape or a dimension exceeds max_slot_dimension;
+  /// the optimizer is unchanged when it throws. All names and shapes are checked before any
+  /// slot value is read, and the work is proportional to the number of slot elements.
   void import_state(const OptimizerState& state) { import_checked(state, nullptr); }
 
-  // The same, and first compares the state's slots with the `parameters` it will update
-  // (the model being resumed): file_error when their count or a name differs, shape_error
-  // when a slot's shape is not its parameter's. Without this check a mismatch is found by
-  // the next step().
+  /// The same, and first compares the state's slots with the `parameters` it will update
+  /// (the model being resumed): file_error when their count or a name differs, shape_error
+  /// when a slot's shape is not its parameter's. Without this check a mismatch is found by
+  /// the next step().
   void import_state(const OptimizerState& state, const ParameterList<Scalar>& parameters) {
     import_checked(state, &parameters);
   }
@@ -152,22 +157,22 @@ class Optimizer {
   Optimizer& operator=(const Optimizer&) = default;
 
   // ---- what each update rule provides ----------------------------------------------------
-  // Names of the per-parameter tensors, e.g. {"momentum", "velocity"}; may be empty.
+  /// Names of the per-parameter tensors, e.g. {"momentum", "velocity"}; may be empty.
   virtual std::vector<std::string> slot_names() const = 0;
-  // Adds the rule's own hyperparameters (not learning_rate or clipping) to `values`.
+  /// Adds the rule's own hyperparameters (not learning_rate or clipping) to `values`.
   virtual void add_rule_hyperparameters(std::map<std::string, double>& values) const = 0;
-  // Called once per step with the new t (1 on the first step), before the updates: the
-  // place to compute per-step scalars (bias corrections) and advance scalar state.
+  /// Called once per step with the new t (1 on the first step), before the updates: the
+  /// place to compute per-step scalars (bias corrections) and advance scalar state.
   virtual void begin_step(std::int64_t t) = 0;
-  // Updates one parameter `value` from its `gradient` and its slots (in slot_names() order).
+  /// Updates one parameter `value` from its `gradient` and its slots (in slot_names() order).
   virtual void update(Matrix<Scalar>& value, const Matrix<Scalar>& gradient,
                       std::vector<Matrix<Scalar>>& slots) = 0;
-  // Scalar state for OptimizerState::scalars; set_scalar_state gets a map whose keys were
-  // already checked against scalar_state()'s.
+  /// Scalar state for OptimizerState::scalars; set_scalar_state gets a map whose keys were
+  /// already checked against scalar_state()'s.
   virtual std::map<std::string, double> scalar_state() const { return {}; }
   virtual void set_scalar_state(const std::map<std::string, double>&) {}
 
-  // Shared argument checks for the constructors.
+  /// Shared argument checks for the constructors.
   void check_in_unit_interval(const char* what, double value, bool one_allowed = false) const {
     const bool ok = value >= 0 && (one_allowed ? value <= 1 : value < 1);
     if (!ok) {

@@ -1,16 +1,19 @@
-// RMSprop, Keras's formulation (epsilon inside the square root).
-//
-//   v <- rho * v + (1 - rho) * g^2                              (slot "velocity")
-//   centered:   a <- rho * a + (1 - rho) * g                    (slot "average_gradient")
-//               denominator = v - a^2 + epsilon
-//   otherwise:  denominator = v + epsilon
-//   increment = lr * g / sqrt(denominator)
-//   momentum > 0:  m <- momentum * m + increment;  w <- w - m   (slot "momentum")
-//   otherwise:     w <- w - increment
-//
-// Keras defaults: learning_rate 0.001, rho 0.9, momentum 0, epsilon 1e-7, centered false.
-// PyTorch's RMSprop adds epsilon OUTSIDE the square root (and defaults to rho 0.99,
-// eps 1e-8), so the two agree only with epsilon = 0.
+/// \file
+/// RMSprop, Keras's formulation (epsilon inside the square root).
+///
+/// ```text
+///   v <- rho * v + (1 - rho) * g^2                              (slot "velocity")
+///   centered:   a <- rho * a + (1 - rho) * g                    (slot "average_gradient")
+///               denominator = v - a^2 + epsilon
+///   otherwise:  denominator = v + epsilon
+///   increment = lr * g / sqrt(denominator)
+///   momentum > 0:  m <- momentum * m + increment;  w <- w - m   (slot "momentum")
+///   otherwise:     w <- w - increment
+/// ```
+///
+/// Keras defaults: learning_rate 0.001, rho 0.9, momentum 0, epsilon 1e-7, centered false.
+/// PyTorch's RMSprop adds epsilon OUTSIDE the square root (and defaults to rho 0.99,
+/// eps 1e-8), so the two agree only with epsilon = 0.
 #pragma once
 
 #include <map>
@@ -23,10 +26,10 @@
 namespace seqlm {
 
 struct RmspropOptions {
-  double learning_rate = 0.001;  // >= 0
-  double rho = 0.9;              // in [0, 1)
-  double momentum = 0.0;         // in [0, 1)
-  double epsilon = 1e-7;         // >= 0
+  double learning_rate = 0.001;  ///< >= 0
+  double rho = 0.9;              ///< in [0, 1)
+  double momentum = 0.0;         ///< in [0, 1)
+  double epsilon = 1e-7;         ///< >= 0
   bool centered = false;
   ClipOptions clip;
 };
@@ -51,7 +54,7 @@ class RMSprop final : public Optimizer<Scalar> {
   bool centered() const { return centered_; }
 
  protected:
-  // Slot order: velocity, then momentum (if momentum > 0), then average_gradient (if centered).
+  /// Slot order: velocity, then momentum (if momentum > 0), then average_gradient (if centered).
   std::vector<std::string> slot_names() const override {
     std::vector<std::string> names{"velocity"};
     if (momentum_ > 0) names.push_back("momentum");

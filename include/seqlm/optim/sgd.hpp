@@ -1,12 +1,15 @@
-// Stochastic gradient descent with optional (Nesterov) momentum, Keras's SGD.
-//
-//   momentum = 0:   w <- w - lr * g
-//   momentum > 0:   v <- momentum * v - lr * g                      (slot "momentum", starts at 0)
-//                   w <- w + v                                      (classical)
-//                   w <- w + momentum * v - lr * g                  (nesterov)
-//
-// Keras defaults: learning_rate 0.01, momentum 0, nesterov false. With a constant learning
-// rate this equals PyTorch's SGD (whose buffer holds -v / lr).
+/// \file
+/// Stochastic gradient descent with optional (Nesterov) momentum, Keras's SGD.
+///
+/// ```text
+///   momentum = 0:   w <- w - lr * g
+///   momentum > 0:   v <- momentum * v - lr * g                      (slot "momentum", starts at 0)
+///                   w <- w + v                                      (classical)
+///                   w <- w + momentum * v - lr * g                  (nesterov)
+/// ```
+///
+/// Keras defaults: learning_rate 0.01, momentum 0, nesterov false. With a constant learning
+/// rate this equals PyTorch's SGD (whose buffer holds -v / lr).
 #pragma once
 
 #include <map>
@@ -18,8 +21,8 @@
 namespace seqlm {
 
 struct SgdOptions {
-  double learning_rate = 0.01;  // >= 0
-  double momentum = 0.0;        // in [0, 1]
+  double learning_rate = 0.01;  ///< >= 0
+  double momentum = 0.0;        ///< in [0, 1]
   bool nesterov = false;
   ClipOptions clip;
 };

@@ -1,24 +1,31 @@
-// Character-level tokenizer over Unicode code points.
-//
-// One token per code point ("ç" is one token, not two bytes). The vocabulary is built from
-// a training text in one of two orders:
-//   sorted    - ascending code point: sorted(set(text)) as in Chollet's char-LSTM and
-//               poema-top;
-//   frequency - descending frequency, ties by descending code point (= descending UTF-8
-//               bytes), as Keras TextVectorization's adapt() orders its vocabulary.
-// Options:
-//   lower                  - LowerCase::none | ascii | unicode, applied when building AND when
-//                            encoding (like TextVectorization's standardize);
-//   reserve_special_tokens - id 0 = padding "" and id 1 = "[UNK]" come first and characters
-//                            start at id 2 (TextVectorization's layout);
-//   unknown                - what encode() does with a character not in the vocabulary:
-//                            error (text_error naming it and its byte offset), skip (drop it),
-//                            unk (emit id 1; needs reserve_special_tokens).
-//
-//   auto tokenizer = CharTokenizer::build(text, {VocabularyOrder::sorted, LowerCase::unicode});
-//   std::vector<TokenId> ids = tokenizer.encode("olá");
-//   std::string back = tokenizer.decode(ids);
-//   tokenizer.save("vocab.json");   // atomic; CharTokenizer::load("vocab.json") validates
+/// \file
+/// Character-level tokenizer over Unicode code points.
+///
+/// One token per code point ("ç" is one token, not two bytes). The vocabulary is built from
+/// a training text in one of two orders:
+/// ```text
+///   sorted    - ascending code point: sorted(set(text)) as in Chollet's char-LSTM and
+///               poema-top;
+///   frequency - descending frequency, ties by descending code point (= descending UTF-8
+///               bytes), as Keras TextVectorization's adapt() orders its vocabulary.
+/// ```
+/// Options:
+/// ```text
+///   lower                  - LowerCase::none | ascii | unicode, applied when building AND when
+///                            encoding (like TextVectorization's standardize);
+///   reserve_special_tokens - id 0 = padding "" and id 1 = "[UNK]" come first and characters
+///                            start at id 2 (TextVectorization's layout);
+///   unknown                - what encode() does with a character not in the vocabulary:
+///                            error (text_error naming it and its byte offset), skip (drop it),
+///                            unk (emit id 1; needs reserve_special_tokens).
+/// ```
+///
+/// ```cpp
+///   auto tokenizer = CharTokenizer::build(text, {VocabularyOrder::sorted, LowerCase::unicode});
+///   std::vector<TokenId> ids = tokenizer.encode("olá");
+///   std::string back = tokenizer.decode(ids);
+///   tokenizer.save("vocab.json");   // atomic; CharTokenizer::load("vocab.json") validates
+/// ```
 #pragma once
 
 #include <algorithm>
@@ -90,27 +97,27 @@ inline std::string describe_character(char32_t c) {
 
 class CharTokenizer {
  public:
-  static constexpr TokenId padding_id = 0;  // only with reserve_special_tokens
-  static constexpr TokenId unknown_id = 1;  // only with reserve_special_tokens
+  static constexpr TokenId padding_id = 0;  ///< only with reserve_special_tokens
+  static constexpr TokenId unknown_id = 1;  ///< only with reserve_special_tokens
   static constexpr const char* unknown_text = "[UNK]";
-  // Every Unicode scalar value at most once: U+0000..U+10FFFF without the 2048 surrogates.
-  // A vocabulary (or a saved tokenizer's "characters") of more is refused before it is decoded.
+  /// Every Unicode scalar value at most once: U+0000..U+10FFFF without the 2048 surrogates.
+  /// A vocabulary (or a saved tokenizer's "characters") of more is refused before it is decoded.
   static constexpr Index max_characters = 0x110000 - 0x800;
 
-  // An empty vocabulary (vocabulary_size() is 0, or 2 with reserved tokens).
+  /// An empty vocabulary (vocabulary_size() is 0, or 2 with reserved tokens).
   CharTokenizer() { rebuild_lookup(); }
 
-  // A tokenizer with the given characters in id order (after the reserved ids, if any).
-  // value_error on duplicates, on characters that `options.lower` would change (they could
-  // never be produced by encode), on characters out of sorted order when options.order is
-  // sorted, and on UnknownPolicy::unk without reserved tokens.
+  /// A tokenizer with the given characters in id order (after the reserved ids, if any).
+  /// value_error on duplicates, on characters that `options.lower` would change (they could
+  /// never be produced by encode), on characters out of sorted order when options.order is
+  /// sorted, and on UnknownPolicy::unk without reserved tokens.
   CharTokenizer(std::u32string characters, const CharTokenizerOptions& options)
       : options_(options), characters_(std::move(characters)) {
     validate();
     rebuild_lookup();
   }
 
-  // Builds the vocabulary from every character of `text` (after lower-casing).
+  /// Builds the vocabulary from every character of `text` (after lower-casing).
   static CharTokenizer build(std::string_view text, const CharTokenizerOptions& options = {}) {
     return build(std::vector<std::string_view>{text}, options);
   }
@@ -120,7 +127,7 @@ class CharTokenizer {
     return build(std::vector<std::string_view>(texts.begin(), texts.end()), options);
   }
 
-  // Builds the vocabulary from several texts, as if they were concatenated.
+  /// Builds the vocabulary from several texts, as if they were concatenated.
   static CharTokenizer build(const std::vector<std::string_view>& texts,
                              const CharTokenizerOptions& options = {}) {
     // Count every code point: a dense array for U+0000..U+07FF (1- and 2-byte UTF-8), a map above.
@@ -161,16 +168,16 @@ class CharTokenizer {
 
   const CharTokenizerOptions& options() const { return options_; }
 
-  // Number of ids: the characters plus the 2 reserved ids when they are reserved.
+  /// Number of ids: the characters plus the 2 reserved ids when they are reserved.
   Index vocabulary_size() const { return static_cast<Index>(characters_.size()) + first_character_id(); }
 
-  // Id of the first character: 2 with reserved tokens, else 0.
+  /// Id of the first character: 2 with reserved tokens, else 0.
   TokenId first_character_id() const { return options_.reserve_special_tokens ? 2 : 0; }
 
-  // The characters in id order (without the reserved ids).
+  /// The characters in id order (without the reserved ids).
   const std::u32string& characters() const { return characters_; }
 
-  // Id of character c after lower-casing, if it is in the vocabulary.
+  /// Id of character c after lower-casing, if it is in the vocabulary.
   std::optional<TokenId> find(char32_t c) const {
     c = to_lower(c, options_.lower);
     if (c < dense_.size()) {
@@ -181,7 +188,7 @@ class CharTokenizer {
     return found != sparse_.end() ? std::optional<TokenId>(found->second) : std::nullopt;
   }
 
-  // Id of character c after lower-casing; text_error naming c when it is not in the vocabulary.
+  /// Id of character c after lower-casing; text_error naming c when it is not in the vocabulary.
   TokenId id_of(char32_t c) const {
     const std::optional<TokenId> id = find(c);
     if (!id) {
@@ -191,7 +198,7 @@ class CharTokenizer {
     return *id;
   }
 
-  // The character of an id; value_error for reserved ids and ids outside the vocabulary.
+  /// The character of an id; value_error for reserved ids and ids outside the vocabulary.
   char32_t char_of(TokenId id) const {
     check_id(id);
     if (id < first_character_id()) {
@@ -202,7 +209,7 @@ class CharTokenizer {
     return characters_[static_cast<std::size_t>(id - first_character_id())];
   }
 
-  // The text of an id: its character as UTF-8, "" for padding, "[UNK]" for the unknown token.
+  /// The text of an id: its character as UTF-8, "" for padding, "[UNK]" for the unknown token.
   std::string token_text(TokenId id) const {
     check_id(id);
     if (options_.reserve_special_tokens && id == padding_id) return "";
@@ -210,8 +217,8 @@ class CharTokenizer {
     return utf8::encode(characters_[static_cast<std::size_t>(id - first_character_id())]);
   }
 
-  // UTF-8 text -> ids, one per code point (after lower-casing), unknown characters handled by
-  // options().unknown. Invalid UTF-8 is a text_error with the byte offset.
+  /// UTF-8 text -> ids, one per code point (after lower-casing), unknown characters handled by
+  /// options().unknown. Invalid UTF-8 is a text_error with the byte offset.
   std::vector<TokenId> encode(std::string_view text) const {
     std::vector<TokenId> ids;
     ids.reserve(text.size());
@@ -236,8 +243,8 @@ class CharTokenizer {
     return ids;
   }
 
-  // ids -> UTF-8 text. Padding decodes to nothing, the unknown id to "[UNK]". An id outside
-  // [0, vocabulary_size()) is a value_error naming its position.
+  /// ids -> UTF-8 text. Padding decodes to nothing, the unknown id to "[UNK]". An id outside
+  /// [0, vocabulary_size()) is a value_error naming its position.
   std::string decode(const TokenId* ids, std::size_t count) const {
     std::string text;
     text.reserve(count);
@@ -257,9 +264,11 @@ class CharTokenizer {
   }
   std::string decode(const std::vector<TokenId>& ids) const { return decode(ids.data(), ids.size()); }
 
-  // JSON form (embedded in model files):
-  //   {"type":"seqlm.CharTokenizer","version":1,"order":"sorted","lower":"none",
-  //    "reserve_special_tokens":false,"unknown":"error","characters":["\n"," ","a",...]}
+  /// JSON form (embedded in model files):
+  /// ```text
+  ///   {"type":"seqlm.CharTokenizer","version":1,"order":"sorted","lower":"none",
+  ///    "reserve_special_tokens":false,"unknown":"error","characters":["\n"," ","a",...]}
+  /// ```
   json::Value to_json() const {
     json::Value characters = json::Value::array();
     for (char32_t c : characters_) characters.push_back(utf8::encode(c));
@@ -274,8 +283,8 @@ class CharTokenizer {
     return value;
   }
 
-  // Rebuilds a tokenizer from to_json()'s form, validating every field (value_error saying
-  // what is wrong).
+  /// Rebuilds a tokenizer from to_json()'s form, validating every field (value_error saying
+  /// what is wrong).
   static CharTokenizer from_json(const json::Value& value) {
     try {
       json::check_type_and_version(value, json_type, 1);
@@ -306,10 +315,10 @@ class CharTokenizer {
     }
   }
 
-  // Saves to_json() (indented, one character per line) atomically.
+  /// Saves to_json() (indented, one character per line) atomically.
   void save(const std::string& path) const { write_file_atomically(path, to_json().dump(1) + "\n"); }
 
-  // Loads and validates a saved tokenizer; any problem is a file_error naming the path.
+  /// Loads and validates a saved tokenizer; any problem is a file_error naming the path.
   static CharTokenizer load(const std::string& path) {
     return json::load_file(path, "CharTokenizer", from_json);
   }

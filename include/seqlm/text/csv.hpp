@@ -1,21 +1,23 @@
-// A small, strict RFC 4180 CSV reader (enough for the NYT article files).
-//
-//   * fields are separated by ',' and records end with LF, CRLF or a lone CR;
-//   * a field may be quoted: "a, b" keeps the comma, "say ""hi""" holds a doubled quote, and a
-//     quoted field may span several lines;
-//   * blank lines are skipped (like Python's csv.DictReader); a UTF-8 byte order mark at the
-//     start of the file is skipped;
-//   * bytes are passed through unchanged (no decoding); the tokenizers validate UTF-8 later.
-// Malformed input is a file_error naming the path and the line:
-//   * a quote inside an unquoted field (ab"c), text after a closing quote ("ab"c),
-//   * a quoted field still open at the end of the file,
-//   * (read_csv_column) a missing column or a row whose field count differs from the header.
-//
-// CsvReader streams one record at a time in 64 KiB chunks, so files larger than memory can
-// be read; read_csv_column() reads one named column of a file with a header row. One record
-// is held in memory, so it is bounded: a field longer than CsvReader::max_field_bytes (1 MiB)
-// or a record of more than CsvReader::max_fields fields (65536) is a file_error with its line
-// (an unterminated quote would otherwise read the rest of the file into one field).
+/// \file
+/// A small, strict RFC 4180 CSV reader (enough for the NYT article files).
+///
+///   * fields are separated by ',' and records end with LF, CRLF or a lone CR;
+///   * a field may be quoted: "a, b" keeps the comma, "say ""hi""" holds a doubled quote, and a
+///     quoted field may span several lines;
+///   * blank lines are skipped (like Python's csv.DictReader); a UTF-8 byte order mark at the
+///     start of the file is skipped;
+///   * bytes are passed through unchanged (no decoding); the tokenizers validate UTF-8 later.
+///
+/// Malformed input is a file_error naming the path and the line:
+///   * a quote inside an unquoted field (ab"c), text after a closing quote ("ab"c),
+///   * a quoted field still open at the end of the file,
+///   * (read_csv_column) a missing column or a row whose field count differs from the header.
+///
+/// CsvReader streams one record at a time in 64 KiB chunks, so files larger than memory can
+/// be read; read_csv_column() reads one named column of a file with a header row. One record
+/// is held in memory, so it is bounded: a field longer than CsvReader::max_field_bytes (1 MiB)
+/// or a record of more than CsvReader::max_fields fields (65536) is a file_error with its line
+/// (an unterminated quote would otherwise read the rest of the file into one field).
 #pragma once
 
 #include <fcntl.h>
@@ -37,7 +39,7 @@ class CsvReader {
   static constexpr std::size_t max_field_bytes = std::size_t{1} << 20;
   static constexpr std::size_t max_fields = std::size_t{1} << 16;
 
-  // Opens `path` (file_error naming it and the system's reason on failure).
+  /// Opens `path` (file_error naming it and the system's reason on failure).
   explicit CsvReader(std::string path) : path_(std::move(path)) {
     do {
       fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
@@ -54,8 +56,8 @@ class CsvReader {
   CsvReader(const CsvReader&) = delete;
   CsvReader& operator=(const CsvReader&) = delete;
 
-  // Reads the next record into `fields` (replacing its contents). Returns false at the end
-  // of the file. file_error with the line number on malformed input.
+  /// Reads the next record into `fields` (replacing its contents). Returns false at the end
+  /// of the file. file_error with the line number on malformed input.
   bool read_row(std::vector<std::string>& fields) {
     fields.clear();
     enum class State { field_start, unquoted, quoted, after_quote };
@@ -146,7 +148,7 @@ class CsvReader {
     }
   }
 
-  // The line (1-based) on which the record returned last by read_row() starts.
+  /// The line (1-based) on which the record returned last by read_row() starts.
   std::size_t row_line() const { return row_line_; }
   const std::string& path() const { return path_; }
 
@@ -200,12 +202,12 @@ class CsvReader {
   std::size_t row_line_ = 0;  // line where the last record started
 };
 
-// The values of column `column_name` in every data row of a CSV file whose first record is a
-// header. file_error naming the path when the file is empty, the column is missing (the
-// message lists the columns, escaped by utf8::printable) or appears twice, or a row has a
-// different number of fields than the header (with its line number). When `row_lines` is
-// given it receives, for each value, the line of the file where its row starts (1 = the
-// header), for messages about it.
+/// The values of column `column_name` in every data row of a CSV file whose first record is a
+/// header. file_error naming the path when the file is empty, the column is missing (the
+/// message lists the columns, escaped by utf8::printable) or appears twice, or a row has a
+/// different number of fields than the header (with its line number). When `row_lines` is
+/// given it receives, for each value, the line of the file where its row starts (1 = the
+/// header), for messages about it.
 inline std::vector<std::string> read_csv_column(const std::string& path, std::string_view column_name,
                                                 std::vector<std::size_t>* row_lines = nullptr) {
   if (row_lines != nullptr) row_lines->clear();

@@ -1,29 +1,35 @@
-// Word-level tokenizer with the semantics of Keras's (legacy) `tf.keras.preprocessing.text.Tokenizer`,
-// and the headline tutorial's cleaning function.
-//
-// Turning a text into words (Keras's text_to_word_sequence):
-//   1. lower-case it when options.lower (Python's str.lower; here LowerCase::unicode),
-//   2. replace every character listed in options.filters by options.split,
-//   3. split on options.split and drop empty strings.
-// The default filters are Keras's: !"#$%&()*+,-./:;<=>?@[\]^_`{|}~ plus tab and newline. The
-// apostrophe is NOT a filter ("don't" stays one word) and neither is '\r'.
-//
-// fit_on_texts() counts words; the index orders them by descending count, ties in the order
-// they were first seen (Python's stable sort). Index 0 is reserved (padding). With an
-// oov_token, it gets index 1 and every word shifts by one. fit_on_texts() may be called
-// again: counts accumulate and the index is rebuilt, like Keras.
-//
-// texts_to_sequences() maps each word to its index; a word not in the index, or whose index
-// is >= num_words (when num_words is set), becomes the oov index if there is an oov_token and
-// is dropped otherwise. Exactly Keras's rules.
-//
-// Differences from Keras, all in corner cases:
-//   * if the oov_token itself occurs in a training text, Keras lists it twice and ends up
-//     with a hole at index 1; here it keeps index 1 and its occurrences count as OOV;
-//   * lower-casing is Unicode simple case mapping (see io/utf8.hpp): identical to str.lower()
-//     except U+0130 'İ' -> "i" (Python: "i̇") and final sigma;
-//   * input must be valid UTF-8 (text_error with the byte offset);
-//   * char_level and analyzer are not supported (use CharTokenizer).
+/// \file
+/// Word-level tokenizer with the semantics of Keras's (legacy) `tf.keras.preprocessing.text.Tokenizer`,
+/// and the headline tutorial's cleaning function.
+///
+/// Turning a text into words (Keras's text_to_word_sequence):
+///   1. lower-case it when options.lower (Python's str.lower; here LowerCase::unicode),
+///   2. replace every character listed in options.filters by options.split,
+///   3. split on options.split and drop empty strings.
+///
+/// The default filters are Keras's:
+/// ```text
+/// !"#$%&()*+,-./:;<=>?@[\]^_`{|}~
+/// ```
+/// plus tab and newline. The
+/// apostrophe is NOT a filter ("don't" stays one word) and neither is ``'\r'``.
+///
+/// fit_on_texts() counts words; the index orders them by descending count, ties in the order
+/// they were first seen (Python's stable sort). Index 0 is reserved (padding). With an
+/// oov_token, it gets index 1 and every word shifts by one. fit_on_texts() may be called
+/// again: counts accumulate and the index is rebuilt, like Keras.
+///
+/// texts_to_sequences() maps each word to its index; a word not in the index, or whose index
+/// is >= num_words (when num_words is set), becomes the oov index if there is an oov_token and
+/// is dropped otherwise. Exactly Keras's rules.
+///
+/// Differences from Keras, all in corner cases:
+///   * if the oov_token itself occurs in a training text, Keras lists it twice and ends up
+///     with a hole at index 1; here it keeps index 1 and its occurrences count as OOV;
+///   * lower-casing is Unicode simple case mapping (see io/utf8.hpp): identical to str.lower()
+///     except U+0130 'İ' -> "i" (Python: "i̇") and final sigma;
+///   * input must be valid UTF-8 (text_error with the byte offset);
+///   * char_level and analyzer are not supported (use CharTokenizer).
 #pragma once
 
 #include <algorithm>
@@ -44,10 +50,10 @@
 
 namespace seqlm {
 
-// Keras's default Tokenizer filters.
+/// Keras's default Tokenizer filters.
 inline constexpr std::string_view keras_default_filters = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n";
 
-// Python's string.punctuation (the 32 ASCII punctuation characters).
+/// Python's string.punctuation (the 32 ASCII punctuation characters).
 inline constexpr std::string_view ascii_punctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
 namespace detail {
@@ -92,9 +98,9 @@ inline std::vector<std::string> split_dropping_empty(std::string_view text, std:
 
 }  // namespace detail
 
-// Keras's text_to_word_sequence: lower-case, replace each filter character by `split`,
-// split on `split`, drop empty words. `filters` is a UTF-8 string of characters; `split`
-// must not be empty (value_error). Invalid UTF-8 is a text_error.
+/// Keras's text_to_word_sequence: lower-case, replace each filter character by `split`,
+/// split on `split`, drop empty words. `filters` is a UTF-8 string of characters; `split`
+/// must not be empty (value_error). Invalid UTF-8 is a text_error.
 inline std::vector<std::string> text_to_word_sequence(std::string_view text,
                                                       std::string_view filters = keras_default_filters,
                                                       bool lower = true, std::string_view split = " ") {
@@ -119,12 +125,16 @@ inline std::vector<std::string> text_to_word_sequence(std::string_view text,
   return detail::split_dropping_empty(cleaned, split);
 }
 
-// The headline tutorial's cleaning, i.e. Python's
-//   "".join(c for c in s if c not in string.punctuation).lower().encode("utf8").decode("ascii", "ignore")
-// delete ASCII punctuation, lower-case, drop every non-ASCII character:
-//   "U.S." -> "us", "Mr." -> "mr", "Café's" -> "cafs".
-// (The two non-ASCII characters whose lower case is ASCII are kept as Python keeps them:
-// U+0130 'İ' -> "i", U+212A KELVIN SIGN -> "k".) Invalid UTF-8 is a text_error.
+/// The headline tutorial's cleaning, i.e.\ Python's
+/// ```text
+///   "".join(c for c in s if c not in string.punctuation).lower().encode("utf8").decode("ascii", "ignore")
+/// ```
+/// delete ASCII punctuation, lower-case, drop every non-ASCII character:
+/// ```text
+///   "U.S." -> "us", "Mr." -> "mr", "Café's" -> "cafs".
+/// ```
+/// (The two non-ASCII characters whose lower case is ASCII are kept as Python keeps them:
+/// U+0130 'İ' -> "i", U+212A KELVIN SIGN -> "k".) Invalid UTF-8 is a text_error.
 inline std::string clean_headline(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -143,11 +153,11 @@ inline std::string clean_headline(std::string_view text) {
 }
 
 struct WordTokenizerOptions {
-  std::string filters = std::string(keras_default_filters);  // characters replaced by `split`
-  bool lower = true;                                         // lower-case before filtering
-  std::string split = " ";                                   // word separator, not empty
-  Index num_words = 0;                                       // 0: no limit; else ids < num_words
-  std::optional<std::string> oov_token;                      // gets index 1 when set
+  std::string filters = std::string(keras_default_filters);  ///< characters replaced by `split`
+  bool lower = true;                                         ///< lower-case before filtering
+  std::string split = " ";                                   ///< word separator, not empty
+  Index num_words = 0;                                       ///< 0: no limit; else ids < num_words
+  std::optional<std::string> oov_token;                      ///< gets index 1 when set
 };
 
 class WordTokenizer {
@@ -170,12 +180,12 @@ class WordTokenizer {
 
   const WordTokenizerOptions& options() const { return options_; }
 
-  // The words of one text, as fit_on_texts and texts_to_sequences see them.
+  /// The words of one text, as fit_on_texts and texts_to_sequences see them.
   std::vector<std::string> words_of(std::string_view text) const {
     return text_to_word_sequence(text, options_.filters, options_.lower, options_.split);
   }
 
-  // Counts the words of every text and rebuilds the index (counts accumulate over calls).
+  /// Counts the words of every text and rebuilds the index (counts accumulate over calls).
   void fit_on_texts(const std::vector<std::string>& texts) {
     for (const std::string& text : texts) {
       ++document_count_;
@@ -191,7 +201,7 @@ class WordTokenizer {
     rebuild_index();
   }
 
-  // Keras's texts_to_sequences (see the top of this file for the OOV and num_words rules).
+  /// Keras's texts_to_sequences (see the top of this file for the OOV and num_words rules).
   std::vector<TokenId> text_to_sequence(std::string_view text) const {
     std::vector<TokenId> ids;
     const std::optional<TokenId> oov = oov_index();
@@ -213,9 +223,9 @@ class WordTokenizer {
     return sequences;
   }
 
-  // Keras's sequences_to_texts: words joined by one space. Lenient like Keras: an id with no
-  // word (0, negative, too large) and an id >= num_words become the oov token if there is
-  // one and are dropped otherwise.
+  /// Keras's sequences_to_texts: words joined by one space. Lenient like Keras: an id with no
+  /// word (0, negative, too large) and an id >= num_words become the oov token if there is
+  /// one and are dropped otherwise.
   std::string sequence_to_text(const std::vector<TokenId>& ids) const {
     std::string text;
     const std::optional<TokenId> oov = oov_index();
@@ -236,8 +246,8 @@ class WordTokenizer {
     return texts;
   }
 
-  // Strict decoding for generated ids: each id must be in [1, vocabulary_size()) (value_error
-  // naming the position otherwise); words joined by one space.
+  /// Strict decoding for generated ids: each id must be in [1, vocabulary_size()) (value_error
+  /// naming the position otherwise); words joined by one space.
   std::string decode(const std::vector<TokenId>& ids) const {
     std::string text;
     for (std::size_t k = 0; k < ids.size(); ++k) {
@@ -252,25 +262,25 @@ class WordTokenizer {
     return text;
   }
 
-  // len(word_index) + 1 (for index 0), capped at num_words when it is set.
+  /// len(word_index) + 1 (for index 0), capped at num_words when it is set.
   Index vocabulary_size() const {
     const auto size = static_cast<Index>(index_word_.size());
     return options_.num_words > 0 ? std::min(size, options_.num_words) : size;
   }
 
-  // word -> index for every word seen (including the oov token), like Keras's word_index.
+  /// word -> index for every word seen (including the oov token), like Keras's word_index.
   const std::unordered_map<std::string, TokenId>& word_index() const { return word_index_; }
 
-  // index -> word; entry 0 is "" (padding). Keras's index_word as a vector.
+  /// index -> word; entry 0 is "" (padding). Keras's index_word as a vector.
   const std::vector<std::string>& index_word() const { return index_word_; }
 
-  // Index of a word (exactly as stored: already lower-cased and filtered), if known.
+  /// Index of a word (exactly as stored: already lower-cased and filtered), if known.
   std::optional<TokenId> find(std::string_view word) const {
     const auto found = word_index_.find(std::string(word));
     return found != word_index_.end() ? std::optional<TokenId>(found->second) : std::nullopt;
   }
 
-  // The word of an index in [1, index_word().size()) (value_error otherwise).
+  /// The word of an index in [1, index_word().size()) (value_error otherwise).
   const std::string& word_of(TokenId id) const {
     if (id < 1 || id >= static_cast<TokenId>(index_word_.size())) {
       throw value_error(detail::make_message("WordTokenizer: id ", id, " is outside the word index [1, ",
@@ -279,13 +289,15 @@ class WordTokenizer {
     return index_word_[static_cast<std::size_t>(id)];
   }
 
-  // Word counts in first-seen order (Keras's word_counts) and the number of texts fitted.
+  /// Word counts in first-seen order (Keras's word_counts) and the number of texts fitted.
   const std::vector<std::pair<std::string, std::uint64_t>>& word_counts() const { return word_counts_; }
   std::uint64_t document_count() const { return document_count_; }
 
-  // JSON form; the index is rebuilt from the counts on loading:
-  //   {"type":"seqlm.WordTokenizer","version":1,"filters":"...","lower":true,"split":" ",
-  //    "num_words":null,"oov_token":null,"document_count":2,"word_counts":[["the",3],...]}
+  /// JSON form; the index is rebuilt from the counts on loading:
+  /// ```text
+  ///   {"type":"seqlm.WordTokenizer","version":1,"filters":"...","lower":true,"split":" ",
+  ///    "num_words":null,"oov_token":null,"document_count":2,"word_counts":[["the",3],...]}
+  /// ```
   json::Value to_json() const {
     json::Value counts = json::Value::array();
     for (const auto& [word, count] : word_counts_) {
@@ -304,7 +316,7 @@ class WordTokenizer {
     return value;
   }
 
-  // Rebuilds a tokenizer from to_json()'s form, validating every field (value_error).
+  /// Rebuilds a tokenizer from to_json()'s form, validating every field (value_error).
   static WordTokenizer from_json(const json::Value& value) {
     try {
       json::check_type_and_version(value, json_type, 1);
@@ -349,10 +361,10 @@ class WordTokenizer {
 
   void save(const std::string& path) const { write_file_atomically(path, to_json().dump(1) + "\n"); }
 
-  // Loads and validates a saved tokenizer; any problem is a file_error naming the path. The
-  // words need no limit of their own: the file is JSON, read within json::ParseOptions'
-  // limits (256 MiB of text, 2^24 values: each word is 3 of them, so at most ~5.6 million
-  // words), and nothing is allocated beyond the words themselves.
+  /// Loads and validates a saved tokenizer; any problem is a file_error naming the path. The
+  /// words need no limit of their own: the file is JSON, read within json::ParseOptions'
+  /// limits (256 MiB of text, 2^24 values: each word is 3 of them, so at most ~5.6 million
+  /// words), and nothing is allocated beyond the words themselves.
   static WordTokenizer load(const std::string& path) {
     return json::load_file(path, "WordTokenizer", from_json);
   }

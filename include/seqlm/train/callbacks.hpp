@@ -1,31 +1,36 @@
-// Callbacks: code that fit() runs at fixed points of training, in the order of
-// FitOptions::callbacks (Keras's callback semantics):
-//
-//   on_train_begin                        once, before anything (also when resuming)
-//   on_epoch_begin(epoch)                 before the first batch of an epoch (not when resuming
-//                                         in the middle of one)
-//   on_batch_end(batch, logs)             after each optimizer step; logs: running "loss" and
-//                                         "accuracy" of the epoch so far, "batch_loss",
-//                                         "batch_accuracy", "lr"
-//   on_epoch_end(epoch, logs)             after validation; logs: every epoch metric (see fit.hpp)
-//   on_train_end(logs)                    once, with the last epoch's logs
-//
-// Every hook gets the TrainingContext: model, optimizer, parameters, TrainingState, the
-// callbacks' Rng, and the stop flag.
-//
-// Resume: a callback whose behaviour depends on earlier epochs keeps that state itself, so it
-// exports it under a state_name() (export_state / import_state). export_callback_states()
-// collects them for a checkpoint (TrainingState::callback_states), and fit() gives them back
-// after on_train_begin when it resumes, so that a resumed run stops, saves and logs exactly
-// like the uninterrupted one. Provided here:
-//
-//   EarlyStopping      stop when a monitored metric stops improving; optionally restore the
-//                      best weights
-//   ModelCheckpoint    call a user save function when the monitored metric improves (or every
-//                      epoch, or every N batches); the model-file code plugs in there
-//   SamplingCallback   call a user function with the model every N batches (sample some text)
-//   CsvLogger          one CSV row per epoch: atomic rewrite of the whole file, or append
-//   LambdaCallback     user functions for any of the hooks
+/// \file
+/// Callbacks: code that fit() runs at fixed points of training, in the order of
+/// FitOptions::callbacks (Keras's callback semantics):
+///
+/// ```text
+///   on_train_begin                        once, before anything (also when resuming)
+///   on_epoch_begin(epoch)                 before the first batch of an epoch (not when resuming
+///                                         in the middle of one)
+///   on_batch_end(batch, logs)             after each optimizer step; logs: running "loss" and
+///                                         "accuracy" of the epoch so far, "batch_loss",
+///                                         "batch_accuracy", "lr"
+///   on_epoch_end(epoch, logs)             after validation; logs: every epoch metric (see fit.hpp)
+///   on_train_end(logs)                    once, with the last epoch's logs
+/// ```
+///
+/// Every hook gets the TrainingContext: model, optimizer, parameters, TrainingState, the
+/// callbacks' Rng, and the stop flag.
+///
+/// Resume: a callback whose behaviour depends on earlier epochs keeps that state itself, so it
+/// exports it under a state_name() (export_state / import_state). export_callback_states()
+/// collects them for a checkpoint (TrainingState::callback_states), and fit() gives them back
+/// after on_train_begin when it resumes, so that a resumed run stops, saves and logs exactly
+/// like the uninterrupted one. Provided here:
+///
+/// ```text
+///   EarlyStopping      stop when a monitored metric stops improving; optionally restore the
+///                      best weights
+///   ModelCheckpoint    call a user save function when the monitored metric improves (or every
+///                      epoch, or every N batches); the model-file code plugs in there
+///   SamplingCallback   call a user function with the model every N batches (sample some text)
+///   CsvLogger          one CSV row per epoch: atomic rewrite of the whole file, or append
+///   LambdaCallback     user functions for any of the hooks
+/// ```
 #pragma once
 
 #include <algorithm>
@@ -54,9 +59,9 @@ class Callback {
  public:
   virtual ~Callback() = default;
 
-  // Resumable state. A callback with state returns a name, unique among fit()'s callbacks
-  // ("" = no state to save, the default); import_state gets back what export_state gave
-  // (after on_train_begin) and throws value_error naming the field when it is not that.
+  /// Resumable state. A callback with state returns a name, unique among fit()'s callbacks
+  /// ("" = no state to save, the default); import_state gets back what export_state gave
+  /// (after on_train_begin) and throws value_error naming the field when it is not that.
   virtual std::string state_name() const { return ""; }
   virtual CallbackState export_state() const { return {}; }
   virtual void import_state(const CallbackState& state) { (void)state; }
@@ -87,20 +92,22 @@ class Callback {
 struct EarlyStoppingOptions {
   std::string monitor = "val_loss";
   MonitorMode mode = MonitorMode::automatic;
-  double min_delta = 0.0;               // smallest change that counts as an improvement (>= 0)
-  Index patience = 0;                   // epochs without improvement before stopping (>= 0)
-  bool restore_best = false;            // on stopping, put back the weights of the best epoch
-  std::optional<double> baseline;       // improvements must also beat this to reset the wait
-  std::string name = "early_stopping";  // state_name() in checkpoints
+  double min_delta = 0.0;               ///< smallest change that counts as an improvement (>= 0)
+  Index patience = 0;                   ///< epochs without improvement before stopping (>= 0)
+  bool restore_best = false;            ///< on stopping, put back the weights of the best epoch
+  std::optional<double> baseline;       ///< improvements must also beat this to reset the wait
+  std::string name = "early_stopping";  ///< state_name() in checkpoints
 };
 
-// Keras's EarlyStopping, at the end of every epoch:
-//   wait += 1
-//   if improves(current, best): best = current, remember the weights (restore_best), and
-//                               if there is no baseline or current beats it: wait = 0, done
-//   if wait >= patience and epoch > 0: stop; restore the best weights (restore_best)
-// Weights are restored only when it stops (as in Keras 2), not when the epochs run out.
-// Resumable: best, best_epoch, wait, stopped_epoch and (restore_best) the best weights.
+/// Keras's EarlyStopping, at the end of every epoch:
+/// ```text
+///   wait += 1
+///   if improves(current, best): best = current, remember the weights (restore_best), and
+///                               if there is no baseline or current beats it: wait = 0, done
+///   if wait >= patience and epoch > 0: stop; restore the best weights (restore_best)
+/// ```
+/// Weights are restored only when it stops (as in Keras 2), not when the epochs run out.
+/// Resumable: best, best_epoch, wait, stopped_epoch and (restore_best) the best weights.
 template <class Scalar>
 class EarlyStopping final : public Callback<Scalar> {
  public:
@@ -137,13 +144,13 @@ class EarlyStopping final : public Callback<Scalar> {
   double best() const { return best_; }
   Index best_epoch() const { return best_epoch_; }
   Index wait() const { return wait_; }
-  // The epoch at which training was stopped, or -1.
+  /// The epoch at which training was stopped, or -1.
   Index stopped_epoch() const { return stopped_epoch_; }
 
   std::string state_name() const override { return options_.name; }
 
-  // values {"best", "best_epoch", "wait", "stopped_epoch"}; tensors "best_weights/<parameter>"
-  // (only with restore_best, once an epoch has ended).
+  /// values {"best", "best_epoch", "wait", "stopped_epoch"}; tensors "best_weights/<parameter>"
+  /// (only with restore_best, once an epoch has ended).
   CallbackState export_state() const override {
     CallbackState state;
     state.values.set("best", detail::exact_json_number(best_))
@@ -234,17 +241,17 @@ class EarlyStopping final : public Callback<Scalar> {
 struct CheckpointOptions {
   std::string monitor = "val_loss";
   MonitorMode mode = MonitorMode::automatic;
-  bool save_best_only = true;             // false: save after every epoch
-  Index every_batches = 0;                // > 0: also save after every N-th batch of the run (for resume)
-  std::string name = "model_checkpoint";  // state_name() in checkpoints
+  bool save_best_only = true;             ///< false: save after every epoch
+  Index every_batches = 0;                ///< `> 0`: also save after every N-th batch of the run (for resume)
+  std::string name = "model_checkpoint";  ///< state_name() in checkpoints
 };
 
-// Calls save(context, epoch, logs) when the monitored metric improves (Keras's ModelCheckpoint
-// with save_best_only: improves <=> strictly better than every earlier epoch), or after every
-// epoch, and optionally every N batches (logs are then the batch logs). The save function
-// writes the model file or checkpoint; context.state is the position to resume from.
-// checkpoint_writer(path) (train/checkpoint.hpp) is a save function that writes a
-// complete resume checkpoint. Resumable: best and the number of epoch-end saves.
+/// Calls save(context, epoch, logs) when the monitored metric improves (Keras's ModelCheckpoint
+/// with save_best_only: improves <=> strictly better than every earlier epoch), or after every
+/// epoch, and optionally every N batches (logs are then the batch logs). The save function
+/// writes the model file or checkpoint; context.state is the position to resume from.
+/// checkpoint_writer(path) (train/checkpoint.hpp) is a save function that writes a
+/// complete resume checkpoint. Resumable: best and the number of epoch-end saves.
 template <class Scalar>
 class ModelCheckpoint final : public Callback<Scalar> {
  public:
@@ -282,7 +289,7 @@ class ModelCheckpoint final : public Callback<Scalar> {
   }
 
   double best() const { return best_; }
-  // Epoch-end saves so far.
+  /// Epoch-end saves so far.
   Index saves() const { return saves_; }
 
   std::string state_name() const override { return options_.name; }
@@ -309,9 +316,9 @@ class ModelCheckpoint final : public Callback<Scalar> {
 
 // ---- sampling --------------------------------------------------------------------------------
 
-// Calls sample(model, context) after every N-th batch of the run (counted over epochs), and
-// after every epoch when at_epoch_end is set: the place to print generated text while a model
-// learns. context.rng is a generator whose state is part of TrainingState (resumable).
+/// Calls sample(model, context) after every N-th batch of the run (counted over epochs), and
+/// after every epoch when at_epoch_end is set: the place to print generated text while a model
+/// learns. context.rng is a generator whose state is part of TrainingState (resumable).
 template <class Scalar>
 class SamplingCallback final : public Callback<Scalar> {
  public:
@@ -353,16 +360,16 @@ class SamplingCallback final : public Callback<Scalar> {
 // ---- CSV history -------------------------------------------------------------------------------
 
 enum class CsvMode {
-  rewrite,  // after every epoch, write the whole file atomically (always a complete CSV)
-  append,   // append one line per epoch; the header is written when the file is new or empty,
-            // and an existing file must start with the same header (file_error otherwise)
+  rewrite,  ///< after every epoch, write the whole file atomically (always a complete CSV)
+  append,   ///< append one line per epoch; the header is written when the file is new or empty,
+            ///< and an existing file must start with the same header (file_error otherwise)
 };
 
-// One row per epoch: "epoch,<metric>,<metric>,..." with the metrics in name order (as Keras's
-// CSVLogger) and numbers with 10 significant digits. The columns are those of the first epoch
-// logged (a later metric not among them is a value_error; a missing one is written "NA").
-// Write failures are file_error naming the path. Resumable: the columns and, in rewrite mode,
-// the rows so far (a resumed run rewrites the same file).
+/// One row per epoch: "epoch,<metric>,<metric>,..." with the metrics in name order (as Keras's
+/// CSVLogger) and numbers with 10 significant digits. The columns are those of the first epoch
+/// logged (a later metric not among them is a value_error; a missing one is written "NA").
+/// Write failures are file_error naming the path. Resumable: the columns and, in rewrite mode,
+/// the rows so far (a resumed run rewrites the same file).
 template <class Scalar>
 class CsvLogger final : public Callback<Scalar> {
  public:
@@ -435,7 +442,7 @@ class CsvLogger final : public Callback<Scalar> {
     }
   }
 
-  // "epoch,accuracy,loss,..." (empty before the first epoch).
+  /// "epoch,accuracy,loss,..." (empty before the first epoch).
   std::string header() const {
     if (columns_.empty()) return "";
     std::string text = "epoch";
@@ -471,7 +478,7 @@ class CsvLogger final : public Callback<Scalar> {
 
 // ---- user functions --------------------------------------------------------------------------
 
-// Any of the hooks as std::function; unset ones do nothing.
+/// Any of the hooks as std::function; unset ones do nothing.
 template <class Scalar>
 class LambdaCallback final : public Callback<Scalar> {
  public:
@@ -500,9 +507,9 @@ class LambdaCallback final : public Callback<Scalar> {
 
 // ---- callback state for checkpoints --------------------------------------------------------
 
-// The state of every callback that has one (state_name() not empty), by name: what a
-// checkpoint stores in TrainingState::callback_states. value_error when two callbacks share a
-// name.
+/// The state of every callback that has one (state_name() not empty), by name: what a
+/// checkpoint stores in TrainingState::callback_states. value_error when two callbacks share a
+/// name.
 template <class Scalar>
 std::map<std::string, CallbackState> export_callback_states(const std::vector<Callback<Scalar>*>& callbacks) {
   std::map<std::string, CallbackState> states;
@@ -519,9 +526,9 @@ std::map<std::string, CallbackState> export_callback_states(const std::vector<Ca
   return states;
 }
 
-// Gives each callback its state from `states` (callbacks without an entry keep theirs).
-// value_error when two callbacks share a name or `states` has an entry no callback claims
-// (remove it from TrainingState::callback_states to resume without that callback).
+/// Gives each callback its state from `states` (callbacks without an entry keep theirs).
+/// value_error when two callbacks share a name or `states` has an entry no callback claims
+/// (remove it from TrainingState::callback_states to resume without that callback).
 template <class Scalar>
 void import_callback_states(const std::vector<Callback<Scalar>*>& callbacks,
                             const std::map<std::string, CallbackState>& states) {

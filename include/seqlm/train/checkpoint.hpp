@@ -1,52 +1,61 @@
-// Training checkpoints: everything fit() needs to continue a run exactly, in one file. The
-// API is one pair of functions and one struct:
-//
-//   save_checkpoint(path, model, optimizer, state, contents = {});   // atomic
-//   LoadedCheckpoint<Scalar> load_checkpoint<Scalar>(path, options = {});
-//     .model      LoadedModel<Scalar>: .model is the Sequential; also tokenizer, config, metadata
-//     .optimizer  OptimizerState: restore_optimizer<Scalar>(.optimizer) rebuilds the optimizer
-//     .state      TrainingState: hand it to fit() to continue
-//
-// Write one from inside fit() with ModelCheckpoint and checkpoint_writer, as the LAST callback
-// (the checkpoint must see every other callback's work for the batch):
-//
-//   CheckpointOptions every_50;
-//   every_50.every_batches = 50;           // and at every epoch end, improved or not:
-//   every_50.save_best_only = false;
-//   ModelCheckpoint<float> checkpoint(checkpoint_writer<float>("run.checkpoint"), every_50);
-//   options.callbacks = {&early_stopping, &csv_logger, &checkpoint};
-//   fit(model, optimizer, train, options, &validation);
-//
-// and, after a crash, in a new process with fresh objects built like the first time:
-//
-//   LoadedCheckpoint<float> saved = load_checkpoint<float>("run.checkpoint");
-//   auto optimizer = restore_optimizer<float>(saved.optimizer);    // make_optimizer + import_state
-//   ReduceLROnPlateau plateau(plateau_options);                     // state comes from saved.state
-//   EarlyStopping<float> early_stopping(stopping_options);          // likewise
-//   ...same FitOptions, datasets, seed and thread counts...
-//   fit(saved.model.model, *optimizer, train, options, &validation, &saved.state);
-//
-// The resumed run gives the same weights, optimizer state, history (timings aside) and
-// early-stopping epoch as the uninterrupted one, bit for bit.
-//
-// The file is a seqlm checkpoint (files/checkpoint_file.hpp: a model file with the optimizer
-// state and the training position: epoch, batch, global step and the callbacks' RNG); the
-// rest of the TrainingState goes into the position's `extra` JSON and tensors
-// (docs/file-format.md):
-//
-//   extra = {"format": "seqlm.training_state", "version": 1,
-//            "skipped_batches", "epoch_tokens", "batches_per_epoch": integers >= 0,
-//            "stop_training": bool,
-//            "schedule_state": {"best": x, "wait": x, ...},
-//            "epoch_totals": {"weighted_loss": x, "weight": x, "correct": n, "counted": n, "batches": n},
-//            "history": {"epochs": [0, 1, ...], "metrics": {"loss": [x, ...], ...}},
-//            "callbacks": {"<state name>": {"values": {...}, "tensors": ["best_weights/lstm/kernel", ...]}}}
-//   tensors "callbacks/<state name>/<tensor>" (F64 in the file: "training/callbacks/...")
-//
-// Doubles are exact: JSON's shortest round-trip form, and the strings "inf", "-inf", "nan"
-// for the values JSON cannot write (a plateau's initial best is +inf, a history holds NaN
-// for a metric missing in some epoch). Loading validates every field and reports the first
-// problem as a file_error naming the file, the path and the field.
+/// \file
+/// Training checkpoints: everything fit() needs to continue a run exactly, in one file. The
+/// API is one pair of functions and one struct:
+///
+/// ```text
+///   save_checkpoint(path, model, optimizer, state, contents = {});   // atomic
+///   LoadedCheckpoint<Scalar> load_checkpoint<Scalar>(path, options = {});
+///     .model      LoadedModel<Scalar>: .model is the Sequential; also tokenizer, config, metadata
+///     .optimizer  OptimizerState: restore_optimizer<Scalar>(.optimizer) rebuilds the optimizer
+///     .state      TrainingState: hand it to fit() to continue
+/// ```
+///
+/// Write one from inside fit() with ModelCheckpoint and checkpoint_writer, as the LAST callback
+/// (the checkpoint must see every other callback's work for the batch):
+///
+/// ```cpp
+///   CheckpointOptions every_50;
+///   every_50.every_batches = 50;           // and at every epoch end, improved or not:
+///   every_50.save_best_only = false;
+///   ModelCheckpoint<float> checkpoint(checkpoint_writer<float>("run.checkpoint"), every_50);
+///   options.callbacks = {&early_stopping, &csv_logger, &checkpoint};
+///   fit(model, optimizer, train, options, &validation);
+/// ```
+///
+/// and, after a crash, in a new process with fresh objects built like the first time:
+///
+/// ```cpp
+///   LoadedCheckpoint<float> saved = load_checkpoint<float>("run.checkpoint");
+///   auto optimizer = restore_optimizer<float>(saved.optimizer);    // make_optimizer + import_state
+///   ReduceLROnPlateau plateau(plateau_options);                     // state comes from saved.state
+///   EarlyStopping<float> early_stopping(stopping_options);          // likewise
+///   ...same FitOptions, datasets, seed and thread counts...
+///   fit(saved.model.model, *optimizer, train, options, &validation, &saved.state);
+/// ```
+///
+/// The resumed run gives the same weights, optimizer state, history (timings aside) and
+/// early-stopping epoch as the uninterrupted one, bit for bit.
+///
+/// The file is a seqlm checkpoint (files/checkpoint_file.hpp: a model file with the optimizer
+/// state and the training position: epoch, batch, global step and the callbacks' RNG); the
+/// rest of the TrainingState goes into the position's `extra` JSON and tensors
+/// (docs/file-format.md):
+///
+/// ```text
+///   extra = {"format": "seqlm.training_state", "version": 1,
+///            "skipped_batches", "epoch_tokens", "batches_per_epoch": integers >= 0,
+///            "stop_training": bool,
+///            "schedule_state": {"best": x, "wait": x, ...},
+///            "epoch_totals": {"weighted_loss": x, "weight": x, "correct": n, "counted": n, "batches": n},
+///            "history": {"epochs": [0, 1, ...], "metrics": {"loss": [x, ...], ...}},
+///            "callbacks": {"<state name>": {"values": {...}, "tensors": ["best_weights/lstm/kernel", ...]}}}
+///   tensors "callbacks/<state name>/<tensor>" (F64 in the file: "training/callbacks/...")
+/// ```
+///
+/// Doubles are exact: JSON's shortest round-trip form, and the strings "inf", "-inf", "nan"
+/// for the values JSON cannot write (a plateau's initial best is +inf, a history holds NaN
+/// for a metric missing in some epoch). Loading validates every field and reports the first
+/// problem as a file_error naming the file, the path and the field.
 #pragma once
 
 #include <map>
@@ -68,12 +77,12 @@
 
 namespace seqlm {
 
-// A training checkpoint as load_checkpoint() returns it.
+/// A training checkpoint as load_checkpoint() returns it.
 template <class Scalar>
 struct LoadedCheckpoint {
-  LoadedModel<Scalar> model;  // .model is the Sequential; also its tokenizer, config, metadata
-  OptimizerState optimizer;   // restore_optimizer<Scalar>(optimizer) rebuilds the optimizer
-  TrainingState state;        // hand it to fit() to continue
+  LoadedModel<Scalar> model;  ///< .model is the Sequential; also its tokenizer, config, metadata
+  OptimizerState optimizer;   ///< restore_optimizer<Scalar>(optimizer) rebuilds the optimizer
+  TrainingState state;        ///< hand it to fit() to continue
 };
 
 namespace detail {
@@ -291,12 +300,12 @@ inline TrainingState training_state_from(const TrainingPosition& position) {
 
 }  // namespace detail
 
-// Saves a training checkpoint atomically (on any failure an existing file at `path` is
-// unchanged): the model with `contents` as in a model file, the optimizer's state and the
-// whole TrainingState, callback states included as they are in `state`. value_error when a
-// weight, the optimizer state or a callback's tensor holds a NaN or infinity (load_checkpoint
-// would refuse the file; JSON cannot store them) or a callback state is not a JSON object;
-// file_error for I/O.
+/// Saves a training checkpoint atomically (on any failure an existing file at `path` is
+/// unchanged): the model with `contents` as in a model file, the optimizer's state and the
+/// whole TrainingState, callback states included as they are in `state`. value_error when a
+/// weight, the optimizer state or a callback's tensor holds a NaN or infinity (load_checkpoint
+/// would refuse the file; JSON cannot store them) or a callback state is not a JSON object;
+/// file_error for I/O.
 template <class Scalar>
 void save_checkpoint(const std::string& path, const Sequential<Scalar>& model,
                      const OptimizerState& optimizer, const TrainingState& state,
@@ -304,7 +313,7 @@ void save_checkpoint(const std::string& path, const Sequential<Scalar>& model,
   detail::write_checkpoint_file(path, model, optimizer, detail::training_position(state), contents);
 }
 
-// The same, exporting the optimizer's state (Optimizer::export_state()).
+/// The same, exporting the optimizer's state (Optimizer::export_state()).
 template <class Scalar>
 void save_checkpoint(const std::string& path, const Sequential<Scalar>& model,
                      const Optimizer<Scalar>& optimizer, const TrainingState& state,
@@ -312,10 +321,10 @@ void save_checkpoint(const std::string& path, const Sequential<Scalar>& model,
   save_checkpoint(path, model, optimizer.export_state(), state, contents);
 }
 
-// Loads a checkpoint written by save_checkpoint (or checkpoint_writer): model, optimizer state
-// and TrainingState, exactly as saved; the weights are converted when the file has the other
-// precision. file_error naming the file, the path and the field on anything invalid
-// ("checkpoint \"run.checkpoint\": training state/epoch_totals: field \"correct\" is missing").
+/// Loads a checkpoint written by save_checkpoint (or checkpoint_writer): model, optimizer state
+/// and TrainingState, exactly as saved; the weights are converted when the file has the other
+/// precision. file_error naming the file, the path and the field on anything invalid
+/// ("checkpoint \"run.checkpoint\": training state/epoch_totals: field \"correct\" is missing").
 template <class Scalar>
 LoadedCheckpoint<Scalar> load_checkpoint(const std::string& path, const ModelLoadOptions& options = {}) {
   detail::CheckpointFile<Scalar> file = detail::read_checkpoint_file<Scalar>(path, options);
@@ -328,12 +337,12 @@ LoadedCheckpoint<Scalar> load_checkpoint(const std::string& path, const ModelLoa
   return LoadedCheckpoint<Scalar>{std::move(file.model), std::move(file.optimizer), std::move(state)};
 }
 
-// A ModelCheckpoint save function that writes a complete training checkpoint to `path`
-// (atomically: a crash while writing leaves the previous file). "{epoch}" and "{step}" in the
-// path are replaced by the epoch ModelCheckpoint passes (0-based: the current one after a
-// batch, the finished one at an epoch end) and the global step (e.g. "run-{step}.checkpoint"
-// keeps one file per save). The ModelCheckpoint must be the last of FitOptions::callbacks, so that the
-// file holds every callback's work for the batch or epoch (value_error otherwise).
+/// A ModelCheckpoint save function that writes a complete training checkpoint to `path`
+/// (atomically: a crash while writing leaves the previous file). "{epoch}" and "{step}" in the
+/// path are replaced by the epoch ModelCheckpoint passes (0-based: the current one after a
+/// batch, the finished one at an epoch end) and the global step (e.g. "run-{step}.checkpoint"
+/// keeps one file per save). The ModelCheckpoint must be the last of FitOptions::callbacks, so that the
+/// file holds every callback's work for the batch or epoch (value_error otherwise).
 template <class Scalar>
 typename ModelCheckpoint<Scalar>::SaveFunction checkpoint_writer(std::string path,
                                                                  ModelFileContents contents = {}) {

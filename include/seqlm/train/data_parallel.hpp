@@ -1,18 +1,21 @@
-// Data-parallel gradient of one batch over several threads, deterministically.
-//
-// A batch of B sequences is split into `threads` contiguous sub-batches (a fixed split:
-// sub-batch r holds sequences [r*B/threads, (r+1)*B/threads)). Sub-batch 0 runs on the main
-// model, sub-batch r > 0 on replica r (a Sequential copy made once). Each TrainStep returns
-// the mean loss L_r over its own counted targets (summed weight W_r) and its gradient g_r, so
-// the gradient of the whole batch's mean loss L = sum_r W_r L_r / W is
-//
-//   g = sum_r (W_r / W) g_r,        W = sum_r W_r,
-//
-// summed into the main model's gradients in the fixed order r = 0, 1, 2, ...: the result
-// depends only on the batch and the thread count, never on thread timing. Replicas get the
-// main model's weights before every batch (so weights changed between batches, by the
-// optimizer or a callback restoring the best weights, always reach them). Dropout draws from
-// a generator that is a pure function of (seed, epoch, batch, sub-batch).
+/// \file
+/// Data-parallel gradient of one batch over several threads, deterministically.
+///
+/// A batch of B sequences is split into `threads` contiguous sub-batches (a fixed split:
+/// sub-batch r holds sequences [r*B/threads, (r+1)*B/threads)). Sub-batch 0 runs on the main
+/// model, sub-batch r > 0 on replica r (a Sequential copy made once). Each TrainStep returns
+/// the mean loss L_r over its own counted targets (summed weight W_r) and its gradient g_r, so
+/// the gradient of the whole batch's mean loss L = sum_r W_r L_r / W is
+///
+/// ```text
+///   g = sum_r (W_r / W) g_r,        W = sum_r W_r,
+/// ```
+///
+/// summed into the main model's gradients in the fixed order r = 0, 1, 2, ...: the result
+/// depends only on the batch and the thread count, never on thread timing. Replicas get the
+/// main model's weights before every batch (so weights changed between batches, by the
+/// optimizer or a callback restoring the best weights, always reach them). Dropout draws from
+/// a generator that is a pure function of (seed, epoch, batch, sub-batch).
 #pragma once
 
 #include <cstdint>
@@ -43,7 +46,7 @@ inline std::uint64_t mix64(std::uint64_t x) {
 
 }  // namespace detail
 
-// The dropout generator of sub-batch `part` of batch `batch` in epoch `epoch`.
+/// The dropout generator of sub-batch `part` of batch `batch` in epoch `epoch`.
 inline Rng batch_rng(std::uint64_t seed, Index epoch, Index batch, Index part) {
   std::uint64_t x = detail::mix64(seed ^ 0x7261696E5F726E67ULL);
   x = detail::mix64(x ^ static_cast<std::uint64_t>(epoch));
@@ -52,7 +55,7 @@ inline Rng batch_rng(std::uint64_t seed, Index epoch, Index batch, Index part) {
   return Rng(x);
 }
 
-// Copies sequences [first, first + count) of a time-major batch into `part` (reusing its memory).
+/// Copies sequences [first, first + count) of a time-major batch into `part` (reusing its memory).
 inline void slice_batch(const Batch& batch, Index first, Index count, Batch& part) {
   const Index B = batch.batch;
   part.reshape(batch.steps, count, batch.target_steps);
@@ -73,7 +76,7 @@ inline void slice_batch(const Batch& batch, Index first, Index count, Batch& par
 template <class Scalar>
 class DataParallelTrainer {
  public:
-  // threads >= 1; the replicas are copies of `model` made now.
+  /// threads >= 1; the replicas are copies of `model` made now.
   DataParallelTrainer(Sequential<Scalar>& model, Index threads, std::uint64_t seed)
       : model_(model), parameters_(model.parameters()), threads_(threads), seed_(seed) {
     detail::check_positive("fit", "threads", threads);
@@ -99,8 +102,8 @@ class DataParallelTrainer {
 
   Index threads() const { return threads_; }
 
-  // Forward + loss + backward of `batch` (batch `batch_index` of `epoch`): leaves the gradient of
-  // the batch's mean loss in the main model's parameters and returns the batch's loss/accuracy.
+  /// Forward + loss + backward of `batch` (batch `batch_index` of `epoch`): leaves the gradient of
+  /// the batch's mean loss in the main model's parameters and returns the batch's loss/accuracy.
   CrossEntropyResult compute_gradients(const Batch& batch, Index epoch, Index batch_index, Index truncate) {
     epoch_ = epoch;
     batch_index_ = batch_index;

@@ -1,32 +1,37 @@
-// fit() and evaluate(): the training loop of a Sequential language model.
-//
-//   Adam<float> optimizer({.learning_rate = 0.01});
-//   FitOptions<float> options;
-//   options.epochs = 20;
-//   options.batch_size = 64;
-//   options.callbacks = {&early_stopping, &csv_logger};
-//   History history = fit(model, optimizer, train_windows, options, &validation_windows);
-//
-// One epoch (see docs/training.md):
-//
-//   lr <- schedule.on_epoch_begin(epoch, lr);  callbacks.on_epoch_begin(epoch)
-//   for k in batches of BatchSchedule(train.size(), batch_size, {shuffle, seed}) epoch `epoch`:
-//     train.fill(indices_k, batch)
-//     gradient of the batch's mean loss (data-parallel over `threads`, data_parallel.hpp)
-//     NaN/inf in the loss or a gradient -> numeric_error (NanPolicy::stop) or skip the batch
-//     optimizer.step(parameters)                     (clipping: the optimizer's ClipOptions)
-//     progress; callbacks.on_batch_end(k, logs)
-//   logs = training metrics + evaluate(model, validation) as val_* + lr, seconds, tokens_per_second
-//   lr <- schedule.on_epoch_end(epoch, logs, lr);  history.record(epoch, logs)
-//   progress summary; callbacks.on_epoch_end(epoch, logs); stop if a callback asked to
-//
-// Epoch logs: loss, accuracy, perplexity, bits_per_token (each also val_* with validation
-// data), lr (the rate used in the epoch), seconds, tokens_per_second (input tokens), and
-// skipped_batches with NanPolicy::skip_batch.
-//
-// Any dataset works that has `Index size() const` and `void fill(IndexSpan, Batch&) const`
-// (WindowDataset, PrefixSequences, LineSequences, ...). Validation data is either a second
-// dataset or, with FitOptions::validation_split, the last part of the training one.
+/// \file
+/// fit() and evaluate(): the training loop of a Sequential language model.
+///
+/// ```cpp
+///   Adam<float> optimizer({.learning_rate = 0.01});
+///   FitOptions<float> options;
+///   options.epochs = 20;
+///   options.batch_size = 64;
+///   options.callbacks = {&early_stopping, &csv_logger};
+///   History history = fit(model, optimizer, train_windows, options, &validation_windows);
+/// ```
+///
+/// One epoch (see docs/training.md):
+///
+/// ```text
+///   lr <- schedule.on_epoch_begin(epoch, lr);  callbacks.on_epoch_begin(epoch)
+///   for k in batches of BatchSchedule(train.size(), batch_size, {shuffle, seed}) epoch `epoch`:
+///     train.fill(indices_k, batch)
+///     gradient of the batch's mean loss (data-parallel over `threads`, data_parallel.hpp)
+///     NaN/inf in the loss or a gradient -> numeric_error (NanPolicy::stop) or skip the batch
+///     optimizer.step(parameters)                     (clipping: the optimizer's ClipOptions)
+///     progress; callbacks.on_batch_end(k, logs)
+///   logs = training metrics + evaluate(model, validation) as val_* + lr, seconds, tokens_per_second
+///   lr <- schedule.on_epoch_end(epoch, logs, lr);  history.record(epoch, logs)
+///   progress summary; callbacks.on_epoch_end(epoch, logs); stop if a callback asked to
+/// ```
+///
+/// Epoch logs: loss, accuracy, perplexity, bits_per_token (each also val_* with validation
+/// data), lr (the rate used in the epoch), seconds, tokens_per_second (input tokens), and
+/// skipped_batches with NanPolicy::skip_batch.
+///
+/// Any dataset works that has `Index size() const` and `void fill(IndexSpan, Batch&) const`
+/// (WindowDataset, PrefixSequences, LineSequences, ...). Validation data is either a second
+/// dataset or, with FitOptions::validation_split, the last part of the training one.
 #pragma once
 
 #include <chrono>
@@ -56,47 +61,47 @@
 
 namespace seqlm {
 
-// What to do when a batch's loss or gradient is NaN or infinite.
+/// What to do when a batch's loss or gradient is NaN or infinite.
 enum class NanPolicy {
-  stop,        // throw numeric_error naming the epoch and batch (nothing is updated)
-  skip_batch,  // leave the weights and optimizer untouched, count it in "skipped_batches"
+  stop,        ///< throw numeric_error naming the epoch and batch (nothing is updated)
+  skip_batch,  ///< leave the weights and optimizer untouched, count it in "skipped_batches"
 };
 
 template <class Scalar>
 struct FitOptions {
-  Index epochs = 1;        // train until TrainingState::epoch reaches this
-  Index batch_size = 32;   // sequences per batch (the last one may be smaller)
-  bool shuffle = true;     // a new order every epoch, a function of (seed, epoch)
-  std::uint64_t seed = 0;  // shuffling, dropout and the callbacks' generator
-  Index threads = 1;       // data-parallel workers (>= 1)
-  // Threads inside each large matrix product (>= 1; parallel.hpp), set for the run and put
-  // back afterwards. Every worker's products use them: up to threads * gemm_threads busy
-  // threads, which must not exceed the machine's hardware threads when gemm_threads > 1
-  // (value_error) unless allow_oversubscription is set. No effect without OpenMP.
+  Index epochs = 1;        ///< train until TrainingState::epoch reaches this
+  Index batch_size = 32;   ///< sequences per batch (the last one may be smaller)
+  bool shuffle = true;     ///< a new order every epoch, a function of (seed, epoch)
+  std::uint64_t seed = 0;  ///< shuffling, dropout and the callbacks' generator
+  Index threads = 1;       ///< data-parallel workers (>= 1)
+  /// Threads inside each large matrix product (>= 1; parallel.hpp), set for the run and put
+  /// back afterwards. Every worker's products use them: up to threads * gemm_threads busy
+  /// threads, which must not exceed the machine's hardware threads when gemm_threads > 1
+  /// (value_error) unless allow_oversubscription is set. No effect without OpenMP.
   int gemm_threads = 1;
   bool allow_oversubscription = false;
-  Index truncate = 0;  // truncated BPTT: gradients flow back this many steps (0: all)
+  Index truncate = 0;  ///< truncated BPTT: gradients flow back this many steps (0: all)
   NanPolicy on_nan = NanPolicy::stop;
   Verbosity verbosity = Verbosity::automatic;
-  std::ostream* output = nullptr;   // progress output; null: std::cout
-  Index validation_batch_size = 0;  // 0: batch_size
-  // Keras's validation_split, in [0, 1): the LAST fraction of the training sequences,
-  // [floor(n (1 - validation_split)), n), is held out before any shuffling and evaluated as the
-  // validation data after every epoch (views of `train`, nothing is copied; data/split.hpp).
-  // 0: no split. Giving it together with a validation dataset is a value_error.
+  std::ostream* output = nullptr;   ///< progress output; null: std::cout
+  Index validation_batch_size = 0;  ///< 0: batch_size
+  /// Keras's validation_split, in [0, 1): the LAST fraction of the training sequences,
+  /// [floor(n (1 - validation_split)), n), is held out before any shuffling and evaluated as the
+  /// validation data after every epoch (views of `train`, nothing is copied; data/split.hpp).
+  /// 0: no split. Giving it together with a validation dataset is a value_error.
   double validation_split = 0.0;
   LearningRateSchedule* schedule = nullptr;
-  std::vector<Callback<Scalar>*> callbacks;  // run in this order
+  std::vector<Callback<Scalar>*> callbacks;  ///< run in this order
 };
 
-// The "no validation data" dataset type, the default of fit()'s ValidSet.
+/// The "no validation data" dataset type, the default of fit()'s ValidSet.
 struct NoValidation {
   Index size() const { return 0; }
   void fill(IndexSpan, Batch&) const {}
 };
 
-// Loss, accuracy, perplexity and bits per token of `model` on every example of `data`, in
-// order, batch_size examples at a time (inference: no dropout).
+/// Loss, accuracy, perplexity and bits per token of `model` on every example of `data`, in
+/// order, batch_size examples at a time (inference: no dropout).
 template <class Scalar, class Dataset>
 EvaluationResult evaluate(Sequential<Scalar>& model, const Dataset& data, Index batch_size) {
   detail::check_positive("evaluate", "batch size", batch_size);
@@ -359,20 +364,20 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
 
 }  // namespace detail
 
-// Trains `model` with `optimizer` on `train` (see the top of this file) and returns the
-// history of all completed epochs (those in `state` included).
-//
-// state: null for a fresh run. Otherwise fit() starts from *state (epoch, next batch, callback
-// generator, schedule state, running epoch totals, history) and keeps it current after every
-// batch, so a copy taken in a callback, together with a copy of the model and
-// optimizer.export_state(), resumes bit-identically (a default TrainingState is a fresh run).
-// The callbacks' own state (TrainingState::callback_states, see callbacks.hpp) is given back
-// to them after on_train_begin and cleared; when fit() returns it holds their final state.
-// train/checkpoint.hpp saves and loads all of it as a file.
-//
-// validation: null for none, or a dataset evaluated after every epoch (val_* metrics). With
-// FitOptions::validation_split > 0 it must be null: fit() then trains on the first part of
-// `train` and validates on the rest (a resumed run must use the same split).
+/// Trains `model` with `optimizer` on `train` (see the top of this file) and returns the
+/// history of all completed epochs (those in `state` included).
+///
+/// state: null for a fresh run. Otherwise fit() starts from *state (epoch, next batch, callback
+/// generator, schedule state, running epoch totals, history) and keeps it current after every
+/// batch, so a copy taken in a callback, together with a copy of the model and
+/// optimizer.export_state(), resumes bit-identically (a default TrainingState is a fresh run).
+/// The callbacks' own state (TrainingState::callback_states, see callbacks.hpp) is given back
+/// to them after on_train_begin and cleared; when fit() returns it holds their final state.
+/// train/checkpoint.hpp saves and loads all of it as a file.
+///
+/// validation: null for none, or a dataset evaluated after every epoch (val_* metrics). With
+/// FitOptions::validation_split > 0 it must be null: fit() then trains on the first part of
+/// `train` and validates on the rest (a resumed run must use the same split).
 template <class Scalar, class TrainSet, class ValidSet = NoValidation>
 History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const TrainSet& train,
             const FitOptions<Scalar>& options, const ValidSet* validation = nullptr,

@@ -1,20 +1,25 @@
-// Training progress on an output stream, Keras-like.
-//
-// On a terminal: one line per epoch, rewritten in place ('\r') at most 10 times a second,
-//
-//   Epoch 3/20
-//    57/120 [=============>................] - ETA: 4s - 8.1k tok/s - loss: 1.2345 - accuracy: 0.6123
-//
-// and finished with the epoch's time and metrics (validation included). Not on a terminal
-// (a log file, a pipe, a test's std::ostringstream): plain lines, one every 10% of the epoch
-// or every 30 seconds, whichever comes first, then a summary line per epoch:
-//
-//   epoch 3/20 - batch 12/120 (10%) - ETA 40s - 8.1k tok/s - loss: 1.2345 - accuracy: 0.6123
-//   epoch 3/20 - 120 batches - 45s - 8.1k tok/s - loss: 1.1000 - accuracy: 0.6500 - val_loss: ...
-//
-// Verbosity::automatic picks the bar when the stream is std::cout and stdout is a terminal
-// (isatty), lines otherwise; progress_bar and lines force a style; silent prints nothing.
-// The formatting functions are pure, so tests check them without a clock.
+/// \file
+/// Training progress on an output stream, Keras-like.
+///
+/// On a terminal: one line per epoch, rewritten in place (``'\r'``) at most 10 times a second,
+///
+/// ```text
+///   Epoch 3/20
+///    57/120 [=============>................] - ETA: 4s - 8.1k tok/s - loss: 1.2345 - accuracy: 0.6123
+/// ```
+///
+/// and finished with the epoch's time and metrics (validation included). Not on a terminal
+/// (a log file, a pipe, a test's std::ostringstream): plain lines, one every 10% of the epoch
+/// or every 30 seconds, whichever comes first, then a summary line per epoch:
+///
+/// ```text
+///   epoch 3/20 - batch 12/120 (10%) - ETA 40s - 8.1k tok/s - loss: 1.2345 - accuracy: 0.6123
+///   epoch 3/20 - 120 batches - 45s - 8.1k tok/s - loss: 1.1000 - accuracy: 0.6500 - val_loss: ...
+/// ```
+///
+/// Verbosity::automatic picks the bar when the stream is std::cout and stdout is a terminal
+/// (isatty), lines otherwise; progress_bar and lines force a style; silent prints nothing.
+/// The formatting functions are pure, so tests check them without a clock.
 #pragma once
 
 #include <unistd.h>
@@ -37,24 +42,24 @@ enum class Verbosity { silent, automatic, progress_bar, lines };
 
 struct ProgressOptions {
   Verbosity verbosity = Verbosity::automatic;
-  std::ostream* output = nullptr;       // null: std::cout
-  double bar_interval_seconds = 0.1;    // bar: at most one redraw per interval
-  double line_interval_seconds = 30.0;  // lines: at most this long between two lines
-  Index line_percent = 10;              // lines: one line each time this share of the epoch is done
-  int bar_width = 30;                   // characters between [ and ]
+  std::ostream* output = nullptr;       ///< null: std::cout
+  double bar_interval_seconds = 0.1;    ///< bar: at most one redraw per interval
+  double line_interval_seconds = 30.0;  ///< lines: at most this long between two lines
+  Index line_percent = 10;              ///< lines: one line each time this share of the epoch is done
+  int bar_width = 30;                   ///< characters between [ and ]
 };
 
-// Where an epoch stands: `batch` of `batches` done after `elapsed_seconds`, with the running
-// (epoch-so-far) loss and accuracy.
+/// Where an epoch stands: `batch` of `batches` done after `elapsed_seconds`, with the running
+/// (epoch-so-far) loss and accuracy.
 struct ProgressSnapshot {
-  Index epoch = 0;  // 0-based; printed 1-based
+  Index epoch = 0;  ///< 0-based; printed 1-based
   Index epochs = 1;
-  Index batch = 0;  // batches completed in this epoch
+  Index batch = 0;  ///< batches completed in this epoch
   Index batches = 1;
-  double elapsed_seconds = 0.0;  // since this run of the epoch started
-  Index tokens = 0;              // input tokens processed since then
-  Index batches_timed = 0;       // batches completed since then (fewer than `batch` after a resume)
-  double loss = 0.0;             // NaN while no batch of the epoch has counted (not shown)
+  double elapsed_seconds = 0.0;  ///< since this run of the epoch started
+  Index tokens = 0;              ///< input tokens processed since then
+  Index batches_timed = 0;       ///< batches completed since then (fewer than `batch` after a resume)
+  double loss = 0.0;             ///< NaN while no batch of the epoch has counted (not shown)
   double accuracy = 0.0;
 };
 
@@ -70,7 +75,7 @@ inline std::string fixed(double value, int decimals) {
 
 }  // namespace detail
 
-// 7 -> "7s", 187 -> "3:07", 3723 -> "1:02:03" (rounded to whole seconds); "?" when unknown.
+/// 7 -> "7s", 187 -> "3:07", 3723 -> "1:02:03" (rounded to whole seconds); "?" when unknown.
 inline std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const long long total = std::llround(seconds);
@@ -86,7 +91,7 @@ inline std::string format_duration(double seconds) {
   return text;
 }
 
-// 950 -> "950", 8123 -> "8.1k", 2.5e6 -> "2.5M".
+/// 950 -> "950", 8123 -> "8.1k", 2.5e6 -> "2.5M".
 inline std::string format_count(double value) {
   if (!std::isfinite(value)) return "?";
   if (value >= 1e9) return detail::fixed(value / 1e9, 1) + "G";
@@ -96,7 +101,7 @@ inline std::string format_count(double value) {
   return detail::fixed(value, 0);
 }
 
-// Seconds left in the epoch at the current pace; NaN before the first timed batch.
+/// Seconds left in the epoch at the current pace; NaN before the first timed batch.
 inline double eta_seconds(const ProgressSnapshot& s) {
   if (s.batches_timed <= 0 || s.elapsed_seconds <= 0) return std::nan("");
   return s.elapsed_seconds / static_cast<double>(s.batches_timed) * static_cast<double>(s.batches - s.batch);
@@ -106,7 +111,7 @@ inline double tokens_per_second(Index tokens, double seconds) {
   return seconds > 0 ? static_cast<double>(tokens) / seconds : 0.0;
 }
 
-// "[=====>........]": `width` characters for the done fraction, '>' at the head.
+/// "[=====>........]": `width` characters for the done fraction, '>' at the head.
 inline std::string format_bar(Index done, Index total, int width) {
   const double fraction = total > 0 ? std::clamp(static_cast<double>(done) / total, 0.0, 1.0) : 1.0;
   const int filled = static_cast<int>(fraction * width);
@@ -123,7 +128,7 @@ inline std::string format_bar(Index done, Index total, int width) {
   return bar + "]";
 }
 
-// The metrics a summary shows, in this order, when present.
+/// The metrics a summary shows, in this order, when present.
 inline std::string format_metrics(const Logs& logs) {
   std::string text;
   for (const char* name : {"loss", "accuracy", "val_loss", "val_accuracy"}) {
@@ -140,9 +145,9 @@ inline std::string format_metrics(const Logs& logs) {
   return text;
 }
 
-// The running loss and accuracy of a bar or progress line, e.g. " - loss: 1.2345 - accuracy:
-// 0.6123". A metric is left out while it is unknown (NaN: no batch of the epoch has counted
-// yet, as in the frame drawn when an epoch begins), so a line never shows "nan".
+/// The running loss and accuracy of a bar or progress line, e.g.\ " - loss: 1.2345 - accuracy:
+/// 0.6123". A metric is left out while it is unknown (NaN: no batch of the epoch has counted
+/// yet, as in the frame drawn when an epoch begins), so a line never shows "nan".
 inline std::string format_running_metrics(const ProgressSnapshot& s) {
   Logs known;
   if (std::isfinite(s.loss)) known["loss"] = s.loss;
@@ -150,8 +155,9 @@ inline std::string format_running_metrics(const ProgressSnapshot& s) {
   return format_metrics(known);
 }
 
-// The in-place bar line, e.g. " 57/120 [=====>....] - ETA: 4s - 8.1k tok/s - loss: 1.2345 - accuracy:
-// 0.6123".
+/// \details
+/// The in-place bar line, e.g. " 57/120 [=====>....] - ETA: 4s - 8.1k tok/s - loss: 1.2345 - accuracy:
+/// 0.6123".
 inline std::string format_bar_line(const ProgressSnapshot& s, int width) {
   const std::string total = std::to_string(s.batches);
   std::string done = std::to_string(s.batch);
@@ -161,7 +167,7 @@ inline std::string format_bar_line(const ProgressSnapshot& s, int width) {
          format_count(tokens_per_second(s.tokens, s.elapsed_seconds)) + " tok/s" + format_running_metrics(s);
 }
 
-// A plain progress line, e.g. "epoch 3/20 - batch 12/120 (10%) - ETA 40s - 8.1k tok/s - loss: ...".
+/// A plain progress line, e.g. "epoch 3/20 - batch 12/120 (10%) - ETA 40s - 8.1k tok/s - loss: ...".
 inline std::string format_progress_line(const ProgressSnapshot& s) {
   const Index percent = s.batches > 0 ? s.batch * 100 / s.batches : 100;
   return "epoch " + std::to_string(s.epoch + 1) + "/" + std::to_string(s.epochs) + " - batch " +
@@ -170,14 +176,14 @@ inline std::string format_progress_line(const ProgressSnapshot& s) {
          format_count(tokens_per_second(s.tokens, s.elapsed_seconds)) + " tok/s" + format_running_metrics(s);
 }
 
-// The end-of-epoch summary after the bar or as a plain line: time, speed and `logs`.
+/// The end-of-epoch summary after the bar or as a plain line: time, speed and `logs`.
 inline std::string format_epoch_summary(const ProgressSnapshot& s, const Logs& logs) {
   return format_duration(s.elapsed_seconds) + " - " +
          format_count(tokens_per_second(s.tokens, s.elapsed_seconds)) + " tok/s" + format_metrics(logs);
 }
 
-// Prints progress as described at the top of the file. fit() calls begin_epoch, update after
-// every batch (cheap: it returns at once unless a line is due) and end_epoch.
+/// Prints progress as described at the top of the file. fit() calls begin_epoch, update after
+/// every batch (cheap: it returns at once unless a line is due) and end_epoch.
 class ProgressReporter {
  public:
   explicit ProgressReporter(const ProgressOptions& options = {}) : options_(options) {
@@ -194,7 +200,7 @@ class ProgressReporter {
     }
   }
 
-  // progress_bar, lines or silent (automatic resolved).
+  /// progress_bar, lines or silent (automatic resolved).
   Verbosity style() const { return style_; }
 
   void begin_epoch(const ProgressSnapshot& s) {

@@ -1,23 +1,28 @@
-// Learning-rate schedules, applied by fit() once per epoch (Keras semantics).
-//
-//   fit():  before the first batch of epoch e:  lr <- schedule.on_epoch_begin(e, lr)
-//           after epoch e's metrics are known:  lr <- schedule.on_epoch_end(e, logs, lr)
-//
-// and the new rate goes to Optimizer::set_learning_rate. Epochs are 0-based, like Keras's
-// LearningRateScheduler. The schedules:
-//
-//   ConstantSchedule(lr)                         lr_e = lr
-//   StepDecay(lr0, factor, step_epochs)          lr_e = lr0 * factor^floor(e / step_epochs)
-//   ExponentialDecay(lr0, rate, decay_epochs)    lr_e = lr0 * rate^(e / decay_epochs)
-//                                                (staircase: floor(e / decay_epochs))
-//   ReduceLROnPlateau(options)                   lr <- max(lr * factor, min_lr) after `patience`
-//                                                epochs without improvement of the monitor,
-//                                                then `cooldown` epochs of rest
-//   LambdaSchedule(f)                            lr_e = f(e, lr_{e-1})
-//
-// A schedule with state (ReduceLROnPlateau) exports it with state() and takes it back with
-// restore_state(), so that a resumed run continues exactly (TrainingState::schedule_state);
-// reset() (called by fit() at the start of a fresh run) forgets it.
+/// \file
+/// Learning-rate schedules, applied by fit() once per epoch (Keras semantics).
+///
+/// ```text
+///   fit():  before the first batch of epoch e:  lr <- schedule.on_epoch_begin(e, lr)
+///           after epoch e's metrics are known:  lr <- schedule.on_epoch_end(e, logs, lr)
+/// ```
+///
+/// and the new rate goes to Optimizer::set_learning_rate. Epochs are 0-based, like Keras's
+/// LearningRateScheduler. The schedules:
+///
+/// ```text
+///   ConstantSchedule(lr)                         lr_e = lr
+///   StepDecay(lr0, factor, step_epochs)          lr_e = lr0 * factor^floor(e / step_epochs)
+///   ExponentialDecay(lr0, rate, decay_epochs)    lr_e = lr0 * rate^(e / decay_epochs)
+///                                                (staircase: floor(e / decay_epochs))
+///   ReduceLROnPlateau(options)                   lr <- max(lr * factor, min_lr) after `patience`
+///                                                epochs without improvement of the monitor,
+///                                                then `cooldown` epochs of rest
+///   LambdaSchedule(f)                            lr_e = f(e, lr_{e-1})
+/// ```
+///
+/// A schedule with state (ReduceLROnPlateau) exports it with state() and takes it back with
+/// restore_state(), so that a resumed run continues exactly (TrainingState::schedule_state);
+/// reset() (called by fit() at the start of a fresh run) forgets it.
 #pragma once
 
 #include <cmath>
@@ -36,25 +41,25 @@ class LearningRateSchedule {
  public:
   virtual ~LearningRateSchedule() = default;
 
-  // The rate for epoch `epoch`, given the current one. Default: unchanged.
+  /// The rate for epoch `epoch`, given the current one. Default: unchanged.
   virtual double on_epoch_begin(Index epoch, double current) {
     (void)epoch;
     return current;
   }
-  // The rate after epoch `epoch` with metrics `logs`. Default: unchanged.
+  /// The rate after epoch `epoch` with metrics `logs`. Default: unchanged.
   virtual double on_epoch_end(Index epoch, const Logs& logs, double current) {
     (void)epoch;
     (void)logs;
     return current;
   }
 
-  // Forgets what earlier runs taught a stateful schedule; fit() calls it when a fresh run
-  // starts (not when it resumes from a TrainingState), as Keras's callbacks do on_train_begin.
+  /// Forgets what earlier runs taught a stateful schedule; fit() calls it when a fresh run
+  /// starts (not when it resumes from a TrainingState), as Keras's callbacks do on_train_begin.
   virtual void reset() {}
 
-  // Mutable state for checkpoints (empty for the stateless schedules).
+  /// Mutable state for checkpoints (empty for the stateless schedules).
   virtual std::map<std::string, double> state() const { return {}; }
-  // Restores state(); value_error when a key is missing or unknown.
+  /// Restores state(); value_error when a key is missing or unknown.
   virtual void restore_state(const std::map<std::string, double>& state) {
     if (!state.empty()) throw value_error("LearningRateSchedule: this schedule has no state to restore");
   }
@@ -70,7 +75,7 @@ inline void check_rate(const char* where, const char* what, double value) {
 
 }  // namespace detail
 
-// lr_e = learning_rate for every epoch.
+/// lr_e = learning_rate for every epoch.
 class ConstantSchedule final : public LearningRateSchedule {
  public:
   explicit ConstantSchedule(double learning_rate) : learning_rate_(learning_rate) {
@@ -82,7 +87,7 @@ class ConstantSchedule final : public LearningRateSchedule {
   double learning_rate_;
 };
 
-// lr_e = initial * factor^floor(e / step_epochs): e.g. halve every 10 epochs.
+/// lr_e = initial * factor^floor(e / step_epochs): e.g. halve every 10 epochs.
 class StepDecay final : public LearningRateSchedule {
  public:
   StepDecay(double initial, double factor, Index step_epochs)
@@ -100,7 +105,7 @@ class StepDecay final : public LearningRateSchedule {
   Index step_epochs_;
 };
 
-// lr_e = initial * rate^(e / decay_epochs), or rate^floor(e / decay_epochs) with staircase.
+/// lr_e = initial * rate^(e / decay_epochs), or rate^floor(e / decay_epochs) with staircase.
 class ExponentialDecay final : public LearningRateSchedule {
  public:
   ExponentialDecay(double initial, double decay_rate, double decay_epochs = 1.0, bool staircase = false)
@@ -123,7 +128,7 @@ class ExponentialDecay final : public LearningRateSchedule {
   bool staircase_;
 };
 
-// lr_e = f(e, current): anything else (Keras's LearningRateScheduler with a function).
+/// lr_e = f(e, current): anything else (Keras's LearningRateScheduler with a function).
 class LambdaSchedule final : public LearningRateSchedule {
  public:
   explicit LambdaSchedule(std::function<double(Index epoch, double current)> function)
@@ -143,18 +148,20 @@ class LambdaSchedule final : public LearningRateSchedule {
 struct PlateauOptions {
   std::string monitor = "val_loss";
   MonitorMode mode = MonitorMode::automatic;
-  double factor = 0.1;      // in [0, 1): new_lr = lr * factor
-  Index patience = 10;      // epochs without improvement before reducing (>= 0)
-  double min_delta = 1e-4;  // smallest change that counts as an improvement
-  Index cooldown = 0;       // epochs after a reduction during which no improvement is awaited
-  double min_lr = 0.0;      // the rate never goes below this
+  double factor = 0.1;      ///< in [0, 1): new_lr = lr * factor
+  Index patience = 10;      ///< epochs without improvement before reducing (>= 0)
+  double min_delta = 1e-4;  ///< smallest change that counts as an improvement
+  Index cooldown = 0;       ///< epochs after a reduction during which no improvement is awaited
+  double min_lr = 0.0;      ///< the rate never goes below this
 };
 
-// Keras's ReduceLROnPlateau, epoch by epoch:
-//   if in cooldown: cooldown_counter -= 1, wait = 0
-//   if improves(current, best): best = current, wait = 0
-//   else if not in cooldown: wait += 1; if wait >= patience and lr > min_lr:
-//       lr = max(lr * factor, min_lr), cooldown_counter = cooldown, wait = 0
+/// Keras's ReduceLROnPlateau, epoch by epoch:
+/// ```text
+///   if in cooldown: cooldown_counter -= 1, wait = 0
+///   if improves(current, best): best = current, wait = 0
+///   else if not in cooldown: wait += 1; if wait >= patience and lr > min_lr:
+///       lr = max(lr * factor, min_lr), cooldown_counter = cooldown, wait = 0
+/// ```
 class ReduceLROnPlateau final : public LearningRateSchedule {
  public:
   explicit ReduceLROnPlateau(const PlateauOptions& options = {})

@@ -1,29 +1,32 @@
-// Where a training run stands, for callbacks and for bit-identical resume.
-//
-// fit() keeps a TrainingState up to date after every batch. A checkpoint is a copy of it
-// taken together with the model's weights and Optimizer::export_state(); giving the copy back
-// to fit() (with the restored model and optimizer) continues exactly where the run was:
-//
-//   epoch, batch     the next batch to train is `batch` of epoch `epoch`; batch 0 means the
-//                    epoch has not begun (on_epoch_begin and the schedule run first)
-//   rng              the generator handed to callbacks (TrainingContext::rng), e.g. for
-//                    sampling text; an all-zero snapshot (the default) means "not started"
-//                    and fit() seeds it from FitOptions::seed
-//   schedule_state   LearningRateSchedule::state() (ReduceLROnPlateau's best, wait, cooldown)
-//   epoch_totals     the epoch's running loss/accuracy sums up to `batch`, so the resumed
-//                    epoch reports the same metrics as an uninterrupted one
-//   history          the completed epochs
-//   stop_training    a callback asked to stop (a resumed run stops where the original did)
-//   batches_per_epoch  set by fit(); a resume with another batch count (other data or batch
-//                    size) is refused
-//   callback_states  the callbacks' own state (EarlyStopping's wait and best, ...) by the
-//                    callback's state_name(): fit() gives it back to the callbacks when it
-//                    starts and then clears it; export_callback_states(context.callbacks)
-//                    (train/callbacks.hpp) fills a copy for a checkpoint, and fit() fills it
-//                    again when it returns
-//
-// The shuffling order and the dropout masks are pure functions of (seed, epoch, batch,
-// thread), so they need no state here. train/checkpoint.hpp writes all of it to a file.
+/// \file
+/// Where a training run stands, for callbacks and for bit-identical resume.
+///
+/// fit() keeps a TrainingState up to date after every batch. A checkpoint is a copy of it
+/// taken together with the model's weights and Optimizer::export_state(); giving the copy back
+/// to fit() (with the restored model and optimizer) continues exactly where the run was:
+///
+/// ```text
+///   epoch, batch     the next batch to train is `batch` of epoch `epoch`; batch 0 means the
+///                    epoch has not begun (on_epoch_begin and the schedule run first)
+///   rng              the generator handed to callbacks (TrainingContext::rng), e.g. for
+///                    sampling text; an all-zero snapshot (the default) means "not started"
+///                    and fit() seeds it from FitOptions::seed
+///   schedule_state   LearningRateSchedule::state() (ReduceLROnPlateau's best, wait, cooldown)
+///   epoch_totals     the epoch's running loss/accuracy sums up to `batch`, so the resumed
+///                    epoch reports the same metrics as an uninterrupted one
+///   history          the completed epochs
+///   stop_training    a callback asked to stop (a resumed run stops where the original did)
+///   batches_per_epoch  set by fit(); a resume with another batch count (other data or batch
+///                    size) is refused
+///   callback_states  the callbacks' own state (EarlyStopping's wait and best, ...) by the
+///                    callback's state_name(): fit() gives it back to the callbacks when it
+///                    starts and then clears it; export_callback_states(context.callbacks)
+///                    (train/callbacks.hpp) fills a copy for a checkpoint, and fit() fills it
+///                    again when it returns
+/// ```
+///
+/// The shuffling order and the dropout masks are pure functions of (seed, epoch, batch,
+/// thread), so they need no state here. train/checkpoint.hpp writes all of it to a file.
 #pragma once
 
 #include <cmath>
@@ -49,9 +52,9 @@ class Sequential;  // model/sequential.hpp
 template <class Scalar>
 class Callback;  // train/callbacks.hpp
 
-// What a callback needs to continue after a resume: small values as a JSON object and,
-// optionally, whole matrices (EarlyStopping's best weights), stored as doubles (a float
-// converts exactly).
+/// What a callback needs to continue after a resume: small values as a JSON object and,
+/// optionally, whole matrices (EarlyStopping's best weights), stored as doubles (a float
+/// converts exactly).
 struct CallbackState {
   json::Value values = json::Value::object();
   std::vector<std::pair<std::string, Matrix<double>>> tensors;
@@ -101,15 +104,15 @@ inline double exact_number(const json::ArrayReader& read, std::size_t k) {
 struct TrainingState {
   Index epoch = 0;
   Index batch = 0;
-  Index global_step = 0;      // batches trained so far, over all epochs (skipped ones included)
-  Index skipped_batches = 0;  // in the current epoch (NanPolicy::skip_batch)
-  Index epoch_tokens = 0;     // input tokens of the current epoch so far
+  Index global_step = 0;      ///< batches trained so far, over all epochs (skipped ones included)
+  Index skipped_batches = 0;  ///< in the current epoch (NanPolicy::skip_batch)
+  Index epoch_tokens = 0;     ///< input tokens of the current epoch so far
   Rng::Snapshot rng;
   std::map<std::string, double> schedule_state;
   MetricTotals epoch_totals;
   History history;
   bool stop_training = false;
-  Index batches_per_epoch = 0;  // 0: not known yet
+  Index batches_per_epoch = 0;  ///< 0: not known yet
   std::map<std::string, CallbackState> callback_states;
 
   bool rng_started() const {
@@ -119,23 +122,23 @@ struct TrainingState {
   }
 };
 
-// What callbacks see and may change. `model` is null only when a callback is driven by hand
-// (unit tests); `parameters` are the model's, in Sequential::parameters() order.
+/// What callbacks see and may change. `model` is null only when a callback is driven by hand
+/// (unit tests); `parameters` are the model's, in Sequential::parameters() order.
 template <class Scalar>
 struct TrainingContext {
   Sequential<Scalar>* model = nullptr;
   Optimizer<Scalar>* optimizer = nullptr;
   ParameterList<Scalar> parameters;
   TrainingState* state = nullptr;
-  Rng* rng = nullptr;  // for callbacks that draw (sampling); its state is TrainingState::rng
+  Rng* rng = nullptr;  ///< for callbacks that draw (sampling); its state is TrainingState::rng
   Index epochs = 0;
   Index batches_per_epoch = 0;
-  // fit()'s callbacks (FitOptions::callbacks) and the position of the one running now, for
-  // export_callback_states() and the checkpoint writer.
+  /// fit()'s callbacks (FitOptions::callbacks) and the position of the one running now, for
+  /// export_callback_states() and the checkpoint writer.
   std::vector<Callback<Scalar>*> callbacks;
   Index current_callback = -1;
-  // Set by a callback: in on_batch_end, fit() ends the epoch after this batch (validation and
-  // on_epoch_end still run, as in Keras); in on_epoch_end, no further epoch starts.
+  /// Set by a callback: in on_batch_end, fit() ends the epoch after this batch (validation and
+  /// on_epoch_end still run, as in Keras); in on_epoch_end, no further epoch starts.
   bool stop_training = false;
 };
 

@@ -1,26 +1,33 @@
-// The training step of a Sequential language model: forward, softmax cross-entropy over the
-// batch's scored positions (fused, include/seqlm/loss.hpp), backward.
-//
-//   TrainStep<float> step(model);                     // owns the loss and its buffers
-//   zero_gradients(model.parameters());
-//   CrossEntropyResult r = step.train(batch, {true, &rng});   // gradients ACCUMULATE
-//   optimizer.step(model.parameters());
-//
-// Which logits are scored (Batch: inputs steps x B, targets and weights target_steps x B):
-//   the model predicts every step (V x T*B) and target_steps == steps   every position counts
-//   the model predicts every step and target_steps == 1                 only the last step counts
-//   the model dropped the time axis (V x B) and target_steps == 1       its one prediction counts
-// The loss is sum_n w_n loss_n / sum_n w_n over the scored positions n.
-//
-// Scoring only some columns (padding, or only the last step): when the last layer is
-// columnwise (Dense: column k of its output depends only on column k of its input) and some
-// scored positions have weight 0, the step runs the last layer and the loss on the M counted
-// columns only. With F (width x N) the input of the last layer:
-//   forward:  F = layers[0 .. L-2](x);  Fc = F(:, counted)  (width x M);  Zc = last(Fc)
-//   backward: dFc = last'(dZc);  dF = 0, dF(:, counted) = dFc;  layers[L-2 .. 0] backward from dF
-// The loss, accuracy and every gradient are those of the full computation (the sums run over the
-// same counted terms, in the same column order), without the work of the ignored columns:
-// the headline model's masked prefixes score one column in 17.
+/// \file
+/// The training step of a Sequential language model: forward, softmax cross-entropy over the
+/// batch's scored positions (fused, include/seqlm/loss.hpp), backward.
+///
+/// ```cpp
+///   TrainStep<float> step(model);                     // owns the loss and its buffers
+///   zero_gradients(model.parameters());
+///   CrossEntropyResult r = step.train(batch, {true, &rng});   // gradients ACCUMULATE
+///   optimizer.step(model.parameters());
+/// ```
+///
+/// Which logits are scored (Batch: inputs steps x B, targets and weights target_steps x B):
+/// ```text
+///   the model predicts every step (V x T*B) and target_steps == steps   every position counts
+///   the model predicts every step and target_steps == 1                 only the last step counts
+///   the model dropped the time axis (V x B) and target_steps == 1       its one prediction counts
+/// ```
+/// The loss is sum_n w_n loss_n / sum_n w_n over the scored positions n.
+///
+/// Scoring only some columns (padding, or only the last step): when the last layer is
+/// columnwise (Dense: column k of its output depends only on column k of its input) and some
+/// scored positions have weight 0, the step runs the last layer and the loss on the M counted
+/// columns only. With F (width x N) the input of the last layer:
+/// ```text
+///   forward:  F = layers[0 .. L-2](x);  Fc = F(:, counted)  (width x M);  Zc = last(Fc)
+///   backward: dFc = last'(dZc);  dF = 0, dF(:, counted) = dFc;  layers[L-2 .. 0] backward from dF
+/// ```
+/// The loss, accuracy and every gradient are those of the full computation (the sums run over the
+/// same counted terms, in the same column order), without the work of the ignored columns:
+/// the headline model's masked prefixes score one column in 17.
 #pragma once
 
 #include <vector>
@@ -39,12 +46,12 @@ class TrainStep {
  public:
   using State = typename Sequential<Scalar>::State;
 
-  // The model must outlive the step.
+  /// The model must outlive the step.
   explicit TrainStep(Sequential<Scalar>& model) : model_(model) {}
 
-  // Forward, loss and, when context.training, backward of one batch of token ids; the
-  // parameter gradients ACCUMULATE (zero them between batches). state (optional): the
-  // sequences continue from it and it receives their final state (stateful training).
+  /// Forward, loss and, when context.training, backward of one batch of token ids; the
+  /// parameter gradients ACCUMULATE (zero them between batches). state (optional): the
+  /// sequences continue from it and it receives their final state (stateful training).
   CrossEntropyResult train(const Batch& batch, const LayerContext& context, State* state = nullptr) {
     check_batch(batch);
     if (uses_counted_columns(batch)) return train_on_counted_columns(batch, context, state);
@@ -68,7 +75,7 @@ class TrainStep {
     return result;
   }
 
-  // Forward (inference: no dropout) and the loss/accuracy of one batch; no gradients.
+  /// Forward (inference: no dropout) and the loss/accuracy of one batch; no gradients.
   CrossEntropyResult evaluate(const Batch& batch, State* state = nullptr) {
     return train(batch, LayerContext{}, state);
   }
@@ -170,7 +177,7 @@ class TrainStep {
   Matrix<Scalar> d_features_;
 };
 
-// One training step with buffers made for this call (convenient; in a loop keep a TrainStep).
+/// One training step with buffers made for this call (convenient; in a loop keep a TrainStep).
 template <class Scalar>
 CrossEntropyResult train_on_batch(Sequential<Scalar>& model, const Batch& batch, const LayerContext& context,
                                   typename Sequential<Scalar>::State* state = nullptr) {
@@ -178,7 +185,7 @@ CrossEntropyResult train_on_batch(Sequential<Scalar>& model, const Batch& batch,
   return step.train(batch, context, state);
 }
 
-// The loss and accuracy of one batch (inference), with buffers made for this call.
+/// The loss and accuracy of one batch (inference), with buffers made for this call.
 template <class Scalar>
 CrossEntropyResult evaluate_batch(Sequential<Scalar>& model, const Batch& batch,
                                   typename Sequential<Scalar>::State* state = nullptr) {

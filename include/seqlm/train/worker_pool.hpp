@@ -1,6 +1,7 @@
-// A small persistent pool of threads for data-parallel training: run(task) calls task(k) for
-// k = 0 .. workers-1 at the same time, task(0) on the calling thread, and returns when all are
-// done. The threads live as long as the pool, so no thread is created per batch.
+/// \file
+/// \details A small persistent pool of threads for data-parallel training: run(task) calls task(k) for
+/// k = 0 .. workers-1 at the same time, task(0) on the calling thread, and returns when all are
+/// done. The threads live as long as the pool, so no thread is created per batch.
 #pragma once
 
 #include <condition_variable>
