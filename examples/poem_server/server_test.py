@@ -275,7 +275,9 @@ async def shutdown(server):
 
 async def main():
     model, vocabulary = make_model()
-    server = Server(model, "--chars-per-second", "0", "--max-readers", "4", "--send-timeout", "2")
+    # Fast but paced: an unpaced server outruns a Python reader, and a request's answer then
+    # waits behind megabytes of text in the socket buffers.
+    server = Server(model, "--chars-per-second", "1000", "--max-readers", "4")
     try:
         check(server.get("/healthz") == (200, "ok\n"), "/healthz answers ok")
         status, page = server.get("/")
@@ -284,7 +286,13 @@ async def main():
         await own_streams(server, vocabulary)
         await bad_requests(server)
         await max_readers(server)
-        await stalled_reader(server)
+        # Unpaced, so that a reader that stops reading fills its socket buffers in moments.
+        unpaced = Server(model, "--chars-per-second", "0", "--send-timeout", "2")
+        try:
+            await stalled_reader(unpaced)
+        finally:
+            unpaced.process.send_signal(signal.SIGTERM)
+            unpaced.process.wait(10)
         await churn(server)
         metrics = server.get("/metrics")[1]
         check("# TYPE poem_character_generation_seconds histogram" in metrics and
