@@ -45,6 +45,7 @@
 // close handshake by the RFCs, and it runs on Asio's event loop, so thousands of connections
 // need one thread and no callbacks from foreign threads.
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/signal_set.hpp>
@@ -105,7 +106,6 @@ constexpr std::size_t max_frame_bytes = 64 * 1024;  // larger: the connection is
 
 // Counters for /metrics. The histogram is of the time the batched step took per character.
 struct Metrics {
-  std::size_t readers_connected = 0;
   std::uint64_t readers_total = 0, readers_refused = 0, readers_dropped = 0;
   std::uint64_t characters_sent = 0, frames_sent = 0, bad_requests = 0, ticks = 0;
   double generation_seconds = 0;  // sum over characters
@@ -123,7 +123,7 @@ struct Metrics {
     }
   }
 
-  std::string prometheus() const {
+  std::string prometheus(std::size_t readers_connected) const {
     std::ostringstream out;
     out.precision(9);
     auto metric = [&](const char* name, const char* type, const char* help, auto value) {
@@ -158,7 +158,7 @@ struct Metrics {
     std::ifstream statm("/proc/self/statm");
     long long pages = 0, resident = 0;
     statm >> pages >> resident;
-    return resident * 4096;
+    return resident * ::sysconf(_SC_PAGESIZE);
   }
   static double cpu_seconds() {
     rusage usage{};
@@ -299,7 +299,6 @@ class Server {
   // A reader after its handshake: gets its own stream (or joins the shared one).
   std::optional<PoemStreams::StreamId> reader_joined(const std::shared_ptr<Reader>& reader) {
     readers_.insert(reader);
-    metrics_.readers_connected = readers_.size();
     ++metrics_.readers_total;
     seqlm::json::Value hello = seqlm::json::Value::object();
     hello.set("type", "hello")
@@ -311,31 +310,16 @@ class Server {
     if (settings_.broadcast) return std::nullopt;
     const std::vector<seqlm::TokenId> prompt = streams_.encode_prompt("");
     const PoemStreams::StreamId stream = streams_.open(rng_.next(), settings_.temperature, prompt);
-    reader->push_message(message("poem", "prompt", visible_text(prompt)));
+    reader->push_message(message("poem", "prompt", streams_.visible_text(prompt)));
     return stream;
   }
   void reader_left(const std::shared_ptr<Reader>& reader) {
     if (const auto stream = reader->stream()) streams_.close(*stream);
     readers_.erase(reader);
-    metrics_.readers_connected = readers_.size();
     if (stopping_ && readers_.empty()) io_.stop();  // every reader has closed: done
   }
   std::size_t reader_count() const { return readers_.size(); }
   bool full() const { return readers_.size() >= settings_.max_readers; }
-
-  // The text of ids as a reader sees it ("@\n" before a poem is not shown).
-  std::string visible_text(const std::vector<seqlm::TokenId>& ids) const {
-    std::string text;
-    const auto terminator = streams_.tokenizer().find(U'@');
-    for (std::size_t k = 0; k < ids.size(); ++k) {
-      if (terminator && ids[k] == *terminator) {
-        if (k + 1 < ids.size() && streams_.tokenizer().token_text(ids[k + 1]) == "\n") ++k;
-        continue;
-      }
-      text += streams_.tokenizer().token_text(ids[k]);
-    }
-    return text;
-  }
 
  private:
   void accept() {
@@ -391,7 +375,8 @@ class Server {
       } else if (target == "/healthz") {
         respond(request, http::status::ok, "text/plain", "ok\n");
       } else if (target == "/metrics") {
-        respond(request, http::status::ok, "text/plain; version=0.0.4", server.metrics().prometheus());
+        respond(request, http::status::ok, "text/plain; version=0.0.4",
+                server.metrics().prometheus(server.reader_count()));
       } else {
         respond(request, http::status::not_found, "text/plain", "not found\n");
       }
@@ -489,6 +474,11 @@ class Server {
 
   void deliver(Reader& reader, const poem_server::Written& written, Clock::time_point now) {
     reader.took_character(now, settings_);
+    push_written(reader, written);
+  }
+
+  // A generated character, or the start of the next poem when the model ended one.
+  static void push_written(Reader& reader, const poem_server::Written& written) {
     if (written.poem_ended) {
       reader.push_message(message("poem", "prompt", ""));
     } else {
@@ -513,11 +503,7 @@ class Server {
         behind.push_back(reader);
         continue;
       }
-      if (written_[0].poem_ended) {
-        reader->push_message(message("poem", "prompt", ""));
-      } else {
-        reader->push_text(written_[0].text, 1);
-      }
+      push_written(*reader, written_[0]);
     }
     for (const auto& reader : behind) {
       ++metrics_.readers_dropped;
@@ -641,9 +627,7 @@ void Reader::handle_request(const std::string& text) {
     const seqlm::json::Value& value = request.at("temperature");
     if (!value.is_number()) throw seqlm::value_error("\"temperature\" must be a number");
     const double t = value.as_double();
-    if (!(t > 0.0) || !(t <= 100.0)) {
-      throw seqlm::value_error("the temperature must be in (0, 100], got " + value.dump());
-    }
+    PoemStreams::check_temperature(t);
     return t;
   };
   if (type == "temperature") {
@@ -669,7 +653,7 @@ void Reader::handle_request(const std::string& text) {
     queued_bytes_ -= pending_text_.size();
     pending_text_.clear();
     pending_characters_ = 0;
-    push_message(message("poem", "prompt", server_.visible_text(ids)));
+    push_message(message("poem", "prompt", streams.visible_text(ids)));
   } else {
     throw seqlm::value_error("unknown message type \"" + type +
                              "\" (expected \"temperature\" or \"new_poem\")");
@@ -845,9 +829,7 @@ int main(int argc, char** argv) try {
     throw seqlm::value_error("--broadcast needs a pace: --chars-per-second above 0");
   }
   settings.temperature = cli.real("temperature");
-  if (!(settings.temperature > 0.0) || !(settings.temperature <= 100.0)) {
-    throw seqlm::value_error("--temperature must be in (0, 100], got " + cli.text("temperature"));
-  }
+  PoemStreams::check_temperature(settings.temperature, "--temperature");
   settings.max_readers = static_cast<std::size_t>(cli.integer("max-readers"));
   settings.broadcast = cli.has("broadcast");
   settings.seed = static_cast<std::uint64_t>(cli.integer("seed"));

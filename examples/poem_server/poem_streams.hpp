@@ -37,6 +37,7 @@
 #include <seqlm/random.hpp>
 #include <seqlm/sampling.hpp>
 #include <seqlm/text/char_tokenizer.hpp>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -65,7 +66,8 @@ class PoemStreams {
       : model_(std::move(model)),
         tokenizer_(std::move(tokenizer)),
         window_(window),
-        terminator_(tokenizer_.find(U'@')) {
+        terminator_(tokenizer_.find(U'@')),
+        newline_(tokenizer_.find(U'\n')) {
     if (tokenizer_.vocabulary_size() != model_.input_spec().size) {
       throw seqlm::value_error("poem_server: the tokenizer has " +
                                std::to_string(tokenizer_.vocabulary_size()) +
@@ -91,7 +93,7 @@ class PoemStreams {
     std::vector<TokenId> ids;
     if (terminator_) {
       ids.push_back(*terminator_);
-      if (const auto newline = tokenizer_.find(U'\n')) ids.push_back(*newline);
+      if (newline_) ids.push_back(*newline_);
     }
     const std::u32string characters = seqlm::utf8::decode(prompt);  // text_error for invalid UTF-8
     for (std::size_t k = 0; k < characters.size(); ++k) {
@@ -156,6 +158,30 @@ class PoemStreams {
 
   std::size_t open_count() const { return open_count_; }
 
+  // A temperature the streams take: a number in (0, 100]; value_error "<what> must be in
+  // (0, 100], got T" otherwise (`what` names it for the reader: "--temperature", ...).
+  static void check_temperature(double temperature, const char* what = "the temperature") {
+    if (!(temperature > 0.0) || !(temperature <= 100.0)) {
+      std::ostringstream message;
+      message << what << " must be in (0, 100], got " << temperature;
+      throw seqlm::value_error(message.str());
+    }
+  }
+
+  // The text of prompt ids as a reader sees it: the "@\n" that starts a terminator model's
+  // poem is not shown.
+  std::string visible_text(const std::vector<TokenId>& ids) const {
+    std::string text;
+    for (std::size_t k = 0; k < ids.size(); ++k) {
+      if (terminator_ && ids[k] == *terminator_) {
+        if (k + 1 < ids.size() && ids[k + 1] == newline_) ++k;
+        continue;
+      }
+      text += tokenizer_.token_text(ids[k]);
+    }
+    return text;
+  }
+
   // One character for each stream of `due` (open, distinct), written into out[k] for due[k].
   // One batched step for all of them (see the top of this file).
   void advance(const std::vector<StreamId>& due, std::vector<Written>& out) {
@@ -166,7 +192,7 @@ class PoemStreams {
     for (std::size_t k = 0; k < due.size(); ++k) {
       Stream& stream = checked(due[k]);
       options_.temperature = stream.temperature;
-      softmax(stream.state.outputs.back(), probabilities_);
+      seqlm::softmax_to_double(stream.state.outputs.back().col(0), probabilities_);
       const TokenId next = seqlm::choose_next_token(probabilities_, options_, stream.rng);
       ids_[k] = next;
       if (terminator_ && next == *terminator_) {
@@ -187,9 +213,9 @@ class PoemStreams {
       model_.copy_sequence(batch, static_cast<Index>(k), stream.state, 0);
       if (out[k].poem_ended) {
         // The text goes on after "@\n", as poems follow each other in the training text.
-        if (const auto newline = tokenizer_.find(U'\n')) {
-          model_.step(&*newline, stream.state);
-          remember(stream, *newline);
+        if (newline_) {
+          model_.step(&*newline_, stream.state);
+          remember(stream, *newline_);
         }
       }
       if (++stream.since_primed >= reprime_every) {
@@ -213,25 +239,6 @@ class PoemStreams {
     std::vector<TokenId> context;  // the last `window` ids it read
     Index since_primed = 0;
   };
-
-  // p = softmax(z) in double precision for the logits column z (V x 1).
-  static void softmax(const seqlm::Matrix<float>& logits, std::vector<double>& p) {
-    p.resize(static_cast<std::size_t>(logits.rows()));
-    const double max = static_cast<double>(logits.maxCoeff());
-    if (!std::isfinite(max)) throw seqlm::numeric_error("poem_server: the model produced non-finite logits");
-    double total = 0.0;
-    for (std::size_t v = 0; v < p.size(); ++v) {
-      p[v] = std::exp(static_cast<double>(logits(static_cast<Index>(v), 0)) - max);
-      total += p[v];
-    }
-    for (double& value : p) value /= total;
-  }
-
-  static void check_temperature(double temperature) {
-    if (!(temperature > 0.0) || !(temperature <= 100.0)) {
-      throw seqlm::value_error("the temperature must be a number in (0, 100]");
-    }
-  }
 
   Stream& checked(StreamId id) {
     if (id >= streams_.size() || !streams_[id].open) {
@@ -273,6 +280,7 @@ class PoemStreams {
   seqlm::CharTokenizer tokenizer_;
   Index window_;
   std::optional<TokenId> terminator_;
+  std::optional<TokenId> newline_;
   std::vector<TokenId> default_prompt_;
 
   std::vector<Stream> streams_;

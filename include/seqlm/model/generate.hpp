@@ -37,9 +37,9 @@ enum class PromptPolicy {
   skip,   ///< leave them out
 };
 
-namespace detail {
-
-// p = softmax(column) in double: p_v = exp(z_v - max z) / sum_u exp(z_u - max z).
+/// The next-token distribution of a logits column z (V values), in double precision:
+/// p_v = exp(z_v - max z) / sum_u exp(z_u - max z), written into `probabilities` (resized to V).
+/// numeric_error when a logit is not finite. What generate() samples from, for streams of your own.
 template <class Derived>
 void softmax_to_double(const Eigen::MatrixBase<Derived>& column, std::vector<double>& probabilities) {
   const Index V = column.size();
@@ -55,6 +55,8 @@ void softmax_to_double(const Eigen::MatrixBase<Derived>& column, std::vector<dou
   }
   for (double& p : probabilities) p /= total;
 }
+
+namespace detail {
 
 // The prompt with every id checked against the vocabulary (or out-of-range ids dropped).
 template <class Scalar>
@@ -180,7 +182,7 @@ std::vector<double> next_token_distribution(const Sequential<Scalar>& model,
   const Matrix<Scalar>& logits =
       runner.forward(TokenView(ids, static_cast<Index>(ids.size()), 1), LayerContext{});
   std::vector<double> probabilities;
-  detail::softmax_to_double(logits.col(logits.cols() - 1), probabilities);
+  softmax_to_double(logits.col(logits.cols() - 1), probabilities);
   return probabilities;
 }
 
