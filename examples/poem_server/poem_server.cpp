@@ -820,6 +820,7 @@ int main(int argc, char** argv) try {
   cli.parse(argc, argv);
 
   Settings settings;
+  settings.broadcast = cli.has("broadcast");
   settings.chars_per_second = cli.real("chars-per-second");
   if (!(settings.chars_per_second >= 0.0) || settings.chars_per_second > 1e6) {
     throw seqlm::value_error("--chars-per-second must be from 0 to 1000000, got " +
@@ -831,7 +832,6 @@ int main(int argc, char** argv) try {
   settings.temperature = cli.real("temperature");
   PoemStreams::check_temperature(settings.temperature, "--temperature");
   settings.max_readers = static_cast<std::size_t>(cli.integer("max-readers"));
-  settings.broadcast = cli.has("broadcast");
   settings.seed = static_cast<std::uint64_t>(cli.integer("seed"));
   settings.send_queue_bytes = static_cast<std::size_t>(cli.integer("send-queue"));
   settings.send_timeout = std::chrono::milliseconds(1000 * cli.integer("send-timeout"));

@@ -275,6 +275,10 @@ async def shutdown(server):
 
 async def main():
     model, vocabulary = make_model()
+    refused = subprocess.run([SERVER, "--model", model, "--broadcast", "--chars-per-second", "0", "--port", "0"],
+                             capture_output=True, text=True, timeout=30)
+    check(refused.returncode == 1 and "--broadcast needs a pace" in refused.stderr,
+          "--broadcast without a pace is refused at start")
     # Fast but paced: an unpaced server outruns a Python reader, and a request's answer then
     # waits behind megabytes of text in the socket buffers.
     server = Server(model, "--chars-per-second", "1000", "--max-readers", "4")
