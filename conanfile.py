@@ -66,7 +66,7 @@ class SeqlmConan(ConanFile):
         if minimum_version and Version(self.settings.compiler.version) < minimum_version:
             raise ConanInvalidConfiguration(
                 f"{self.ref} requires C++{self._min_cppstd}, which your compiler does not support.")
-        # The file code (io/atomic_file.hpp, io/utf8.hpp, text/csv.hpp) is POSIX only.
+        # The file code is POSIX only (io/posix_file.hpp stops other systems with an #error).
         if self.settings.os == "Windows":
             raise ConanInvalidConfiguration(f"{self.ref} needs POSIX file APIs; Windows is not supported yet")
 

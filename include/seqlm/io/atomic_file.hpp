@@ -39,20 +39,8 @@
 /// that grow while a program runs (e.g. the greetings example's online learning).
 #pragma once
 
-// The calls below (open, fsync, rename, kill, opendir) are POSIX. Windows would need
-// MoveFileExW(MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) and _commit instead.
-#if !defined(__unix__) && !defined(__APPLE__)
-#error \
-    "seqlm: io/atomic_file.hpp (crash-safe model and checkpoint files) needs a POSIX system; Windows is not supported yet"
-#endif
-
-#include <dirent.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <unistd.h>
-
+// The calls below (open, fsync, rename, kill, opendir) are POSIX: posix_file.hpp includes
+// their system headers, after its #error has stopped a non-POSIX build.
 #include <atomic>
 #include <cerrno>
 #include <climits>
@@ -66,6 +54,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "posix_file.hpp"
 
 namespace seqlm {
 

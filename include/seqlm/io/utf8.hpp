@@ -29,10 +29,6 @@
 /// printable() escapes any bytes for showing them in a message.
 #pragma once
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
@@ -44,6 +40,7 @@
 
 #include "../error.hpp"
 #include "ascii.hpp"
+#include "posix_file.hpp"
 
 namespace seqlm {
 
@@ -462,44 +459,22 @@ inline LowerCase lower_case_from_name(std::string_view name) {
 /// is read, anything else (a pipe, /proc) once it has given more.
 inline std::string read_text_file(const std::string& path,
                                   std::size_t max_bytes = std::numeric_limits<std::size_t>::max()) {
-  auto fail = [&path](const char* what) {
-    const int code = errno;
-    throw file_error(
-        detail::make_message("read_text_file: cannot ", what, " \"", path, "\": ", std::strerror(code)));
-  };
-  int fd = -1;
-  do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) fail("open");
+  detail::ReadOnlyFile file(path, "read_text_file");
   auto too_long = [&](const std::string& size) {
-    ::close(fd);
     throw file_error(detail::make_message("read_text_file: \"", path, "\" has ", size,
                                           " bytes, more than the limit of ", max_bytes, " bytes"));
   };
   std::string bytes;
-  struct stat info {};
-  if (::fstat(fd, &info) == 0 && info.st_size > 0) {
-    if (static_cast<std::uint64_t>(info.st_size) > max_bytes) too_long(std::to_string(info.st_size));
-    bytes.reserve(static_cast<std::size_t>(info.st_size));
+  const std::int64_t size = file.regular_size();
+  if (size > 0) {
+    if (static_cast<std::uint64_t>(size) > max_bytes) too_long(std::to_string(size));
+    bytes.reserve(static_cast<std::size_t>(size));
   }
   std::vector<char> buffer(1 << 16);
-  while (true) {
-    const ssize_t count = ::read(fd, buffer.data(), buffer.size());
-    if (count < 0 && errno == EINTR) continue;
-    if (count < 0) {
-      const int code = errno;
-      ::close(fd);
-      errno = code;
-      fail("read");
-    }
-    if (count == 0) break;
-    if (static_cast<std::size_t>(count) > max_bytes - bytes.size()) {
-      too_long(detail::make_message("at least ", bytes.size() + static_cast<std::size_t>(count)));
-    }
-    bytes.append(buffer.data(), static_cast<std::size_t>(count));
+  while (const std::size_t count = file.read_some(buffer.data(), buffer.size())) {
+    if (count > max_bytes - bytes.size()) too_long(detail::make_message("at least ", bytes.size() + count));
+    bytes.append(buffer.data(), count);
   }
-  ::close(fd);
   return bytes;
 }
 

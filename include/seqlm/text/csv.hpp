@@ -20,9 +20,6 @@
 /// (an unterminated quote would otherwise read the rest of the file into one field).
 #pragma once
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -30,6 +27,7 @@
 #include <vector>
 
 #include "../error.hpp"
+#include "../io/posix_file.hpp"
 #include "../io/utf8.hpp"
 
 namespace seqlm {
@@ -40,19 +38,7 @@ class CsvReader {
   static constexpr std::size_t max_fields = std::size_t{1} << 16;
 
   /// Opens `path` (file_error naming it and the system's reason on failure).
-  explicit CsvReader(std::string path) : path_(std::move(path)) {
-    do {
-      fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-    } while (fd_ < 0 && errno == EINTR);
-    if (fd_ < 0) {
-      const int code = errno;
-      throw file_error(detail::make_message("CSV: cannot open \"", path_, "\": ", std::strerror(code)));
-    }
-    buffer_.resize(1 << 16);
-  }
-  ~CsvReader() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  explicit CsvReader(std::string path) : file_(std::move(path), "CSV") { buffer_.resize(1 << 16); }
   CsvReader(const CsvReader&) = delete;
   CsvReader& operator=(const CsvReader&) = delete;
 
@@ -150,7 +136,7 @@ class CsvReader {
 
   /// The line (1-based) on which the record returned last by read_row() starts.
   std::size_t row_line() const { return row_line_; }
-  const std::string& path() const { return path_; }
+  const std::string& path() const { return file_.path(); }
 
  private:
   // Next byte, or -1 at the end of the file. Skips a UTF-8 BOM at the very start.
@@ -170,17 +156,9 @@ class CsvReader {
   }
 
   bool refill() {
-    while (true) {
-      const ssize_t count = ::read(fd_, buffer_.data(), buffer_.size());
-      if (count < 0 && errno == EINTR) continue;
-      if (count < 0) {
-        const int code = errno;
-        throw file_error(detail::make_message("CSV: error reading \"", path_, "\": ", std::strerror(code)));
-      }
-      position_ = 0;
-      size_ = static_cast<std::size_t>(count);
-      return count > 0;
-    }
+    position_ = 0;
+    size_ = file_.read_some(buffer_.data(), buffer_.size());
+    return size_ > 0;
   }
 
   // Consumes a line break that starts with c ('\n', or '\r' possibly followed by '\n').
@@ -190,11 +168,10 @@ class CsvReader {
   }
 
   [[noreturn]] void fail(std::size_t line, const std::string& what) const {
-    throw file_error(detail::make_message("CSV \"", path_, "\" line ", line, ": ", what));
+    throw file_error(detail::make_message("CSV \"", file_.path(), "\" line ", line, ": ", what));
   }
 
-  std::string path_;
-  int fd_ = -1;
+  detail::ReadOnlyFile file_;
   std::vector<char> buffer_;
   std::size_t position_ = 0, size_ = 0;
   bool at_file_start_ = true;

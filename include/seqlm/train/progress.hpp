@@ -22,8 +22,6 @@
 /// The formatting functions are pure, so tests check them without a clock.
 #pragma once
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -33,6 +31,7 @@
 #include <string>
 
 #include "../error.hpp"
+#include "../io/posix_file.hpp"
 #include "../tensor.hpp"
 #include "metrics.hpp"
 
@@ -195,7 +194,7 @@ class ProgressReporter {
     }
     style_ = options_.verbosity;
     if (style_ == Verbosity::automatic) {
-      const bool terminal = options_.output == &std::cout && ::isatty(::fileno(stdout)) == 1;
+      const bool terminal = options_.output == &std::cout && detail::stdout_is_terminal();
       style_ = terminal ? Verbosity::progress_bar : Verbosity::lines;
     }
   }
