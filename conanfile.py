@@ -1,14 +1,16 @@
-# Conan 2 recipe for seqlm, laid out as conan-center-index's header-only template.
-#   conan create . --build=missing
-# builds the package from this checkout (exports_sources) and runs test_package/. A
-# conan-center-index copy would instead take the tagged release archive in source()
-# (conandata.yml: url + sha256) and drop exports_sources; everything else stays the same.
+# Conan 2 recipe for seqlm, laid out as conan-center-index's header-only template. One recipe
+# for both places it lives:
+#   - in this repository, `conan create . --build=missing` packages the checkout (the recipe
+#     folder holds include/, so export_sources() takes it) and runs test_package/;
+#   - as conan-center-index's recipes/seqlm/all/ (this file, conandata.yml and test_package/,
+#     no checkout beside them), `conan create all --version 0.2.0` takes the tagged release
+#     archive named in conandata.yml (url + sha256) in source().
 import os
 
 from conan import ConanFile
 from conan.errors import ConanInvalidConfiguration
 from conan.tools.build import check_min_cppstd
-from conan.tools.files import copy, load
+from conan.tools.files import copy, get, load
 from conan.tools.layout import basic_layout
 from conan.tools.scm import Version
 
@@ -26,7 +28,6 @@ class SeqlmConan(ConanFile):
     settings = "os", "arch", "compiler", "build_type"
     options = {"openmp": [True, False]}
     default_options = {"openmp": True}
-    exports_sources = "include/*", "LICENSE"
     no_copy_source = True
 
     @property
@@ -38,10 +39,17 @@ class SeqlmConan(ConanFile):
         return {"gcc": "9", "clang": "10", "apple-clang": "12"}
 
     def set_version(self):
-        # The single version number lives in CMakeLists.txt: project(seqlm VERSION x.y.z ...).
-        if not self.version:
-            text = load(self, os.path.join(self.recipe_folder, "CMakeLists.txt"))
-            self.version = text.split("project(seqlm VERSION ", 1)[1].split()[0]
+        # In the repository the single version number lives in CMakeLists.txt:
+        # project(seqlm VERSION x.y.z ...). conan-center-index passes --version instead.
+        cmakelists = os.path.join(self.recipe_folder, "CMakeLists.txt")
+        if not self.version and os.path.exists(cmakelists):
+            self.version = load(self, cmakelists).split("project(seqlm VERSION ", 1)[1].split()[0]
+
+    def export_sources(self):
+        # Only in the repository: package the checkout itself.
+        if os.path.isdir(os.path.join(self.recipe_folder, "include", "seqlm")):
+            copy(self, "include/*", src=self.recipe_folder, dst=self.export_sources_folder)
+            copy(self, "LICENSE", src=self.recipe_folder, dst=self.export_sources_folder)
 
     def config_options(self):
         # Apple's clang ships no OpenMP runtime.
@@ -71,7 +79,10 @@ class SeqlmConan(ConanFile):
             raise ConanInvalidConfiguration(f"{self.ref} needs POSIX file APIs; Windows is not supported yet")
 
     def source(self):
-        pass  # exports_sources: the checkout is the source
+        # From conan-center-index: the tagged release (conandata.yml). From the repository the
+        # exported checkout is already here.
+        if not os.path.isdir(os.path.join(self.source_folder, "include", "seqlm")):
+            get(self, **self.conan_data["sources"][self.version], strip_root=True)
 
     def build(self):
         pass  # header-only

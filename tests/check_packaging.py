@@ -114,6 +114,22 @@ def check_conan(repo, problems):
         ast.parse(text, test_recipe)
         if "tested_reference_str" not in text:
             problems.append("test_package/conanfile.py does not require self.tested_reference_str")
+    if "get" not in call_names(methods.get("source", recipe)):
+        problems.append("conanfile.py: source() must get() the release archive named in conandata.yml")
+    # conandata.yml: every release as conan-center-index lists it (quoted version, url, sha256).
+    conandata = os.path.join(repo, "conandata.yml")
+    releases = []
+    if os.path.isfile(conandata):
+        with open(conandata, encoding="utf-8") as f:
+            text = f.read()
+        releases = re.findall(r'^  "([0-9.]+)":\n    url: "([^"]+)"\n    sha256: "([^"]*)"$', text, re.M)
+    if not releases:
+        problems.append("conandata.yml: no release under sources: (\"x.y.z\": url, sha256)")
+    for version, url, sha256 in releases:
+        if not url.endswith(f"/v{version}.tar.gz"):
+            problems.append(f"conandata.yml: {version}: url {url} is not the archive of tag v{version}")
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            problems.append(f"conandata.yml: {version}: sha256 {sha256!r} is not 64 hex digits")
     if not problems:
         print(f"conan: conanfile.py (seqlm, header-library, requires {', '.join(r for r, _ in requires.values())})"
               " and test_package/ pass the structural checks")
@@ -155,6 +171,11 @@ def check_vcpkg(repo, problems):
                  "vcpkg_cmake_config_fixup", "vcpkg_fixup_pkgconfig", "vcpkg_install_copyright"):
         if call + "(" not in portfile:
             problems.append(f"portfile.cmake: no {call}()")
+    sha512 = re.search(r"^\s+SHA512\s+(\S+)", portfile, re.M)
+    if not sha512 or not re.fullmatch(r"[0-9a-f]{128}", sha512.group(1)):
+        problems.append("portfile.cmake: SHA512 of the release archive is not 128 hex digits")
+    if 'REF "v${VERSION}"' not in portfile:
+        problems.append('portfile.cmake: REF is not the version\'s tag "v${VERSION}"')
     options = cmake_options(repo)
     passed = set(re.findall(r"-D(SEQLM_\w+)=", portfile)) | set(re.findall(r"^\s+\w+ (SEQLM_\w+)\s*$", portfile, re.M))
     for option in sorted(passed - options):
