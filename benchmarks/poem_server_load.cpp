@@ -80,6 +80,8 @@
 #include <utility>
 #include <vector>
 
+#include "machine_info.hpp"
+
 namespace {
 
 namespace asio = boost::asio;
@@ -87,6 +89,7 @@ namespace websocket = boost::beast::websocket;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
+using seqlm::bench::cpuinfo_field;
 using seqlm::json::Value;
 
 // The server did something this benchmark cannot measure: it did not start, printed an
@@ -294,20 +297,6 @@ Arguments parse_arguments(int argc, char** argv) {
 
 // ---------------------------------------------------------------------------------------------
 // The machine and the server process, as /proc shows them
-
-// The first value of "key : value" lines in /proc/cpuinfo (empty when absent).
-std::string cpuinfo_field(const std::string& key) {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    const std::size_t colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    std::string name = line.substr(0, colon);
-    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.pop_back();
-    if (name == key) return colon + 2 <= line.size() ? line.substr(colon + 2) : std::string();
-  }
-  return {};
-}
 
 std::string first_line_of(const std::string& path) {
   std::ifstream in(path);
