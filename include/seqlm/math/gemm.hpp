@@ -21,13 +21,18 @@
 ///   1. Micro-kernel: a tile of MR x NR numbers of C (MR = 2 SIMD registers of rows, NR = 6
 ///      columns: 16 x 6 floats with AVX2) is kept in 12 registers while
 ///          for p in 0..kc:  tile += a_p (MR x 1) * b_p (1 x NR)
-///      runs: per step 2 loads of A, 6 broadcasts of B and 12 fused multiply-adds.
+///      runs: per step 2 loads of A, 6 broadcasts of B and 12 fused multiply-adds. AVX2 has 16
+///      vector registers: 12 for the tile, 2 for a_p, 1 for the broadcast. AVX-512 has 32 and
+///      16-float registers: MR = 32 rows and NR = 8 columns, 16 registers of tile (NR = 6, 8 and
+///      12 were measured: within 3-8% of each other at the layers' shapes, 8 ahead by a little
+///      and a divisor of the usual batch sizes; docs/performance.md, "AVX-512").
 ///   2. Packing: A is copied into "panels" of MR rows stored step by step (the MR numbers of
 ///      column p are contiguous), B into panels of NR columns stored step by step, so the
 ///      micro-kernel reads both strictly sequentially (transposes are absorbed here).
-///   3. Blocking: the depth is cut in blocks of KC = 256 so that one A panel (MR x KC, 16 KB)
-///      stays in L1 and one B panel (KC x NR) streams through it; rows in blocks of MC = 128
-///      (an A block of MC x KC in L2) and columns in blocks of NC = 4080 (a packed B block in L3).
+///   3. Blocking: the depth is cut in blocks of KC = 256 so that one A panel (MR x KC, 16 KB;
+///      32 KB with AVX-512, where KC = 128 and 512 measured no better) stays in L1 and one B
+///      panel (KC x NR) streams through it; rows in blocks of MC = 128 (an A block of MC x KC
+///      in L2) and columns in blocks of NC = 4080 (a packed B block in L3).
 /// ```
 ///
 /// ```text
@@ -58,11 +63,11 @@ enum class Update { overwrite, accumulate };
 
 /// Register tile and cache blocks (see the top of the file).
 template <class Scalar>
-inline constexpr Index tile_rows = 2 * simd::width<Scalar>;  ///< MR
-inline constexpr Index tile_cols = 6;                        ///< NR
-inline constexpr Index depth_block = 256;                    ///< KC
-inline constexpr Index row_block = 128;                      ///< MC, a multiple of every MR
-inline constexpr Index column_block = 680 * tile_cols;       ///< NC = 4080
+inline constexpr Index tile_rows = 2 * simd::width<Scalar>;               ///< MR
+inline constexpr Index tile_cols = simd::vector_registers >= 32 ? 8 : 6;  ///< NR
+inline constexpr Index depth_block = 256;                                 ///< KC
+inline constexpr Index row_block = 128;                                   ///< MC, a multiple of every MR
+inline constexpr Index column_block = 4080;                               ///< NC, a multiple of every NR
 
 namespace detail {
 
@@ -194,6 +199,20 @@ void pack_rhs(const Operand<Scalar>& b, Index p0, Index depth, Index col0, Index
   }
 }
 
+// micro_kernel<Scalar, w> for a run-time tile width w in [1, Cols]: the last columns of C
+// (fewer than NR) get a kernel of their own width.
+template <class Scalar, int Cols>
+void micro_kernel_of_width(Index w, Index depth, const Scalar* a, const RhsPanel<Scalar>& b, Scalar* c,
+                           Index ldc, Index rows, bool accumulate) {
+  if constexpr (Cols > 1) {
+    if (w < Cols) {
+      micro_kernel_of_width<Scalar, Cols - 1>(w, depth, a, b, c, ldc, rows, accumulate);
+      return;
+    }
+  }
+  micro_kernel<Scalar, Cols>(depth, a, b, c, ldc, rows, accumulate);
+}
+
 // ---- 3. the loops around the micro-kernel ------------------------------------------------
 // C (rows x cols) = or += packed A block (panels a_panel_stride apart) x B block, where B is
 // either packed (pack_rhs, b_stride = 0) or read in place (column j at b + j*b_stride).
@@ -209,17 +228,10 @@ void macro_kernel(Index rows, Index cols, Index depth, const Scalar* a, Index a_
       const Index h = std::min(MR, rows - i);
       const Scalar* a_panel = a + (i / MR) * a_panel_stride;
       Scalar* c_tile = c + i + j * ldc;
-      switch (w) {
-        case 6: micro_kernel<Scalar, 6>(depth, a_panel, b_panel, c_tile, ldc, h, accumulate); break;
-        case 5: micro_kernel<Scalar, 5>(depth, a_panel, b_panel, c_tile, ldc, h, accumulate); break;
-        case 4: micro_kernel<Scalar, 4>(depth, a_panel, b_panel, c_tile, ldc, h, accumulate); break;
-        case 3: micro_kernel<Scalar, 3>(depth, a_panel, b_panel, c_tile, ldc, h, accumulate); break;
-        case 2: micro_kernel<Scalar, 2>(depth, a_panel, b_panel, c_tile, ldc, h, accumulate); break;
-        default: micro_kernel<Scalar, 1>(depth, a_panel, b_panel, c_tile, ldc, h, accumulate); break;
-      }
+      micro_kernel_of_width<Scalar, static_cast<int>(tile_cols)>(w, depth, a_panel, b_panel, c_tile, ldc, h,
+                                                                 accumulate);
     }
   }
-  static_assert(tile_cols == 6, "macro_kernel dispatches tile widths 1..6");
 }
 
 inline void check_shapes(Index m, Index k, Index k_b, Index n, Index c_rows, Index c_cols) {

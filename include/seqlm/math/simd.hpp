@@ -49,6 +49,15 @@ using Batch = xsimd::batch<S>;
 template <class S>
 inline constexpr Index width = static_cast<Index>(Batch<S>::size);
 
+/// The vector registers the compiler may allocate: 32 with AVX-512 (zmm0-zmm31), else 16
+/// (ymm0-ymm15 with AVX2). Register tiles are sized by it (math/gemm.hpp).
+inline constexpr int vector_registers =
+#if defined(__AVX512F__)
+    32;
+#else
+    16;
+#endif
+
 // ---- load / store for both lane types ----------------------------------------------------
 template <class V, class S>
 V load(const S* p) {
