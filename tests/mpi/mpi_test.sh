@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The MPI tests (ctest label mpi): tests/mpi/mpi_train.cpp over real ranks on loopback.
+#
+#   mpi_test.sh CASE MPI_TRAIN MPIEXEC SCRATCH
+#
+#   equal_np2   2 ranks x 1 thread  == one process with 2 threads, byte for byte
+#   equal_np3   3 ranks x 1 thread, batches of 13 (shares of 4, 4, 5) == one process, 3 threads
+#   resume      2 ranks x 3 threads write a checkpoint after 5 batches; 3 ranks x 2 threads
+#               resume from it: == one process with 6 threads from the start
+#   rank_exits  rank 1 exits after 4 batches: the job fails (non-zero) quickly
+#   rank_hangs  rank 1 hangs after 4 batches: rank 0 gives up after --timeout 3 s with one
+#               clear line and the job fails (non-zero), well before ctest's timeout
+set -euo pipefail
+case_name=$1 train=$2 mpiexec=$3 scratch=$4
+rm -rf "$scratch" && mkdir -p "$scratch" && cd "$scratch"
+
+# Loopback only; as root Open MPI wants --allow-run-as-root; more ranks than cores is fine
+# here (--oversubscribe) and threads must not be pinned to one core each (--bind-to none).
+mpirun_() {
+  local np=$1
+  shift
+  "$mpiexec" --allow-run-as-root --oversubscribe --bind-to none -np "$np" \
+    --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo "$train" "$@"
+}
+
+same() {  # same FILE_A FILE_B
+  if ! cmp "$1" "$2"; then
+    echo "FAIL: $1 and $2 differ"
+    exit 1
+  fi
+  echo "ok: $1 == $2 ($(stat -c %s "$1") bytes)"
+}
+
+fails_cleanly() {  # fails_cleanly EXPECTED_TEXT_OR_EMPTY -- mpirun arguments
+  local expected=$1
+  shift
+  local start=$SECONDS status=0
+  timeout 120 bash -c "$(declare -f mpirun_); mpiexec='$mpiexec' train='$train'; mpirun_ $*" >out.txt 2>err.txt || status=$?
+  local took=$((SECONDS - start))
+  cat out.txt err.txt | tail -n 20
+  if [ "$status" -eq 0 ]; then
+    echo "FAIL: the job succeeded although a rank failed"
+    exit 1
+  fi
+  if [ "$status" -eq 124 ]; then
+    echo "FAIL: the job hung (killed after 120 s)"
+    exit 1
+  fi
+  if [ -n "$expected" ] && ! grep -q -- "$expected" err.txt; then
+    echo "FAIL: stderr does not say '$expected'"
+    exit 1
+  fi
+  echo "ok: the job failed with status $status after ${took} s"
+}
+
+case "$case_name" in
+  equal_np2)
+    "$train" --single --threads 2 --out one.bin >/dev/null
+    mpirun_ 2 --threads 1 --out two.bin
+    same one.bin two.bin
+    ;;
+  equal_np3)
+    "$train" --single --threads 3 --out one.bin >/dev/null
+    mpirun_ 3 --threads 1 --out three.bin
+    same one.bin three.bin
+    ;;
+  resume)
+    "$train" --single --threads 6 --out one.bin >/dev/null
+    mpirun_ 2 --threads 3 --checkpoint-every 5 --checkpoint 'run-{step}.ckpt' --out two.bin
+    same one.bin two.bin
+    mpirun_ 3 --threads 2 --resume run-5.ckpt --checkpoint-every 5 --checkpoint 'resumed-{step}.ckpt' \
+      --out resumed.bin
+    same one.bin resumed.bin
+    ;;
+  rank_exits)
+    fails_cleanly "" 2 --fail-rank 1 --fail-step 4 --fail exit --timeout 10
+    ;;
+  rank_hangs)
+    fails_cleanly "seqlm: rank 0 of 2: no answer within 3 s in the exchange of the gradients of epoch 0, batch 4" \
+      2 --fail-rank 1 --fail-step 4 --fail hang --timeout 3
+    ;;
+  *)
+    echo "unknown case $case_name"
+    exit 2
+    ;;
+esac
