@@ -75,12 +75,14 @@ class TrainingSetup {
     std::cout << model.summary(length);
   }
 
-  // options.callbacks = the --max-batches stop, then `callbacks` in order, then the loggers.
-  void use_callbacks(const std::vector<seqlm::Callback<float>*>& callbacks) {
+  // options.callbacks = the --max-batches stop, then `callbacks` in order, then the loggers
+  // (only where `write_files`: the loggers change nothing in the training, so the other ranks
+  // of a --distributed run leave them out).
+  void use_callbacks(const std::vector<seqlm::Callback<float>*>& callbacks, bool write_files = true) {
     options.callbacks = {&batch_limit_};
     options.callbacks.insert(options.callbacks.end(), callbacks.begin(), callbacks.end());
-    if (csv_) options.callbacks.push_back(&*csv_);
-    if (batch_log_) options.callbacks.push_back(&*batch_log_);
+    if (csv_ && write_files) options.callbacks.push_back(&*csv_);
+    if (batch_log_ && write_files) options.callbacks.push_back(&*batch_log_);
   }
 
   seqlm::FitOptions<float> options;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The MPI tests (ctest label mpi): tests/mpi/mpi_train.cpp over real ranks on loopback.
 #
-#   mpi_test.sh CASE MPI_TRAIN MPIEXEC SCRATCH
+#   mpi_test.sh CASE MPI_TRAIN MPIEXEC SCRATCH [EXAMPLE]
 #
 #   equal_np2   2 ranks x 1 thread  == one process with 2 threads, byte for byte
 #   equal_np3   3 ranks x 1 thread, batches of 13 (shares of 4, 4, 5) == one process, 3 threads
@@ -10,8 +10,10 @@
 #   rank_exits  rank 1 exits after 4 batches: the job fails (non-zero) quickly
 #   rank_hangs  rank 1 hangs after 4 batches: rank 0 gives up after --timeout 3 s with one
 #               clear line and the job fails (non-zero), well before ctest's timeout
+#   example     EXAMPLE (nietzsche or poems) train --distributed on 3 ranks x 1 thread on a small
+#               made-up text: the same model file, byte for byte, as --threads 3 in one process
 set -euo pipefail
-case_name=$1 train=$2 mpiexec=$3 scratch=$4
+case_name=$1 train=$2 mpiexec=$3 scratch=$4 example=${5:-}
 rm -rf "$scratch" && mkdir -p "$scratch" && cd "$scratch"
 
 # Loopback only; as root Open MPI wants --allow-run-as-root; more ranks than cores is fine
@@ -78,6 +80,21 @@ case "$case_name" in
   rank_hangs)
     fails_cleanly "seqlm: rank 0 of 2: no answer within 3 s in the exchange of the gradients of epoch 0, batch 4" \
       2 --fail-rank 1 --fail-step 4 --fail hang --timeout 3
+    ;;
+  example)
+    python3 - >text.txt <<'PY' 2>/dev/null || for k in $(seq 1 150); do echo "the time of water and words $k was long"; done >text.txt
+import random
+random.seed(1)
+words = "the of and to in is that it was for on are as with his they at be this from have".split()
+print("\n".join(" ".join(random.choice(words) for _ in range(12)) for _ in range(150)))
+PY
+    common=(--data text.txt --epochs 2 --units 8 --batch-size 32 --validation-split 0.1 --log-csv)
+    "$example" train "${common[@]}" one.csv --threads 3 --out one.safetensors >/dev/null
+    train="$example" mpirun_ 3 train --distributed "${common[@]}" three.csv --threads 1 --out three.safetensors
+    same one.safetensors three.safetensors
+    # The metrics (all columns but the timings) too; only rank 0 wrote the log.
+    cut -d, -f1-6,9- one.csv >one.metrics && cut -d, -f1-6,9- three.csv >three.metrics
+    same one.metrics three.metrics
     ;;
   *)
     echo "unknown case $case_name"
