@@ -36,7 +36,7 @@ class SharedMemory {
     wait_for_all(lock);  // every part is in
     for (Index p = 0; p < size_; ++p) {
       const auto& part = parts_[static_cast<size_t>(p)];
-      std::memcpy(all.data() + offsets[static_cast<size_t>(p)], part.data(), part.size());
+      if (!part.empty()) std::memcpy(all.data() + offsets[static_cast<size_t>(p)], part.data(), part.size());
     }
     wait_for_all(lock);  // everyone has copied: the parts may be overwritten
   }
