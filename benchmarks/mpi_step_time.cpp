@@ -9,7 +9,8 @@
 // Models (tutorial_models.hpp; RMSprop, batches of 128 windows of 60 characters, the loss
 // after the window): nietzsche LSTM(128) -> Dense(57), 102,585 parameters; poems GRU(128) ->
 // GRU(128) -> Dense(60); --units U changes the width (U = 460: about 10x the Nietzsche
-// parameters). The data are random ids of the tutorial's shape. One worker thread per rank.
+// parameters), --batch the batch (64 on one rank: what each of 2 ranks computes). The data are
+// random ids of the tutorial's shape. One worker thread per rank.
 // Rank 0 prints one JSON object.
 #include <algorithm>
 #include <chrono>
@@ -49,23 +50,23 @@ int main(int argc, char** argv) try {
   mpi::Environment environment(argc, argv);
   mpi::Communicator ranks;
   std::string which = "nietzsche";
-  Index steps = 40, warmup = 5, units = 128;
+  Index steps = 40, warmup = 5, units = 128, batch = 128;
   for (int k = 1; k + 1 < argc; k += 2) {
     const std::string name = argv[k], value = argv[k + 1];
-    if (name == "--model")
+    if (name == "--model") {
       which = value;
-    else if (name == "--steps")
-      steps = std::stol(value);
-    else if (name == "--warmup")
-      warmup = std::stol(value);
-    else if (name == "--units")
-      units = std::stol(value);
-    else
+    } else if (name == "--steps" || name == "--warmup" || name == "--units" || name == "--batch") {
+      (name == "--steps"    ? steps
+       : name == "--warmup" ? warmup
+       : name == "--units"  ? units
+                            : batch) = std::stol(value);
+    } else {
       throw value_error("seqlm_mpi_step_time: unknown option " + name);
+    }
   }
   const bool poems = which == "poems";
   if (!poems && which != "nietzsche") throw value_error("--model must be nietzsche or poems");
-  const Index vocabulary = poems ? 60 : 57, window = 60, batch = 128;
+  const Index vocabulary = poems ? 60 : 57, window = 60;
   const std::string load_before = load_average();
 
   Sequential<float> model =

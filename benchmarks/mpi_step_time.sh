@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs seqlm_mpi_step_time for docs/distributed.md: the Nietzsche model, the poems model and a
 # 10x wider Nietzsche model (LSTM(460), about 10x the parameters), each on 1 and 2 ranks with one
-# core each (--bind-to core), on loopback. Writes one JSON file per run and all.json into OUT.
+# core each (--bind-to core), on loopback, in three alternating rounds. Writes OUT/all.json.
 #
 #   benchmarks/mpi_step_time.sh build/release/benchmarks/seqlm_mpi_step_time OUT_DIR
 set -euo pipefail
@@ -12,13 +12,18 @@ mpirun_() {
     --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo "$program" "${@:2}"
 }
 runs=()
+# Three rounds, alternating: 1 rank, 2 ranks, and 1 rank with batches of 64 (one rank's share
+# of a batch of 128 on 2 ranks: the compute each of the 2 ranks does).
 for spec in "nietzsche 128 40" "poems 128 30" "nietzsche 460 12"; do
   read -r model units steps <<<"$spec"
-  for np in 1 2; do
-    name="$model-u$units-np$np"
-    echo "== $name (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-    mpirun_ "$np" --model "$model" --units "$units" --steps "$steps" --warmup 3 >"$out/$name.json"
-    runs+=("$out/$name.json")
+  for round in 1 2 3; do
+    for np_batch in "1 128" "2 128" "1 64"; do
+      read -r np batch <<<"$np_batch"
+      name="$model-u$units-np$np-b$batch-r$round"
+      echo "== $name (load: $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+      mpirun_ "$np" --model "$model" --units "$units" --batch "$batch" --steps "$steps" --warmup 3 >"$out/$name.json"
+      runs+=("$out/$name.json")
+    done
   done
 done
 {
@@ -33,4 +38,5 @@ done
   done
   echo "]}"
 } >"$out/all.json"
+rm -f "${runs[@]}"
 cat "$out/all.json"
