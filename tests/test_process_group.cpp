@@ -182,9 +182,11 @@ TEST_CASE("Processes x threads train bit-identically to one process with as many
   struct Layout {
     Index processes, threads, batch_size;
   };
-  // 3 x 1 with batches of 10: shares of 3, 3, 4 sequences; 2 x 2 = 4 workers; batch 3 on
-  // 4 workers leaves worker 0 without sequences (its gradient must not leak in).
-  for (const Layout layout : {Layout{2, 1, 16}, Layout{3, 1, 10}, Layout{2, 2, 13}, Layout{2, 2, 3}}) {
+  // 1 x 2: a group of one process; 3 x 1 with batches of 10: shares of 3, 3, 4 sequences;
+  // 2 x 2 = 4 workers; batch 3 on 4 workers leaves worker 0 without sequences (its gradient
+  // must not leak in).
+  for (const Layout layout :
+       {Layout{1, 2, 16}, Layout{2, 1, 16}, Layout{3, 1, 10}, Layout{2, 2, 13}, Layout{2, 2, 3}}) {
     CAPTURE(layout.processes);
     CAPTURE(layout.threads);
     CAPTURE(layout.batch_size);

@@ -189,7 +189,7 @@ class DataParallelTrainer {
     } else {
       run_part(0);
     }
-    if (group_ != nullptr) exchange(have_part ? part.steps : -1);
+    if (group_ != nullptr && group_->size() > 1) exchange(have_part ? part.steps : -1);
 
     // Combine in the fixed order r = 0, 1, ..., W - 1.
     CrossEntropyResult total;
