@@ -5,15 +5,19 @@
 #include <doctest/doctest.h>
 
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <seqlm/data/line_sequences.hpp>
 #include <seqlm/data/windows.hpp>
 #include <seqlm/model/sequential.hpp>
 #include <seqlm/optim/adam.hpp>
+#include <seqlm/train/checkpoint.hpp>
 #include <seqlm/train/fit.hpp>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -237,4 +241,62 @@ TEST_CASE("Processes that run different jobs are refused at the start of fit()")
     CHECK(message ==
           "fit: batch_size is 8 on process 0 but 9 on process 1; every process must run the same job");
   }
+}
+
+// A CsvLogger's rows without the timing columns (each process times its own run).
+std::vector<std::string> untimed_rows(const CsvLogger<float>& log) {
+  const CallbackState state = log.export_state();
+  std::vector<std::string> columns{"epoch"}, rows;
+  for (const json::Value& column : state.values.get_array("columns")) columns.push_back(column.as_string());
+  for (const json::Value& row : state.values.get_array("rows")) {
+    std::string kept, field;
+    std::istringstream fields(row.as_string());
+    for (size_t k = 0; std::getline(fields, field, ','); ++k) {
+      if (columns.at(k) != "seconds" && columns.at(k) != "tokens_per_second") kept += field + ",";
+    }
+    rows.push_back(kept);
+  }
+  return rows;
+}
+
+TEST_CASE("Only rank 0 writes the CSV log and the checkpoints; every rank keeps their state") {
+  const WindowDataset data(counting_text(200), 6, 2, WindowTargets::next_token_after_window);
+  const auto path = [](const char* what, Index rank) {
+    return std::string("test_process_group_") + what + "_" + std::to_string(rank);
+  };
+  const auto exists = [](const std::string& file) { return static_cast<bool>(std::ifstream(file)); };
+  const auto remove_files = [&] {
+    for (Index p = 0; p < 2; ++p) {
+      std::remove(path("log.csv", p).c_str());
+      std::remove(path("run.checkpoint", p).c_str());
+    }
+  };
+  remove_files();
+  SharedMemory memory(2);
+  std::vector<std::vector<std::string>> rows(2);
+  std::vector<std::thread> ranks;
+  for (Index p = 0; p < 2; ++p) {
+    ranks.emplace_back([&, p] {
+      ThreadGroup group(memory, p, 2);
+      Sequential<float> model = tiny_model();
+      Adam<float> optimizer(adam_options());
+      CsvLogger<float> log(path("log.csv", p));
+      CheckpointOptions every_epoch;
+      every_epoch.save_best_only = false;
+      ModelCheckpoint<float> checkpoint(checkpoint_writer<float>(path("run.checkpoint", p)), every_epoch);
+      FitOptions<float> options = options_for(1, 8);
+      options.process_group = &group;
+      options.callbacks = {&log, &checkpoint};
+      fit(model, optimizer, data, options);
+      rows[static_cast<size_t>(p)] = untimed_rows(log);
+    });
+  }
+  for (auto& rank : ranks) rank.join();
+  CHECK(exists(path("log.csv", 0)));
+  CHECK(exists(path("run.checkpoint", 0)));
+  CHECK_FALSE(exists(path("log.csv", 1)));
+  CHECK_FALSE(exists(path("run.checkpoint", 1)));
+  CHECK(rows[0].size() == 2);
+  CHECK(rows[0] == rows[1]);
+  remove_files();
 }

@@ -4,8 +4,9 @@
 //
 // Every rank reads the data and builds the model alike; fit() gives each rank its share of every
 // batch and sums the gradients in one fixed order, so the weights equal one process trained with
-// --threads ranks x threads. Rank 0 alone writes files (the model, --log-csv, --log-batches) and
-// prints; the other ranks' standard output is discarded. Built with MPI only (the program then
+// --threads ranks x threads. Rank 0 alone writes files (the model, --log-csv, --log-batches:
+// TrainingContext::writes_files in callbacks) and prints; the other ranks' standard output is
+// discarded. Built with MPI only (the program then
 // links seqlm::mpi and defines SEQLM_EXAMPLES_WITH_MPI); otherwise --distributed is refused.
 //
 //   examples::Distributed distributed(cli);        // starts MPI when --distributed is given

@@ -36,8 +36,13 @@ class BatchLossLog final : public seqlm::Callback<float> {
     rows_ << context.state->global_step << ',' << context.state->epoch + 1 << ',' << batch + 1 << ','
           << logs.at("batch_loss") << ',' << logs.at("loss") << ',' << logs.at("lr") << '\n';
   }
-  void on_epoch_end(seqlm::Index, const seqlm::Logs&, seqlm::TrainingContext<float>&) override { write(); }
-  void on_train_end(const seqlm::Logs&, seqlm::TrainingContext<float>&) override { write(); }
+  // Only where the context writes files (rank 0 of a --distributed run).
+  void on_epoch_end(seqlm::Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) override {
+    if (context.writes_files) write();
+  }
+  void on_train_end(const seqlm::Logs&, seqlm::TrainingContext<float>& context) override {
+    if (context.writes_files) write();
+  }
 
  private:
   void write() const {
@@ -75,14 +80,12 @@ class TrainingSetup {
     std::cout << model.summary(length);
   }
 
-  // options.callbacks = the --max-batches stop, then `callbacks` in order, then the loggers
-  // (only where `write_files`: the loggers change nothing in the training, so the other ranks
-  // of a --distributed run leave them out).
-  void use_callbacks(const std::vector<seqlm::Callback<float>*>& callbacks, bool write_files = true) {
+  // options.callbacks = the --max-batches stop, then `callbacks` in order, then the loggers.
+  void use_callbacks(const std::vector<seqlm::Callback<float>*>& callbacks) {
     options.callbacks = {&batch_limit_};
     options.callbacks.insert(options.callbacks.end(), callbacks.begin(), callbacks.end());
-    if (csv_ && write_files) options.callbacks.push_back(&*csv_);
-    if (batch_log_ && write_files) options.callbacks.push_back(&*batch_log_);
+    if (csv_) options.callbacks.push_back(&*csv_);
+    if (batch_log_) options.callbacks.push_back(&*batch_log_);
   }
 
   seqlm::FitOptions<float> options;

@@ -260,14 +260,13 @@ int train(const examples::CommandLine& cli) {
   const std::string out = cli.text("out");
   seqlm::LambdaCallback<float> after_epoch;
   after_epoch.epoch_end = [&](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
-    if (distributed.root()) save(out, *context.model, *context.optimizer, corpus, config, window);
+    if (context.writes_files) save(out, *context.model, *context.optimizer, corpus, config, window);
     if (sample_length > 0) {
       print_samples(*context.model, corpus, window, temperatures, sample_length, cli.has("windowed"),
                     *context.rng);
     }
   };
-  // After the --max-batches stop, before the --log-csv logger (rank 0's alone).
-  setup.use_callbacks({&after_epoch}, distributed.root());
+  setup.use_callbacks({&after_epoch});  // after the --max-batches stop, before the --log-csv logger
 
   examples::doing("training");
   // --validation-split: fit holds out windows [split_at, n), the split cut_windows printed.

@@ -266,7 +266,7 @@ int train(const examples::CommandLine& cli) {
   checkpoint_options.monitor = monitor;
   seqlm::ModelCheckpoint<float> checkpoint(
       [&](seqlm::TrainingContext<float>& context, Index epoch, const seqlm::Logs& logs) {
-        if (distributed.root()) save(out, *context.model, *context.optimizer, corpus, config, window);
+        if (context.writes_files) save(out, *context.model, *context.optimizer, corpus, config, window);
         std::cout << "epoch " << epoch + 1 << ": " << monitor << " " << logs.at(monitor) << ", saved " << out
                   << "\n";
       },
@@ -276,8 +276,8 @@ int train(const examples::CommandLine& cli) {
   stopping_options.patience = patience;
   stopping_options.restore_best = true;
   seqlm::EarlyStopping<float> early_stopping(stopping_options);
-  // After the --max-batches stop, before the --log-csv logger (rank 0's alone).
-  setup.use_callbacks({&checkpoint, &early_stopping}, distributed.root());
+  setup.use_callbacks(
+      {&checkpoint, &early_stopping});  // after the --max-batches stop, before the --log-csv logger
 
   examples::doing("training");
   // --validation-split: fit holds out windows [split_at, n), the split cut_windows printed.

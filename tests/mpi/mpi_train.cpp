@@ -145,14 +145,12 @@ int run(const Arguments& a, ProcessGroup* group) {
     std::cerr << "mpi_train: rank " << a.fail_rank << " hangs now\n";
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   };
-  // --checkpoint-every N: rank 0 writes the checkpoint; the others run the same callback
-  // (its state must be the same everywhere) with a save that does nothing.
+  // --checkpoint-every N: the same callback on every rank; rank 0 alone writes the file.
   CheckpointOptions every;
   every.every_batches = a.checkpoint_every;
   every.save_best_only = false;
-  const ModelCheckpoint<float>::SaveFunction nothing = [](TrainingContext<float>&, Index, const Logs&) {};
-  ModelCheckpoint<float> checkpoint(
-      root && !a.checkpoint.empty() ? checkpoint_writer<float>(a.checkpoint) : nothing, every);
+  ModelCheckpoint<float> checkpoint(checkpoint_writer<float>(a.checkpoint.empty() ? "unused" : a.checkpoint),
+                                    every);
   options.callbacks = {&failure};
   if (a.checkpoint_every > 0) options.callbacks.push_back(&checkpoint);
 

@@ -9,7 +9,7 @@
 ///     seqlm::mpi::Communicator ranks;                  // all ranks of the job
 ///     seqlm::FitOptions<float> options;
 ///     options.process_group = &ranks;                  // every rank runs the same fit()
-///     options.callbacks = ranks.rank() == 0 ? file_writers : other_callbacks;
+///     options.callbacks = {&early_stopping, &csv_logger};   // the same everywhere; files: rank 0
 ///     seqlm::fit(model, optimizer, data, options);
 ///   }
 ///   // mpirun -np 4 ./train ...

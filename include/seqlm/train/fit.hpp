@@ -106,7 +106,8 @@ struct FitOptions {
   /// `threads` workers and fills only its share of every batch, and the weights after training
   /// are bit-identical to one process with threads = size x threads. Only rank 0 prints
   /// progress; callbacks run on every process (so that early stopping and schedules agree),
-  /// so those that write files should be given to rank 0 alone.
+  /// with TrainingContext::writes_files true on rank 0 alone (CsvLogger and checkpoint_writer
+  /// write only there).
   ProcessGroup* process_group = nullptr;
 };
 
@@ -360,6 +361,7 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
   context.batches_per_epoch = batch_count;
   context.callbacks = options.callbacks;
   context.stop_training = st.stop_training;
+  context.writes_files = group == nullptr || group->rank() == 0;
   const auto for_each_callback = [&](const auto& call) {
     for (size_t k = 0; k < options.callbacks.size(); ++k) {
       context.current_callback = static_cast<Index>(k);
