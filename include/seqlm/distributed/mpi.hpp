@@ -92,7 +92,8 @@ struct Statistics {
 };
 
 /// A ProcessGroup over an MPI communicator: a duplicate of `comm` (MPI_COMM_WORLD by default),
-/// so that its traffic never mixes with the program's own, with MPI_ERRORS_RETURN.
+/// so that its traffic never mixes with the program's own, with MPI_ERRORS_RETURN. Construct
+/// it after the Environment and let it go before (it frees its communicator).
 class Communicator final : public ProcessGroup {
  public:
   explicit Communicator(Options options = {}, MPI_Comm comm = MPI_COMM_WORLD) : options_(options) {

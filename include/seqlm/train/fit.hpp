@@ -208,7 +208,7 @@ inline void check_same_everywhere(ProcessGroup& group, const std::vector<const c
   const size_t bytes = values.size() * sizeof(double);
   std::vector<unsigned char> all(bytes * static_cast<size_t>(group.size()));
   std::memcpy(all.data() + bytes * static_cast<size_t>(group.rank()), values.data(), bytes);
-  group.allgather(all, equal_offsets(group.size(), bytes), "the start of fit()");
+  group.allgather(all, equal_offsets(group.size(), bytes), "fit()'s start-up check");
   for (Index p = 1; p < group.size(); ++p) {
     for (size_t k = 0; k < values.size(); ++k) {
       double mine = 0.0, theirs = 0.0;
