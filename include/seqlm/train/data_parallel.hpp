@@ -26,7 +26,6 @@
 /// point addition is not associative; gathering costs W gradients per step instead of about 2.)
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <functional>
