@@ -10,6 +10,8 @@
 #   rank_exits  rank 1 exits after 4 batches: the job fails (non-zero) quickly
 #   rank_hangs  rank 1 hangs after 4 batches: rank 0 gives up after --timeout 3 s with one
 #               clear line and the job fails (non-zero), well before ctest's timeout
+#   mismatch    the two ranks run different batch sizes: both refuse at fit()'s start with a
+#               line naming the setting and its values, and the job fails
 #   example     EXAMPLE (nietzsche or poems) train --distributed on 3 ranks x 1 thread on a small
 #               made-up text: the same model file, byte for byte, as --threads 3 in one process
 set -euo pipefail
@@ -80,6 +82,19 @@ case "$case_name" in
   rank_hangs)
     fails_cleanly "seqlm: rank 0 of 2: no answer within 3 s in the exchange of the gradients of epoch 0, batch 4" \
       2 --fail-rank 1 --fail-step 4 --fail hang --timeout 3
+    ;;
+  mismatch)
+    status=0
+    timeout 120 "$mpiexec" --allow-run-as-root --oversubscribe --bind-to none \
+      --mca btl self,tcp --mca btl_tcp_if_include lo --mca oob_tcp_if_include lo \
+      -np 1 "$train" --batch-size 13 : -np 1 "$train" --batch-size 12 >out.txt 2>err.txt || status=$?
+    tail -n 5 err.txt
+    expected="fit: batch_size is 13 on process 0 but 12 on process 1; every process must run the same job"
+    if [ "$status" -eq 0 ] || [ "$status" -eq 124 ] || ! grep -q -- "$expected" err.txt; then
+      echo "FAIL: status $status, expected a failure saying '$expected'"
+      exit 1
+    fi
+    echo "ok: the job failed with status $status and said why"
     ;;
   example)
     python3 - >text.txt <<'PY' 2>/dev/null || for k in $(seq 1 150); do echo "the time of water and words $k was long"; done >text.txt
