@@ -12,6 +12,8 @@ packages=(
   libbenchmark-dev  # Google Benchmark, for benchmarks/
   libhdf5-dev       # HDF5 C library: the optional Keras interop (seqlm::keras) reads .keras/.h5 weights
   libzip-dev        # libzip: the .keras ZIP archives of seqlm::keras
+  libopenmpi-dev    # Open MPI: the optional data-parallel training over ranks (seqlm::mpi)
+  openmpi-bin       # mpirun: the mpi tests start 2 and 3 ranks on loopback (about 20 s)
   python3-h5py      # tests: reads seqlm's exported .keras back as Keras's own h5py code would
   python3-numpy
   libboost-dev      # Boost.Beast/Asio (headers): examples/poem_server's HTTP and WebSocket

@@ -36,8 +36,13 @@ class BatchLossLog final : public seqlm::Callback<float> {
     rows_ << context.state->global_step << ',' << context.state->epoch + 1 << ',' << batch + 1 << ','
           << logs.at("batch_loss") << ',' << logs.at("loss") << ',' << logs.at("lr") << '\n';
   }
-  void on_epoch_end(seqlm::Index, const seqlm::Logs&, seqlm::TrainingContext<float>&) override { write(); }
-  void on_train_end(const seqlm::Logs&, seqlm::TrainingContext<float>&) override { write(); }
+  // Only where the context writes files (rank 0 of a --distributed run).
+  void on_epoch_end(seqlm::Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) override {
+    if (context.writes_files) write();
+  }
+  void on_train_end(const seqlm::Logs&, seqlm::TrainingContext<float>& context) override {
+    if (context.writes_files) write();
+  }
 
  private:
   void write() const {

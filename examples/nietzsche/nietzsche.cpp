@@ -25,7 +25,9 @@
 //
 // Options beyond the tutorial: --every-position puts a loss on all 60 positions of a window
 // (LSTM with return_sequences -> Dense at every step; same parameters, 60 times the targets per
-// forward pass), --threads trains data-parallel, --max-batches stops an epoch early (tests),
+// forward pass), --threads trains data-parallel (and --distributed over the ranks of
+// `mpirun -np N nietzsche train --distributed`, docs/distributed.md; built with MPI only, the
+// model equals one process's with --threads N x threads), --max-batches stops an epoch early (tests),
 // --validation-split F holds out the last fraction F of the windows (Keras's validation_split;
 // fit reports val_loss, val_accuracy, ...), --log-csv FILE writes every epoch's metrics.
 //
@@ -60,6 +62,7 @@
 #include <vector>
 
 #include "../common/cli.hpp"
+#include "../common/distributed.hpp"
 #include "../common/keras_files.hpp"
 #include "../common/model_metadata.hpp"
 #include "../common/ngram_baseline.hpp"
@@ -211,6 +214,7 @@ int train(const examples::CommandLine& cli) {
   const Index sample_length = static_cast<Index>(cli.integer("sample-length"));
   const auto seed = static_cast<std::uint64_t>(cli.integer("seed"));
 
+  examples::Distributed distributed(cli);  // --distributed: MPI ranks; rank 0 alone prints and saves
   const Corpus corpus = read_corpus(cli.text("data"));
   const Index vocabulary = corpus.tokenizer.vocabulary_size();
   const Windows windows = cut_windows(corpus, cli);
@@ -235,6 +239,7 @@ int train(const examples::CommandLine& cli) {
   Model& model = *built;
 
   seqlm::FitOptions<float>& options = setup.options;
+  options.process_group = distributed.group();
 
   seqlm::json::Value config = seqlm::json::Value::object();
   config.set("tutorial", "Chollet, Deep Learning with Python, 8.1 (nietzsche.txt)")
@@ -255,7 +260,7 @@ int train(const examples::CommandLine& cli) {
   const std::string out = cli.text("out");
   seqlm::LambdaCallback<float> after_epoch;
   after_epoch.epoch_end = [&](Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) {
-    save(out, *context.model, *context.optimizer, corpus, config, window);
+    if (context.writes_files) save(out, *context.model, *context.optimizer, corpus, config, window);
     if (sample_length > 0) {
       print_samples(*context.model, corpus, window, temperatures, sample_length, cli.has("windowed"),
                     *context.rng);
@@ -275,7 +280,7 @@ int train(const examples::CommandLine& cli) {
     }
     std::cout << ", " << history.last("seconds") << " s\n";
   }
-  save(out, model, *optimizer, corpus, config, window);
+  if (distributed.root()) save(out, model, *optimizer, corpus, config, window);
   std::cout << "saved " << out << "\n";
   return 0;
 }
@@ -377,7 +382,9 @@ int main(int argc, char** argv) try {
   cli.option("validation-split", "0",
              "train, baseline: last fraction of the windows held out for validation");
   cli.option("units", "128", "train: LSTM units", examples::Range{1, examples::max_width});
-  cli.option("threads", "1", "train: data-parallel threads", examples::Range{1, examples::max_threads});
+  cli.option("threads", "1", "train: data-parallel threads (per rank with --distributed)",
+             examples::Range{1, examples::max_threads});
+  cli.flag("distributed", "train: data-parallel over the ranks of `mpirun -np N` (docs/distributed.md)");
   cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
   cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)",
              examples::Range{0, examples::max_batches});

@@ -44,7 +44,9 @@
 // close to the window length it was trained on however long the stream runs.
 //
 // Better than the tutorial, as options: --every-position (a loss at all 60 positions of a window:
-// the second GRU returns sequences, same parameters), --threads (data-parallel training).
+// the second GRU returns sequences, same parameters), --threads (data-parallel training), and
+// --distributed (over the ranks of `mpirun -np N poems train --distributed`, docs/distributed.md;
+// built with MPI only).
 //
 // `baseline` reads the text and cuts the windows and the split exactly as `train` does (same
 // "@\n" removal or --keep-terminator, --window, --step, --validation-split), fits an n-gram model
@@ -72,6 +74,7 @@
 #include <vector>
 
 #include "../common/cli.hpp"
+#include "../common/distributed.hpp"
 #include "../common/keras_files.hpp"
 #include "../common/model_metadata.hpp"
 #include "../common/ngram_baseline.hpp"
@@ -212,6 +215,7 @@ int train(const examples::CommandLine& cli) {
   const Index patience = static_cast<Index>(cli.integer("patience"));
   const auto seed = static_cast<std::uint64_t>(cli.integer("seed"));
 
+  examples::Distributed distributed(cli);  // --distributed: MPI ranks; rank 0 alone prints and saves
   const Corpus corpus = read_corpus(cli.text("data"), keep_terminator);
   const Index vocabulary = corpus.tokenizer.vocabulary_size();
   const Windows windows = cut_windows(corpus, cli);
@@ -237,6 +241,7 @@ int train(const examples::CommandLine& cli) {
   Model& model = *resumed;
 
   seqlm::FitOptions<float>& options = setup.options;
+  options.process_group = distributed.group();
 
   const std::string monitor = validate ? "val_loss" : "loss";
   seqlm::json::Value config = seqlm::json::Value::object();
@@ -261,7 +266,7 @@ int train(const examples::CommandLine& cli) {
   checkpoint_options.monitor = monitor;
   seqlm::ModelCheckpoint<float> checkpoint(
       [&](seqlm::TrainingContext<float>& context, Index epoch, const seqlm::Logs& logs) {
-        save(out, *context.model, *context.optimizer, corpus, config, window);
+        if (context.writes_files) save(out, *context.model, *context.optimizer, corpus, config, window);
         std::cout << "epoch " << epoch + 1 << ": " << monitor << " " << logs.at(monitor) << ", saved " << out
                   << "\n";
       },
@@ -454,7 +459,9 @@ int main(int argc, char** argv) try {
              examples::Range{0, examples::max_epochs});
   cli.option("validation-split", "0",
              "train, baseline: last fraction of the windows held out; train monitors val_loss if > 0");
-  cli.option("threads", "1", "train: data-parallel threads", examples::Range{1, examples::max_threads});
+  cli.option("threads", "1", "train: data-parallel threads (per rank with --distributed)",
+             examples::Range{1, examples::max_threads});
+  cli.flag("distributed", "train: data-parallel over the ranks of `mpirun -np N` (docs/distributed.md)");
   cli.option("seed", "0", "random seed (initial weights, shuffling, sampling)");
   cli.option("max-batches", "0", "train: stop after this many batches in all (0 = no limit)",
              examples::Range{0, examples::max_batches});

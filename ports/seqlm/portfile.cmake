@@ -29,6 +29,7 @@ vcpkg_cmake_configure(
         -DSEQLM_BUILD_EXAMPLES=OFF
         -DSEQLM_BUILD_BENCHMARKS=OFF
         -DSEQLM_KERAS=OFF
+        -DSEQLM_MPI=OFF
         ${FEATURE_OPTIONS}
 )
 

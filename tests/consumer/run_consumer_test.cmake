@@ -51,6 +51,13 @@ if(MODE STREQUAL "find_package")
   run_step(${CMAKE_COMMAND} -S ${SEQLM_CONSUMER_SOURCE} -B ${SCRATCH}/build -DCMAKE_BUILD_TYPE=Release
     -DCMAKE_CXX_COMPILER=${CXX} -DCMAKE_PREFIX_PATH=${SCRATCH}/b ${forward_args})
   run_step(${CMAKE_COMMAND} --build ${SCRATCH}/build)
+  set(build_output "${step_output}")
+  # An installed MPI component must be found and usable: find_package(seqlm COMPONENTS mpi).
+  if(EXISTS ${SCRATCH}/b/share/cmake/seqlm/seqlmMpiTargets.cmake AND NOT EXISTS ${SCRATCH}/build/app_mpi)
+    message(FATAL_ERROR "seqlm was installed with seqlm::mpi, but find_package(seqlm COMPONENTS mpi) "
+                        "did not give the consumer seqlm::mpi")
+  endif()
+  set(step_output "${build_output}")
   # The consumer adds no -march: on x86-64 seqlm must say that it runs the slow path.
   # (-P scripts have no CMAKE_HOST_SYSTEM_PROCESSOR; ask the host.)
   cmake_host_system_information(RESULT host_arch QUERY OS_PLATFORM)

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../error.hpp"
@@ -131,19 +132,38 @@ class DatasetRange {
   Index begin() const { return begin_; }  ///< first sequence of the dataset in the range
   const Dataset& dataset() const { return *data_; }
 
-  void fill(IndexSpan indices, Batch& batch) const {
-    shifted_.resize(static_cast<size_t>(indices.size));
-    for (Index k = 0; k < indices.size; ++k) {
-      if (indices[k] < 0 || indices[k] >= count_) {
-        throw value_error(
-            detail::make_message("DatasetRange: sequence ", indices[k], " is outside [0, ", count_, ")"));
-      }
-      shifted_[static_cast<size_t>(k)] = begin_ + indices[k];
-    }
-    data_->fill(IndexSpan(shifted_), batch);
+  void fill(IndexSpan indices, Batch& batch) const { data_->fill(IndexSpan(shift(indices)), batch); }
+
+  /// Only when the dataset pads a batch to its longest sequence and has them (LineSequences):
+  /// the steps of sequence k, and fill() padded to at least `min_steps` (distributed fit()
+  /// pads every process's share of a batch to the whole batch's longest sequence).
+  template <class D = Dataset>
+  auto steps_of(Index k) const -> decltype(std::declval<const D&>().steps_of(Index{})) {
+    check_sequence(k);
+    return data_->steps_of(begin_ + k);
+  }
+  template <class D = Dataset>
+  auto fill(IndexSpan indices, Batch& batch, Index min_steps) const
+      -> decltype(std::declval<const D&>().fill(IndexSpan{}, batch, min_steps)) {
+    return data_->fill(IndexSpan(shift(indices)), batch, min_steps);
   }
 
  private:
+  void check_sequence(Index k) const {
+    if (k < 0 || k >= count_) {
+      throw value_error(detail::make_message("DatasetRange: sequence ", k, " is outside [0, ", count_, ")"));
+    }
+  }
+
+  const std::vector<Index>& shift(IndexSpan indices) const {
+    shifted_.resize(static_cast<size_t>(indices.size));
+    for (Index k = 0; k < indices.size; ++k) {
+      check_sequence(indices[k]);
+      shifted_[static_cast<size_t>(k)] = begin_ + indices[k];
+    }
+    return shifted_;
+  }
+
   const Dataset* data_;
   Index begin_;
   Index count_;

@@ -369,7 +369,8 @@ enum class CsvMode {
 /// CSVLogger) and numbers with 10 significant digits. The columns are those of the first epoch
 /// logged (a later metric not among them is a value_error; a missing one is written "NA").
 /// Write failures are file_error naming the path. Resumable: the columns and, in rewrite mode,
-/// the rows so far (a resumed run rewrites the same file).
+/// the rows so far (a resumed run rewrites the same file). In a distributed fit() only rank 0
+/// writes (TrainingContext::writes_files); the other ranks keep the same state.
 template <class Scalar>
 class CsvLogger final : public Callback<Scalar> {
  public:
@@ -407,7 +408,7 @@ class CsvLogger final : public Callback<Scalar> {
     header_checked_ = false;
   }
 
-  void on_epoch_end(Index epoch, const Logs& logs, TrainingContext<Scalar>&) override {
+  void on_epoch_end(Index epoch, const Logs& logs, TrainingContext<Scalar>& context) override {
     if (columns_.empty()) {
       for (const auto& entry : logs) columns_.push_back(entry.first);
     }
@@ -421,6 +422,10 @@ class CsvLogger final : public Callback<Scalar> {
     for (const std::string& column : columns_) {
       const auto it = logs.find(column);
       row += "," + (it == logs.end() ? std::string("NA") : format_number(it->second));
+    }
+    if (!context.writes_files) {  // a distributed run's other ranks: rank 0 writes the file
+      if (mode_ == CsvMode::rewrite) rows_.push_back(std::move(row));
+      return;
     }
     if (mode_ == CsvMode::append) {
       if (!header_checked_) {

@@ -342,7 +342,8 @@ LoadedCheckpoint<Scalar> load_checkpoint(const std::string& path, const ModelLoa
 /// path are replaced by the epoch ModelCheckpoint passes (0-based: the current one after a
 /// batch, the finished one at an epoch end) and the global step (e.g. "run-{step}.checkpoint"
 /// keeps one file per save). The ModelCheckpoint must be the last of FitOptions::callbacks, so that the
-/// file holds every callback's work for the batch or epoch (value_error otherwise).
+/// file holds every callback's work for the batch or epoch (value_error otherwise). In a
+/// distributed fit() only rank 0 writes (TrainingContext::writes_files).
 template <class Scalar>
 typename ModelCheckpoint<Scalar>::SaveFunction checkpoint_writer(std::string path,
                                                                  ModelFileContents contents = {}) {
@@ -360,6 +361,7 @@ typename ModelCheckpoint<Scalar>::SaveFunction checkpoint_writer(std::string pat
           "; make it the last of FitOptions::callbacks, or the callbacks after it would miss this "
           "batch or epoch after a resume"));
     }
+    if (!context.writes_files) return;  // a distributed run's other ranks: rank 0 writes the file
     TrainingState state = *context.state;
     state.stop_training = context.stop_training;
     if (context.rng != nullptr) state.rng = context.rng->snapshot();

@@ -32,15 +32,23 @@
 /// Any dataset works that has `Index size() const` and `void fill(IndexSpan, Batch&) const`
 /// (WindowDataset, PrefixSequences, LineSequences, ...). Validation data is either a second
 /// dataset or, with FitOptions::validation_split, the last part of the training one.
+///
+/// With FitOptions::process_group (MPI ranks: <seqlm/distributed/mpi.hpp>, docs/distributed.md)
+/// every process runs this same loop on its own copy of the model: it fills only its share of
+/// each batch, the gradients are gathered and summed in one fixed order, and every process
+/// takes the same optimizer step; validation batches are spread over the processes too.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <ostream>
 #include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "../data/batching.hpp"
@@ -54,6 +62,7 @@
 #include "data_parallel.hpp"
 #include "history.hpp"
 #include "metrics.hpp"
+#include "process_group.hpp"
 #include "progress.hpp"
 #include "schedules.hpp"
 #include "state.hpp"
@@ -92,6 +101,14 @@ struct FitOptions {
   double validation_split = 0.0;
   LearningRateSchedule* schedule = nullptr;
   std::vector<Callback<Scalar>*> callbacks;  ///< run in this order
+  /// Data-parallel over processes as well (null: this process alone; see process_group.hpp).
+  /// Every process calls fit() with the same model, data, options and state; each runs
+  /// `threads` workers and fills only its share of every batch, and the weights after training
+  /// are bit-identical to one process with threads = size x threads. Only rank 0 prints
+  /// progress; callbacks run on every process (so that early stopping and schedules agree),
+  /// with TrainingContext::writes_files true on rank 0 alone (CsvLogger and checkpoint_writer
+  /// write only there).
+  ProcessGroup* process_group = nullptr;
 };
 
 /// The "no validation data" dataset type, the default of fit()'s ValidSet.
@@ -117,7 +134,93 @@ EvaluationResult evaluate(Sequential<Scalar>& model, const Dataset& data, Index 
   return totals.result();
 }
 
+/// evaluate() over the processes of `group`: process p evaluates validation batches
+/// [p V / size, (p + 1) V / size) of the V batches, and the per-batch results are summed in
+/// batch order on every process, so the result equals evaluate() on one process exactly.
+/// Collective: every process calls it with the same data and batch_size.
+template <class Scalar, class Dataset>
+EvaluationResult evaluate(Sequential<Scalar>& model, const Dataset& data, Index batch_size,
+                          ProcessGroup& group) {
+  detail::check_positive("evaluate", "batch size", batch_size);
+  if (data.size() <= 0) throw value_error("evaluate: the data set is empty");
+  const BatchSchedule schedule(data.size(), batch_size, BatchOptions{false, 0, false});
+  const Index batches = schedule.batch_count(), processes = group.size(), rank = group.rank();
+  // One record of four doubles per batch: loss, counted weight, correct, counted.
+  constexpr size_t record = 4 * sizeof(double);
+  std::vector<size_t> offsets(static_cast<size_t>(processes) + 1);
+  for (Index q = 0; q <= processes; ++q)
+    offsets[static_cast<size_t>(q)] = static_cast<size_t>(q * batches / processes) * record;
+  std::vector<unsigned char> records(static_cast<size_t>(batches) * record);
+  Batch batch;
+  TrainStep<Scalar> step(model);
+  for (Index k = rank * batches / processes; k < (rank + 1) * batches / processes; ++k) {
+    data.fill(schedule.batch(k), batch);
+    const CrossEntropyResult r = step.evaluate(batch);
+    const double values[4] = {r.loss, r.counted_weight, static_cast<double>(r.correct),
+                              static_cast<double>(r.counted)};
+    std::memcpy(records.data() + static_cast<size_t>(k) * record, values, record);
+  }
+  group.allgather(records, offsets, "the validation results");
+  MetricTotals totals;
+  for (Index k = 0; k < batches; ++k) {
+    double values[4];
+    std::memcpy(values, records.data() + static_cast<size_t>(k) * record, record);
+    CrossEntropyResult r;
+    r.loss = values[0];
+    r.counted_weight = values[1];
+    r.correct = static_cast<Index>(values[2]);
+    r.counted = static_cast<Index>(values[3]);
+    totals.add(r);
+  }
+  return totals.result();
+}
+
 namespace detail {
+
+// Whether a dataset pads a batch to its longest sequence and can say how long an example is
+// (LineSequences): then every process pads its share to the longest sequence of the whole batch.
+template <class Dataset, class = void>
+struct has_steps_of : std::false_type {};
+template <class Dataset>
+struct has_steps_of<Dataset, std::void_t<decltype(std::declval<const Dataset&>().steps_of(Index{})),
+                                         decltype(std::declval<const Dataset&>().fill(
+                                             IndexSpan{}, std::declval<Batch&>(), Index{}))>>
+    : std::true_type {};
+
+// Fills sequences [first, end) of the batch `indices` into `part`, shaped as the whole batch
+// would be (the same number of steps).
+template <class Dataset>
+void fill_share(const Dataset& data, IndexSpan indices, Index first, Index end, Batch& part) {
+  const IndexSpan share(indices.data + first, end - first);
+  if constexpr (has_steps_of<Dataset>::value) {
+    Index steps = 0;
+    for (const Index example : indices) steps = std::max(steps, data.steps_of(example));
+    data.fill(share, part, steps);
+  } else {
+    data.fill(share, part);
+  }
+}
+
+// Every process of `group` must run the same job: the values (named by `names`) are compared
+// with rank 0's and a distributed_error names the first that differs.
+inline void check_same_everywhere(ProcessGroup& group, const std::vector<const char*>& names,
+                                  const std::vector<double>& values) {
+  const size_t bytes = values.size() * sizeof(double);
+  std::vector<unsigned char> all(bytes * static_cast<size_t>(group.size()));
+  std::memcpy(all.data() + bytes * static_cast<size_t>(group.rank()), values.data(), bytes);
+  group.allgather(all, equal_offsets(group.size(), bytes), "fit()'s start-up check");
+  for (Index p = 1; p < group.size(); ++p) {
+    for (size_t k = 0; k < values.size(); ++k) {
+      double mine = 0.0, theirs = 0.0;
+      std::memcpy(&mine, all.data() + k * sizeof(double), sizeof(double));
+      std::memcpy(&theirs, all.data() + bytes * static_cast<size_t>(p) + k * sizeof(double), sizeof(double));
+      if (mine != theirs) {
+        throw distributed_error(make_message("fit: ", names[k], " is ", mine, " on process 0 but ", theirs,
+                                             " on process ", p, "; every process must run the same job"));
+      }
+    }
+  }
+}
 
 inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -223,10 +326,26 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
     st.schedule_state = options.schedule->state();
   }
 
+  ProcessGroup* const group = options.process_group;
+  if (group != nullptr) {
+    Index parameter_count = 0;
+    for (const auto& p : model.parameters()) parameter_count += p.value->size();
+    check_same_everywhere(
+        *group,
+        {"the parameter count", "threads", "the training set size", "the validation set size", "batch_size",
+         "epochs", "seed", "the state's epoch", "the state's batch", "the state's global step"},
+        {static_cast<double>(parameter_count), static_cast<double>(options.threads),
+         static_cast<double>(train.size()),
+         static_cast<double>(validation != nullptr ? validation->size() : 0),
+         static_cast<double>(options.batch_size), static_cast<double>(options.epochs),
+         static_cast<double>(options.seed), static_cast<double>(st.epoch), static_cast<double>(st.batch),
+         static_cast<double>(st.global_step)});
+  }
+
   const ScopedGemmThreads gemm_scope(options.gemm_threads);  // restored when fit() returns or throws
-  DataParallelTrainer<Scalar> trainer(model, options.threads, options.seed);
+  DataParallelTrainer<Scalar> trainer(model, options.threads, options.seed, group);
   ProgressOptions progress_options;
-  progress_options.verbosity = options.verbosity;
+  progress_options.verbosity = group != nullptr && group->rank() != 0 ? Verbosity::silent : options.verbosity;
   progress_options.output = options.output;
   ProgressReporter progress(progress_options);
   const Index validation_batch_size =
@@ -242,6 +361,7 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
   context.batches_per_epoch = batch_count;
   context.callbacks = options.callbacks;
   context.stop_training = st.stop_training;
+  context.writes_files = group == nullptr || group->rank() == 0;
   const auto for_each_callback = [&](const auto& call) {
     for (size_t k = 0; k < options.callbacks.size(); ++k) {
       context.current_callback = static_cast<Index>(k);
@@ -285,8 +405,17 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
     progress.begin_epoch(snapshot);
 
     for (Index k = st.batch; k < batch_count && !context.stop_training; ++k) {
-      train.fill(schedule.batch(k), batch);
-      const CrossEntropyResult result = trainer.compute_gradients(batch, epoch, k, options.truncate);
+      const IndexSpan indices = schedule.batch(k);
+      const Index batch_size = indices.size;
+      if (group == nullptr) {
+        train.fill(indices, batch);
+      } else {  // only this process's share of the batch
+        const Index first = trainer.share().first_sequence(batch_size),
+                    end = trainer.share().end_sequence(batch_size);
+        if (end > first) fill_share(train, indices, first, end, batch);
+      }
+      const CrossEntropyResult result =
+          trainer.compute_gradients(batch, batch_size, epoch, k, options.truncate);
 
       std::string bad_parameter;
       const bool finite_loss = std::isfinite(result.loss);
@@ -307,7 +436,7 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
         optimizer.step(context.parameters);
         st.epoch_totals.add(result);
       }
-      const Index tokens = batch.steps * batch.batch;
+      const Index tokens = trainer.batch_steps() * batch_size;
       st.epoch_tokens += tokens;
       st.batch = k + 1;
       ++st.global_step;
@@ -333,7 +462,10 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
     Logs logs = st.epoch_totals.result().to_logs();
     if (validation != nullptr) {
       if constexpr (!std::is_same_v<ValidSet, NoValidation>) {
-        const Logs val = evaluate(model, *validation, validation_batch_size).to_logs("val_");
+        const EvaluationResult result = group == nullptr
+                                            ? evaluate(model, *validation, validation_batch_size)
+                                            : evaluate(model, *validation, validation_batch_size, *group);
+        const Logs val = result.to_logs("val_");
         logs.insert(val.begin(), val.end());
       }
     }

@@ -140,6 +140,10 @@ struct TrainingContext {
   /// Set by a callback: in on_batch_end, fit() ends the epoch after this batch (validation and
   /// on_epoch_end still run, as in Keras); in on_epoch_end, no further epoch starts.
   bool stop_training = false;
+  /// Whether this process writes files: false on every process of a distributed fit() but
+  /// rank 0 (FitOptions::process_group). CsvLogger and checkpoint_writer then keep their state
+  /// as everywhere else but write nothing, so every rank can run the same callbacks.
+  bool writes_files = true;
 };
 
 }  // namespace seqlm
