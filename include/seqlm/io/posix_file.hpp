@@ -4,7 +4,7 @@
 /// Everything else that touches files goes through this header (reading: io/utf8.hpp,
 /// text/csv.hpp; the terminal check: train/progress.hpp) or through io/atomic_file.hpp
 /// (crash-safe writing), which includes it too. So a port to another system has exactly two
-/// headers to implement, and a system without POSIX stops at the #error below with a message
+/// headers to implement, and a system without POSIX stops at the `#error` below with a message
 /// that says so, instead of somewhere deep inside with a missing <unistd.h>.
 ///
 /// What a Windows port would put here: _wopen(_O_RDONLY | _O_BINARY | _O_NOINHERIT), _read,
