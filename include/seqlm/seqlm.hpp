@@ -53,6 +53,7 @@
 #include "data/batching.hpp"
 #include "data/line_sequences.hpp"
 #include "data/split.hpp"
+#include "data/token_file.hpp"
 #include "data/token_source.hpp"
 #include "data/whitespace_vocabulary.hpp"
 #include "data/windows.hpp"

@@ -5,6 +5,8 @@
 #
 #   equal_np2   2 ranks x 1 thread  == one process with 2 threads, byte for byte
 #   equal_np3   3 ranks x 1 thread, batches of 13 (shares of 4, 4, 5) == one process, 3 threads
+#   token_file  the text in a token file (data/token_file.hpp), every rank reading only the
+#               windows of its share from it: 2 ranks == one process == the text in memory
 #   resume      2 ranks x 3 threads write a checkpoint after 5 batches; 3 ranks x 2 threads
 #               resume from it: == one process with 6 threads from the start
 #   rank_exits  rank 1 exits after 4 batches: the job fails (non-zero) quickly
@@ -61,6 +63,13 @@ case "$case_name" in
   equal_np2)
     "$train" --single --threads 2 --out one.bin >/dev/null
     mpirun_ 2 --threads 1 --out two.bin
+    same one.bin two.bin
+    ;;
+  token_file)
+    "$train" --single --threads 2 --out memory.bin >/dev/null
+    "$train" --single --threads 2 --token-file corpus.tok --out one.bin >/dev/null
+    mpirun_ 2 --threads 1 --token-file corpus.tok --out two.bin
+    same memory.bin one.bin
     same one.bin two.bin
     ;;
   equal_np3)

@@ -7,6 +7,8 @@
 //   mpirun -np 2 mpi_train --threads 3 --checkpoint-every 5 --checkpoint 'run-{step}.ckpt' --out a.bin
 //   mpirun -np 3 mpi_train --threads 2 --resume run-5.ckpt --out b.bin  # == reference.bin
 //   mpirun -np 2 mpi_train --fail-rank 1 --fail-step 4 --fail exit|hang --timeout 5
+//   mpi_train --single --threads 2 --token-file corpus.tok --out a.bin   # writes corpus.tok
+//   mpirun -np 2 mpi_train --threads 1 --token-file corpus.tok --out b.bin  # reads it: == a.bin
 //
 // The data is made here: a deterministic token sequence cut into windows, validation_split 0.2.
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <seqlm/data/token_file.hpp>
 #include <seqlm/data/windows.hpp>
 #include <seqlm/distributed/mpi.hpp>
 #include <seqlm/model/sequential.hpp>
@@ -36,7 +39,7 @@ struct Arguments {
   bool single = false;
   Index threads = 1, epochs = 2, batch_size = 13, checkpoint_every = 0, fail_rank = -1, fail_step = -1;
   double timeout = 60.0;
-  std::string out, checkpoint, resume, fail;
+  std::string out, checkpoint, resume, fail, token_file;
 };
 
 Arguments parse(int argc, char** argv) {
@@ -71,6 +74,8 @@ Arguments parse(int argc, char** argv) {
       a.fail_step = std::stol(value);
     else if (name == "--fail")
       a.fail = value;
+    else if (name == "--token-file")
+      a.token_file = value;
     else
       throw value_error("mpi_train: unknown option " + name);
   }
@@ -110,7 +115,11 @@ void write_result(const std::string& path, Sequential<float>& model, const Histo
 
 int run(const Arguments& a, ProcessGroup* group) {
   const bool root = group == nullptr || group->rank() == 0;
-  const WindowDataset data(made_up_text(900), 10, 3, WindowTargets::next_token_after_window);
+  // --token-file: the same text read from a token file, window by window (each rank reads only
+  // the windows of its share); --single writes the file first.
+  if (!a.token_file.empty() && a.single) write_token_file(a.token_file, made_up_text(900).to_vector());
+  const TokenStream text = a.token_file.empty() ? made_up_text(900) : open_token_file(a.token_file, 7);
+  const WindowDataset data(text, 10, 3, WindowTargets::next_token_after_window);
 
   std::optional<LoadedCheckpoint<float>> saved;
   std::unique_ptr<Optimizer<float>> optimizer;

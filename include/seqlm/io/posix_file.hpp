@@ -63,6 +63,24 @@ class ReadOnlyFile {
     return static_cast<std::int64_t>(info.st_size);
   }
 
+  /// Reads exactly `count` bytes at byte `offset` into `buffer` (pread: the file position is
+  /// not used, so several threads may read one file at once). A file that ends before
+  /// offset + count is a file_error, as is any error but EINTR (retried).
+  void read_at(std::int64_t offset, char* buffer, std::size_t count) const {
+    while (count > 0) {
+      const ssize_t got = ::pread(fd_, buffer, count, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) fail("cannot read", errno);
+      if (got == 0) {
+        throw file_error(make_message(who_, ": \"", path_, "\" ends at byte ", offset, ", before the ", count,
+                                      " more bytes expected there"));
+      }
+      buffer += got;
+      count -= static_cast<std::size_t>(got);
+      offset += got;
+    }
+  }
+
   /// Reads up to `capacity` bytes into `buffer`; 0 at the end of the file. Retries after a
   /// signal (EINTR); any other error is a file_error.
   std::size_t read_some(char* buffer, std::size_t capacity) {
