@@ -602,17 +602,8 @@ def cpuinfo_field(key):
 
 
 def machine_description(torch, torch_build):
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpuinfo_field("model name") or platform.processor() or "unknown CPU",
         "cpu_family": cpuinfo_field("cpu family"),
         "cpu_model": cpuinfo_field("model"),
         "cpu_flags": cpuinfo_field("flags"),

@@ -150,23 +150,18 @@ Run one_process(const Dataset& data, Index threads, Index batch_size) {
   return run;
 }
 
-// `processes` threads, each fit() with `threads` workers on its own model; every rank's result.
-template <class Dataset>
-std::vector<Run> in_group(const Dataset& data, Index processes, Index threads, Index batch_size) {
+// Runs body(group, p) on `processes` threads, thread p being rank p of one ThreadGroup; once all
+// have finished, rethrows the first exception a rank let escape (in rank order).
+template <class Body>
+void on_ranks(Index processes, const Body& body) {
   SharedMemory memory(processes);
-  std::vector<Run> runs(static_cast<size_t>(processes));
   std::vector<std::exception_ptr> errors(static_cast<size_t>(processes));
   std::vector<std::thread> ranks;
   for (Index p = 0; p < processes; ++p) {
     ranks.emplace_back([&, p] {
       try {
         ThreadGroup group(memory, p, processes);
-        Sequential<float> model = tiny_model(std::is_same_v<Dataset, LineSequences>);
-        Adam<float> optimizer(adam_options());
-        FitOptions<float> options = options_for(threads, batch_size);
-        options.process_group = &group;
-        runs[static_cast<size_t>(p)].history = fit(model, optimizer, data, options);
-        runs[static_cast<size_t>(p)].weights = weights_of(model);
+        body(group, p);
       } catch (...) {
         errors[static_cast<size_t>(p)] = std::current_exception();
       }
@@ -176,6 +171,20 @@ std::vector<Run> in_group(const Dataset& data, Index processes, Index threads, I
   for (const auto& error : errors) {
     if (error) std::rethrow_exception(error);
   }
+}
+
+// `processes` threads, each fit() with `threads` workers on its own model; every rank's result.
+template <class Dataset>
+std::vector<Run> in_group(const Dataset& data, Index processes, Index threads, Index batch_size) {
+  std::vector<Run> runs(static_cast<size_t>(processes));
+  on_ranks(processes, [&](ThreadGroup& group, Index p) {
+    Sequential<float> model = tiny_model(std::is_same_v<Dataset, LineSequences>);
+    Adam<float> optimizer(adam_options());
+    FitOptions<float> options = options_for(threads, batch_size);
+    options.process_group = &group;
+    runs[static_cast<size_t>(p)].history = fit(model, optimizer, data, options);
+    runs[static_cast<size_t>(p)].weights = weights_of(model);
+  });
   return runs;
 }
 
@@ -219,24 +228,18 @@ TEST_CASE("Padded line sequences are padded to the whole batch's longest line on
 
 TEST_CASE("Processes that run different jobs are refused at the start of fit()") {
   const WindowDataset data(counting_text(200), 6, 2, WindowTargets::next_token_after_window);
-  SharedMemory memory(2);
   std::vector<std::string> messages(2);
-  std::vector<std::thread> ranks;
-  for (Index p = 0; p < 2; ++p) {
-    ranks.emplace_back([&, p] {
-      ThreadGroup group(memory, p, 2);
-      Sequential<float> model = tiny_model();
-      Adam<float> optimizer(adam_options());
-      FitOptions<float> options = options_for(1, p == 0 ? 8 : 9);
-      options.process_group = &group;
-      try {
-        fit(model, optimizer, data, options);
-      } catch (const distributed_error& e) {
-        messages[static_cast<size_t>(p)] = e.what();
-      }
-    });
-  }
-  for (auto& rank : ranks) rank.join();
+  on_ranks(2, [&](ThreadGroup& group, Index p) {
+    Sequential<float> model = tiny_model();
+    Adam<float> optimizer(adam_options());
+    FitOptions<float> options = options_for(1, p == 0 ? 8 : 9);
+    options.process_group = &group;
+    try {
+      fit(model, optimizer, data, options);
+    } catch (const distributed_error& e) {
+      messages[static_cast<size_t>(p)] = e.what();
+    }
+  });
   for (const std::string& message : messages) {
     CHECK(message ==
           "fit: batch_size is 8 on process 0 but 9 on process 1; every process must run the same job");
@@ -272,26 +275,20 @@ TEST_CASE("Only rank 0 writes the CSV log and the checkpoints; every rank keeps 
     }
   };
   remove_files();
-  SharedMemory memory(2);
   std::vector<std::vector<std::string>> rows(2);
-  std::vector<std::thread> ranks;
-  for (Index p = 0; p < 2; ++p) {
-    ranks.emplace_back([&, p] {
-      ThreadGroup group(memory, p, 2);
-      Sequential<float> model = tiny_model();
-      Adam<float> optimizer(adam_options());
-      CsvLogger<float> log(path("log.csv", p));
-      CheckpointOptions every_epoch;
-      every_epoch.save_best_only = false;
-      ModelCheckpoint<float> checkpoint(checkpoint_writer<float>(path("run.checkpoint", p)), every_epoch);
-      FitOptions<float> options = options_for(1, 8);
-      options.process_group = &group;
-      options.callbacks = {&log, &checkpoint};
-      fit(model, optimizer, data, options);
-      rows[static_cast<size_t>(p)] = untimed_rows(log);
-    });
-  }
-  for (auto& rank : ranks) rank.join();
+  on_ranks(2, [&](ThreadGroup& group, Index p) {
+    Sequential<float> model = tiny_model();
+    Adam<float> optimizer(adam_options());
+    CsvLogger<float> log(path("log.csv", p));
+    CheckpointOptions every_epoch;
+    every_epoch.save_best_only = false;
+    ModelCheckpoint<float> checkpoint(checkpoint_writer<float>(path("run.checkpoint", p)), every_epoch);
+    FitOptions<float> options = options_for(1, 8);
+    options.process_group = &group;
+    options.callbacks = {&log, &checkpoint};
+    fit(model, optimizer, data, options);
+    rows[static_cast<size_t>(p)] = untimed_rows(log);
+  });
   CHECK(exists(path("log.csv", 0)));
   CHECK(exists(path("run.checkpoint", 0)));
   CHECK_FALSE(exists(path("log.csv", 1)));
