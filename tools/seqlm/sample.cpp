@@ -1,0 +1,9 @@
+// PLACEHOLDER until the command is written: replaced before this branch is merged.
+#include <iostream>
+
+#include "commands.hpp"
+
+int seqlm_tool::sample_command(int, char**) {
+  std::cerr << "seqlm sample: not built yet\n";
+  return 2;
+}
