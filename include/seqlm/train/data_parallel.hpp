@@ -98,6 +98,8 @@ struct WorkerShare {
 template <class Scalar>
 class DataParallelTrainer {
  public:
+  using State = typename Sequential<Scalar>::State;
+
   /// threads >= 1; the replicas are copies of `model` made now.
   DataParallelTrainer(Sequential<Scalar>& model, Index threads, std::uint64_t seed)
       : DataParallelTrainer(model, threads, seed, nullptr) {}
@@ -146,6 +148,19 @@ class DataParallelTrainer {
   /// Time steps of the last batch (the same on every process).
   Index batch_steps() const { return batch_steps_; }
 
+  /// Stateful training (FitOptions::stateful): every worker keeps the recurrent state of its
+  /// sequences (its fixed slice of every batch) from one batch to the next, so sequence b of
+  /// a batch continues sequence b of the batch before. reset_states() goes back to zeros (at
+  /// the start of an epoch). Off by default: every batch starts from the zero state.
+  void set_stateful(bool stateful) {
+    stateful_ = stateful;
+    reset_states();
+  }
+  void reset_states() {
+    states_.clear();
+    states_.resize(static_cast<size_t>(share_.count));
+  }
+
   /// Forward + loss + backward of `batch` (batch `batch_index` of `epoch`): leaves the gradient of
   /// the batch's mean loss in the main model's parameters and returns the batch's loss/accuracy.
   CrossEntropyResult compute_gradients(const Batch& batch, Index epoch, Index batch_index, Index truncate) {
@@ -167,7 +182,7 @@ class DataParallelTrainer {
     if (share_.total == 1) {
       rngs_[0] = batch_rng(seed_, epoch, batch_index, 0);
       zero_gradients(parameters_);
-      return steps_[0]->train(part, LayerContext{true, &rngs_[0], truncate});
+      return steps_[0]->train(part, LayerContext{true, &rngs_[0], truncate}, carried_state(0, part.batch));
     }
 
     for (size_t r = 0; r < replicas_.size(); ++r) {
@@ -261,7 +276,17 @@ class DataParallelTrainer {
     rngs_[slot] = batch_rng(seed_, epoch_, batch_index_, share_.first + j);
     const LayerContext context{true, &rngs_[slot], truncate_};
     zero_gradients(j == 0 ? parameters_ : replica_parameters_[slot - 1]);
-    results_[static_cast<size_t>(share_.first + j)] = steps_[slot]->train(parts_[slot], context);
+    results_[static_cast<size_t>(share_.first + j)] =
+        steps_[slot]->train(parts_[slot], context, carried_state(slot, parts_[slot].batch));
+  }
+
+  // Local worker `slot`'s carried state for its `sequences` (null when not stateful); zeros
+  // when it is new or the slice changed size.
+  State* carried_state(size_t slot, Index sequences) {
+    if (!stateful_) return nullptr;
+    State& state = states_[slot];
+    if (state.batch != sequences) state = steps_[slot]->model().make_state(sequences);
+    return &state;
   }
 
   // One worker's block in the exchange: a header of doubles, then its gradients in parameter order.
@@ -379,6 +404,8 @@ class DataParallelTrainer {
   std::vector<size_t> offsets_;
   std::unique_ptr<detail::WorkerPool> pool_;
   std::function<void(Index)> task_ = [this](Index j) { run_part(j); };
+  bool stateful_ = false;
+  std::vector<State> states_;  // [j]: local worker j's carried state (stateful training)
   Index epoch_ = 0, batch_index_ = 0, truncate_ = 0, batch_steps_ = 0;
 };
 

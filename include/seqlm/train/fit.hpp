@@ -14,7 +14,9 @@
 ///
 /// ```text
 ///   lr <- schedule.on_epoch_begin(epoch, lr);  callbacks.on_epoch_begin(epoch)
+///   (stateful: every sequence's recurrent state back to zeros)
 ///   for k in batches of BatchSchedule(train.size(), batch_size, {shuffle, seed}) epoch `epoch`:
+///     lr <- schedule.on_batch_begin(global step, lr)
 ///     train.fill(indices_k, batch)
 ///     gradient of the batch's mean loss (data-parallel over `threads`, data_parallel.hpp)
 ///     NaN/inf in the loss or a gradient -> numeric_error (NanPolicy::stop) or skip the batch
@@ -90,6 +92,16 @@ struct FitOptions {
   int gemm_threads = 1;
   bool allow_oversubscription = false;
   Index truncate = 0;  ///< truncated BPTT: gradients flow back this many steps (0: all)
+  /// Stateful training (Keras's stateful=True, char-rnn's truncated BPTT): sequence b of every
+  /// batch continues sequence b of the batch before, so the recurrent state after a batch is
+  /// where the next one starts; it goes back to zeros at the start of every epoch. Needs
+  /// batches in order (shuffle = false) and all of batch_size sequences (the training set's
+  /// size a multiple of batch_size); a StreamDataset (data/streams.hpp) with
+  /// streams == batch_size is the dataset made for it. Validation data is read the same way,
+  /// in order with the state carried (validation_batch_size sequences, its size a multiple of
+  /// it), on every process. A run resumes only at an epoch boundary (the carried state is not
+  /// in TrainingState).
+  bool stateful = false;
   NanPolicy on_nan = NanPolicy::stop;
   Verbosity verbosity = Verbosity::automatic;
   std::ostream* output = nullptr;   ///< progress output; null: std::cout
@@ -118,18 +130,28 @@ struct NoValidation {
 };
 
 /// Loss, accuracy, perplexity and bits per token of `model` on every example of `data`, in
-/// order, batch_size examples at a time (inference: no dropout).
+/// order, batch_size examples at a time (inference: no dropout). stateful: sequence b of every
+/// batch continues sequence b of the batch before (the recurrent state is carried, from zeros;
+/// data.size() must be a multiple of batch_size), as FitOptions::stateful trains.
 template <class Scalar, class Dataset>
-EvaluationResult evaluate(Sequential<Scalar>& model, const Dataset& data, Index batch_size) {
+EvaluationResult evaluate(Sequential<Scalar>& model, const Dataset& data, Index batch_size,
+                          bool stateful = false) {
   detail::check_positive("evaluate", "batch size", batch_size);
   if (data.size() <= 0) throw value_error("evaluate: the data set is empty");
+  if (stateful && data.size() % batch_size != 0) {
+    throw value_error(detail::make_message("evaluate: stateful evaluation needs whole batches, but the ",
+                                           data.size(), " sequences are not a multiple of the batch size ",
+                                           batch_size));
+  }
   const BatchSchedule schedule(data.size(), batch_size, BatchOptions{false, 0, false});
   Batch batch;
   MetricTotals totals;
   TrainStep<Scalar> step(model);
+  typename Sequential<Scalar>::State state;
+  if (stateful) state = model.make_state(batch_size);
   for (Index k = 0; k < schedule.batch_count(); ++k) {
     data.fill(schedule.batch(k), batch);
-    totals.add(step.evaluate(batch));
+    totals.add(step.evaluate(batch, stateful ? &state : nullptr));
   }
   return totals.result();
 }
@@ -259,6 +281,24 @@ inline void check_gemm_threads(Index threads, int gemm_threads, bool allow_overs
   }
 }
 
+// The requirements of FitOptions::stateful (see there).
+inline void check_stateful_options(bool shuffle, Index train_size, Index batch_size, Index validation_size,
+                                   Index validation_batch_size) {
+  if (shuffle) {
+    throw value_error("fit: stateful training reads the batches in order; set FitOptions::shuffle = false");
+  }
+  if (train_size % batch_size != 0) {
+    throw value_error(make_message("fit: stateful training needs whole batches, but the ", train_size,
+                                   " training sequences are not a multiple of batch_size ", batch_size,
+                                   " (a StreamDataset with streams == batch_size is)"));
+  }
+  if (validation_size % validation_batch_size != 0) {
+    throw value_error(make_message("fit: stateful validation needs whole batches, but the ", validation_size,
+                                   " validation sequences are not a multiple of the validation batch size ",
+                                   validation_batch_size));
+  }
+}
+
 // FitOptions::validation_split applied to `train` (n sequences): checked, then cut at
 // floor(n (1 - fraction)) into two views. `has_validation`: a validation dataset was given too.
 template <class TrainSet>
@@ -294,6 +334,19 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
                             options.validation_batch_size);
   if (train.size() <= 0) throw value_error("fit: the training set is empty");
   if (validation != nullptr && validation->size() <= 0) throw value_error("fit: the validation set is empty");
+  const Index validation_batch_size =
+      options.validation_batch_size > 0 ? options.validation_batch_size : options.batch_size;
+  if (options.stateful) {
+    detail::check_stateful_options(options.shuffle, train.size(), options.batch_size,
+                                   validation != nullptr ? validation->size() : 0, validation_batch_size);
+    if (state != nullptr && state->batch != 0) {
+      throw value_error(
+          detail::make_message("fit: a stateful run resumes only at the start of an epoch, "
+                               "but the training state is at batch ",
+                               state->batch, " of epoch ", state->epoch,
+                               " (the carried recurrent state is not part of a checkpoint)"));
+    }
+  }
   for (const Callback<Scalar>* callback : options.callbacks) {
     if (callback == nullptr) throw value_error("fit: null callback in FitOptions::callbacks");
   }
@@ -333,13 +386,13 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
     check_same_everywhere(
         *group,
         {"the parameter count", "threads", "the training set size", "the validation set size", "batch_size",
-         "epochs", "seed", "the state's epoch", "the state's batch", "the state's global step"},
+         "epochs", "seed", "the state's epoch", "the state's batch", "the state's global step", "stateful"},
         {static_cast<double>(parameter_count), static_cast<double>(options.threads),
          static_cast<double>(train.size()),
          static_cast<double>(validation != nullptr ? validation->size() : 0),
          static_cast<double>(options.batch_size), static_cast<double>(options.epochs),
          static_cast<double>(options.seed), static_cast<double>(st.epoch), static_cast<double>(st.batch),
-         static_cast<double>(st.global_step)});
+         static_cast<double>(st.global_step), options.stateful ? 1.0 : 0.0});
   }
 
   const ScopedGemmThreads gemm_scope(options.gemm_threads);  // restored when fit() returns or throws
@@ -348,8 +401,7 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
   progress_options.verbosity = group != nullptr && group->rank() != 0 ? Verbosity::silent : options.verbosity;
   progress_options.output = options.output;
   ProgressReporter progress(progress_options);
-  const Index validation_batch_size =
-      options.validation_batch_size > 0 ? options.validation_batch_size : options.batch_size;
+  trainer.set_stateful(options.stateful);
 
   TrainingContext<Scalar> context;
   context.model = &model;
@@ -383,6 +435,7 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
     const Index epoch = st.epoch;
     schedule.start_epoch(epoch);
     if (st.batch == 0) {
+      trainer.reset_states();
       st.epoch_totals = MetricTotals{};
       st.epoch_tokens = 0;
       st.skipped_batches = 0;
@@ -407,6 +460,10 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
     for (Index k = st.batch; k < batch_count && !context.stop_training; ++k) {
       const IndexSpan indices = schedule.batch(k);
       const Index batch_size = indices.size;
+      if (options.schedule != nullptr) {
+        optimizer.set_learning_rate(
+            options.schedule->on_batch_begin(st.global_step, optimizer.learning_rate()));
+      }
       if (group == nullptr) {
         train.fill(indices, batch);
       } else {  // only this process's share of the batch
@@ -462,9 +519,12 @@ History fit_epochs(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, cons
     Logs logs = st.epoch_totals.result().to_logs();
     if (validation != nullptr) {
       if constexpr (!std::is_same_v<ValidSet, NoValidation>) {
-        const EvaluationResult result = group == nullptr
-                                            ? evaluate(model, *validation, validation_batch_size)
-                                            : evaluate(model, *validation, validation_batch_size, *group);
+        // Stateful validation reads every batch in order with the state carried: each process
+        // evaluates all of it (the same numbers everywhere).
+        const EvaluationResult result =
+            group == nullptr || options.stateful
+                ? evaluate(model, *validation, validation_batch_size, options.stateful)
+                : evaluate(model, *validation, validation_batch_size, *group);
         const Logs val = result.to_logs("val_");
         logs.insert(val.begin(), val.end());
       }
@@ -516,6 +576,12 @@ History fit(Sequential<Scalar>& model, Optimizer<Scalar>& optimizer, const Train
             TrainingState* state = nullptr) {
   if (options.validation_split == 0.0) {
     return detail::fit_epochs(model, optimizer, train, options, validation, state);
+  }
+  if (options.stateful) {
+    throw value_error(
+        "fit: FitOptions::validation_split holds out the last sequences, which in stateful training are "
+        "the last chunks of every stream; hold out the end of the text instead (a second StreamDataset "
+        "over the tail: TokenStream::slice) and pass it as the validation data");
   }
   const DatasetSplit<TrainSet> parts =
       detail::split_for_validation(train, options.validation_split, validation != nullptr);

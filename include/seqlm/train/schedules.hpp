@@ -1,8 +1,11 @@
 /// \file
-/// Learning-rate schedules, applied by fit() once per epoch (Keras semantics).
+/// Learning-rate schedules, applied by fit() once per epoch (Keras semantics) and, for the
+/// schedules that change the rate during an epoch, before every batch.
 ///
 /// ```text
 ///   fit():  before the first batch of epoch e:  lr <- schedule.on_epoch_begin(e, lr)
+///           before every batch (optimizer step s, counted over the whole run from 0):
+///                                               lr <- schedule.on_batch_begin(s, lr)
 ///           after epoch e's metrics are known:  lr <- schedule.on_epoch_end(e, logs, lr)
 /// ```
 ///
@@ -18,6 +21,8 @@
 ///                                                epochs without improvement of the monitor,
 ///                                                then `cooldown` epochs of rest
 ///   LambdaSchedule(f)                            lr_e = f(e, lr_{e-1})
+///   WarmupCosineDecay(options)                   per step: a linear warm-up to the peak rate,
+///                                                then a half cosine down to min_rate
 /// ```
 ///
 /// A schedule with state (ReduceLROnPlateau) exports it with state() and takes it back with
@@ -25,6 +30,7 @@
 /// reset() (called by fit() at the start of a fresh run) forgets it.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -44,6 +50,12 @@ class LearningRateSchedule {
   /// The rate for epoch `epoch`, given the current one. Default: unchanged.
   virtual double on_epoch_begin(Index epoch, double current) {
     (void)epoch;
+    return current;
+  }
+  /// The rate for optimizer step `step` (0-based over the whole run: TrainingState::global_step),
+  /// given the current one. Default: unchanged.
+  virtual double on_batch_begin(Index step, double current) {
+    (void)step;
     return current;
   }
   /// The rate after epoch `epoch` with metrics `logs`. Default: unchanged.
@@ -143,6 +155,64 @@ class LambdaSchedule final : public LearningRateSchedule {
 
  private:
   std::function<double(Index, double)> function_;
+};
+
+struct WarmupCosineOptions {
+  double peak_rate = 2e-3;   ///< the rate at the end of the warm-up
+  double min_rate = 2e-5;    ///< the rate at the end of the decay (and after it), <= peak_rate
+  Index warmup_steps = 100;  ///< steps of linear warm-up (>= 0)
+  Index total_steps = 0;     ///< steps of the whole run (> warmup_steps), used by the default progress
+  /// How far the run is, in [0, 1], at optimizer step s: the decay's clock. Empty: the steps,
+  /// (s - warmup_steps) / (total_steps - warmup_steps). A time budget plugs in here: e.g.
+  /// elapsed seconds / budget seconds, for a run that trains for a fixed wall time (then the
+  /// rates depend on the machine's speed, and a resumed run does not repeat them exactly).
+  std::function<double(Index step)> progress;
+};
+
+/// A linear warm-up followed by a cosine decay (Loshchilov & Hutter's SGDR without restarts,
+/// the usual schedule of transformer and char-rnn training), step by step:
+/// ```text
+///   s < warmup_steps:  lr_s = peak (s + 1) / warmup_steps
+///   otherwise:         p = clamp(progress(s), 0, 1)
+///                      lr_s = min_rate + (peak - min_rate) (1 + cos(pi p)) / 2
+/// ```
+/// Stateless (a function of the step): a resumed run continues exactly with step-based progress.
+class WarmupCosineDecay final : public LearningRateSchedule {
+ public:
+  explicit WarmupCosineDecay(const WarmupCosineOptions& options) : options_(options) {
+    detail::check_rate("WarmupCosineDecay", "peak_rate", options.peak_rate);
+    detail::check_rate("WarmupCosineDecay", "min_rate", options.min_rate);
+    if (options.min_rate > options.peak_rate) {
+      throw value_error(detail::make_message("WarmupCosineDecay: min_rate (", options.min_rate,
+                                             ") must not exceed peak_rate (", options.peak_rate, ")"));
+    }
+    if (options.warmup_steps < 0) {
+      throw value_error(
+          detail::make_message("WarmupCosineDecay: warmup_steps must be >= 0, got ", options.warmup_steps));
+    }
+    if (!options_.progress && options.total_steps <= options.warmup_steps) {
+      throw value_error(detail::make_message("WarmupCosineDecay: total_steps (", options.total_steps,
+                                             ") must exceed warmup_steps (", options.warmup_steps,
+                                             ") unless a progress function is given"));
+    }
+  }
+
+  double rate_at(Index step) const {
+    if (step < options_.warmup_steps) {
+      return options_.peak_rate * static_cast<double>(step + 1) / static_cast<double>(options_.warmup_steps);
+    }
+    double p = options_.progress ? options_.progress(step)
+                                 : static_cast<double>(step - options_.warmup_steps) /
+                                       static_cast<double>(options_.total_steps - options_.warmup_steps);
+    p = std::isfinite(p) ? std::min(std::max(p, 0.0), 1.0) : 1.0;
+    const double pi = 3.14159265358979323846;
+    return options_.min_rate + (options_.peak_rate - options_.min_rate) * 0.5 * (1.0 + std::cos(pi * p));
+  }
+
+  double on_batch_begin(Index step, double) override { return rate_at(step); }
+
+ private:
+  WarmupCosineOptions options_;
 };
 
 struct PlateauOptions {
