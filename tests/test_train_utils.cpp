@@ -588,3 +588,15 @@ TEST_CASE("ProgressReporter: an epoch stopped early reports the batches actually
   bar.end_epoch(s, {{"loss", 0.5}});
   CHECK(bar_out.str().find("7/50 ") != std::string::npos);
 }
+
+TEST_CASE("A run without a fixed number of epochs shows the epoch without a total") {
+  ProgressSnapshot s;
+  s.epoch = 2;
+  s.epochs = until_stopped;  // trained for a time budget, or until early stopping
+  s.batches = 40;
+  s.loss = std::nan("");
+  s.accuracy = std::nan("");
+  CHECK(format_progress_line(s) == "epoch 3 - batch 0/40 (0%) - ETA ? - 0 tok/s");
+  s.epochs = 5;
+  CHECK(format_progress_line(s) == "epoch 3/5 - batch 0/40 (0%) - ETA ? - 0 tok/s");
+}

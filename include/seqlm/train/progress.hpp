@@ -26,6 +26,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <limits>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -48,12 +49,16 @@ struct ProgressOptions {
   int bar_width = 30;                   ///< characters between [ and ]
 };
 
+/// FitOptions::epochs for a run that trains until a callback stops it (a time budget, early
+/// stopping): the progress then names the epoch without a total ("epoch 3").
+inline constexpr Index until_stopped = std::numeric_limits<Index>::max();
+
 /// Where an epoch stands: `batch` of `batches` done after `elapsed_seconds`, with the running
 /// (epoch-so-far) loss and accuracy.
 struct ProgressSnapshot {
-  Index epoch = 0;  ///< 0-based; printed 1-based
-  Index epochs = 1;
-  Index batch = 0;  ///< batches completed in this epoch
+  Index epoch = 0;   ///< 0-based; printed 1-based
+  Index epochs = 1;  ///< until_stopped: no total
+  Index batch = 0;   ///< batches completed in this epoch
   Index batches = 1;
   double elapsed_seconds = 0.0;  ///< since this run of the epoch started
   Index tokens = 0;              ///< input tokens processed since then
@@ -166,12 +171,17 @@ inline std::string format_bar_line(const ProgressSnapshot& s, int width) {
          format_count(tokens_per_second(s.tokens, s.elapsed_seconds)) + " tok/s" + format_running_metrics(s);
 }
 
+/// "3/20", or "3" when the run has no fixed number of epochs.
+inline std::string epoch_of_epochs(const ProgressSnapshot& s) {
+  return std::to_string(s.epoch + 1) + (s.epochs == until_stopped ? "" : "/" + std::to_string(s.epochs));
+}
+
 /// A plain progress line, e.g. "epoch 3/20 - batch 12/120 (10%) - ETA 40s - 8.1k tok/s - loss: ...".
 inline std::string format_progress_line(const ProgressSnapshot& s) {
   const Index percent = s.batches > 0 ? s.batch * 100 / s.batches : 100;
-  return "epoch " + std::to_string(s.epoch + 1) + "/" + std::to_string(s.epochs) + " - batch " +
-         std::to_string(s.batch) + "/" + std::to_string(s.batches) + " (" + std::to_string(percent) +
-         "%) - ETA " + format_duration(eta_seconds(s)) + " - " +
+  return "epoch " + epoch_of_epochs(s) + " - batch " + std::to_string(s.batch) + "/" +
+         std::to_string(s.batches) + " (" + std::to_string(percent) + "%) - ETA " +
+         format_duration(eta_seconds(s)) + " - " +
          format_count(tokens_per_second(s.tokens, s.elapsed_seconds)) + " tok/s" + format_running_metrics(s);
 }
 
@@ -207,7 +217,7 @@ class ProgressReporter {
     last_line_batch_ = s.batch;
     last_width_ = 0;
     if (style_ == Verbosity::progress_bar) {
-      out() << "Epoch " << s.epoch + 1 << "/" << s.epochs << "\n";
+      out() << "Epoch " << epoch_of_epochs(s) << "\n";
       draw(format_bar_line(s, options_.bar_width));
     }
   }
@@ -236,7 +246,7 @@ class ProgressReporter {
            format_bar(s.batch, s.batches, options_.bar_width) + " - " + format_epoch_summary(s, logs));
       out() << "\n" << std::flush;
     } else if (style_ == Verbosity::lines) {
-      out() << "epoch " << s.epoch + 1 << "/" << s.epochs << " - " << s.batch << " batches - "
+      out() << "epoch " << epoch_of_epochs(s) << " - " << s.batch << " batches - "
             << format_epoch_summary(s, logs) << "\n"
             << std::flush;
     }
