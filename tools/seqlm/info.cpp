@@ -122,7 +122,8 @@ struct TokenizerView {
   std::vector<std::string> lines;  // for people
 };
 
-TokenizerView view_tokenizer(const json::Value& tokenizer) {
+// `model_ids`: the ids the model reads (its input size), 0 for a model of features.
+TokenizerView view_tokenizer(const json::Value& tokenizer, seqlm::Index model_ids) {
   TokenizerView view;
   if (tokenizer.is_null()) {
     view.lines.push_back(
@@ -170,6 +171,11 @@ TokenizerView view_tokenizer(const json::Value& tokenizer) {
     return view;
   }
   view.json.set("preview", std::move(preview));
+  const seqlm::Index size = view.json.at("vocabulary_size").as_int64();
+  if (model_ids > 0 && size != model_ids) {
+    view.lines.push_back("  warning: the model reads " + with_commas(model_ids) + " ids, the tokenizer has " +
+                         with_commas(size) + ": they do not belong together");
+  }
   return view;
 }
 
@@ -242,6 +248,10 @@ void print_value(std::ostream& out, const std::string& key, const json::Value& v
   out << pad << seqlm::utf8::printable(key) << ": " << seqlm::utf8::printable(text) << "\n";
 }
 
+seqlm::Index input_ids(const seqlm::Sequential<float>& model) {
+  return model.input_spec().tokens ? model.input_spec().size : 0;
+}
+
 json::Value layers_json(const seqlm::Sequential<float>& model) {
   json::Value layers = json::Value::array();
   for (seqlm::Index i = 0; i < model.size(); ++i) {
@@ -274,7 +284,7 @@ int print_json(const Inspection& inspection) {
                         .set("size", loaded.model.input_spec().size))
       .set("layers", layers_json(loaded.model))
       .set("architecture", seqlm::architecture_of(loaded.model))
-      .set("tokenizer", view_tokenizer(loaded.tokenizer).json)
+      .set("tokenizer", view_tokenizer(loaded.tokenizer, input_ids(loaded.model)).json)
       .set("training_config", loaded.training_config)
       .set("metadata", std::move(metadata));
   if (checkpoint) {
@@ -334,7 +344,8 @@ int print_text(const Inspection& inspection) {
       << (loaded.model.input_spec().tokens ? loaded.model.input_spec().size - 1
                                            : loaded.model.input_spec().size)
       << "\n\n";
-  for (const std::string& line : view_tokenizer(loaded.tokenizer).lines) out << line << "\n";
+  for (const std::string& line : view_tokenizer(loaded.tokenizer, input_ids(loaded.model)).lines)
+    out << line << "\n";
 
   out << "\ntraining configuration:";
   const json::Value& config = loaded.training_config;

@@ -16,13 +16,13 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
 #include <seqlm/error.hpp>
 #include <seqlm/io/utf8.hpp>
+#include <seqlm/text/csv.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,34 +48,18 @@ inline constexpr std::size_t max_history_rows = 1000000;
 
 namespace detail {
 
-inline std::vector<std::string> split_csv_line(std::string_view line) {
-  std::vector<std::string> cells;
-  std::size_t begin = 0;
-  while (true) {
-    const std::size_t comma = line.find(',', begin);
-    std::string cell(
-        line.substr(begin, comma == std::string_view::npos ? std::string_view::npos : comma - begin));
-    while (!cell.empty() && (cell.back() == ' ' || cell.back() == '\t')) cell.pop_back();
-    std::size_t first = 0;
-    while (first < cell.size() && (cell[first] == ' ' || cell[first] == '\t')) ++first;
-    cells.push_back(cell.substr(first));
-    if (comma == std::string_view::npos) return cells;
-    begin = comma + 1;
-  }
-}
-
 // A cell as a number: NaN for a missing value ("", "nan", "NA") and for an infinite one (a
 // diverged run has no point to draw); `ok` is false for anything else that is not a number.
-inline double parse_cell(const std::string& cell, bool& ok) {
+inline double parse_cell(std::string cell, bool& ok) {
+  const std::size_t first = cell.find_first_not_of(" \t");
+  cell = first == std::string::npos ? std::string()
+                                    : cell.substr(first, cell.find_last_not_of(" \t") + 1 - first);
   ok = true;
-  if (cell.empty() || cell == "nan" || cell == "NaN" || cell == "NA" || cell == "-nan") {
-    return std::numeric_limits<double>::quiet_NaN();
-  }
-  if (cell == "inf" || cell == "-inf" || cell == "Infinity" || cell == "-Infinity") {
+  if (cell.empty() || cell == "nan" || cell == "NaN" || cell == "-nan" || cell == "NA" || cell == "inf" ||
+      cell == "-inf") {
     return std::numeric_limits<double>::quiet_NaN();
   }
   char* end = nullptr;
-  errno = 0;
   const double value = std::strtod(cell.c_str(), &end);
   ok = end != cell.c_str() && *end == '\0' && std::isfinite(value);
   return value;
@@ -83,70 +67,71 @@ inline double parse_cell(const std::string& cell, bool& ok) {
 
 }  // namespace detail
 
-// Parses the text of a history CSV; `path` names it in errors. Throws seqlm::value_error
-// "\"<path>\": <what>" for an empty file, a header without an "epoch" column, an empty or
-// repeated column name, a row with the wrong number of cells, an epoch that is missing or
-// not a number, a cell that is not a number ("\"h.csv\" line 3, column 2 (loss): \"abc\" is
-// not a number"), or no rows.
-inline HistoryTable parse_history_csv(std::string_view text, const std::string& path) {
+// Reads a history CSV: a header with an "epoch" column and any metric columns (CsvLogger:
+// "epoch,accuracy,loss,val_accuracy,val_loss"), then one row per epoch, through seqlm's
+// CsvReader (quotes, CRLF, blank lines and a byte order mark are handled there). Throws
+// seqlm::file_error "\"<path>\": <what>" when the file cannot be read or is not a regular file,
+// is empty, has no "epoch" column, an empty or repeated column name, a row with the wrong
+// number of cells, an epoch that is missing, a cell that is not a number ("\"h.csv\" line 3,
+// column 2 (loss): \"abc\" is not a number"), more than max_history_rows rows, or no rows.
+inline HistoryTable read_history_csv(const std::string& path) {
   const std::string where = "\"" + seqlm::utf8::printable(path) + "\"";
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
+    throw seqlm::file_error(where + " is " + (S_ISDIR(info.st_mode) ? "a directory" : "not a regular file") +
+                            ", not a history CSV");
+  }
+  seqlm::CsvReader reader(path);
+  std::vector<std::string> cells;
+  if (!reader.read_row(cells)) {
+    throw seqlm::file_error(where + ": empty file, expected a header line \"epoch,loss,...\"");
+  }
+  const auto at_line = [&]() { return where + " line " + std::to_string(reader.row_line()); };
+
   HistoryTable table;
-  std::size_t epoch_column = 0;
-  std::size_t header_cells = 0;
-  bool have_header = false;
-  std::size_t line_number = 0;
-  for (std::size_t begin = 0; begin < text.size();) {
-    const std::size_t newline = std::min(text.find('\n', begin), text.size());
-    std::string_view line = text.substr(begin, newline - begin);
-    begin = newline + 1;
-    ++line_number;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.find_first_not_of(" \t") == std::string_view::npos) continue;  // blank line
-    const std::string at_line = where + " line " + std::to_string(line_number);
-    const std::vector<std::string> cells = detail::split_csv_line(line);
-    if (!have_header) {
-      if (!seqlm::utf8::is_valid(line)) throw seqlm::value_error(at_line + ": the header is not UTF-8 text");
-      bool found = false;
-      for (std::size_t c = 0; c < cells.size(); ++c) {
-        if (cells[c].empty()) {
-          throw seqlm::value_error(at_line + ": column " + std::to_string(c + 1) +
-                                   " of the header has no name");
-        }
-        for (std::size_t d = 0; d < c; ++d) {
-          if (cells[d] == cells[c])
-            throw seqlm::value_error(at_line + ": the header names column \"" + cells[c] + "\" twice");
-        }
-        if (cells[c] == "epoch") {
-          epoch_column = c;
-          found = true;
-        } else {
-          table.columns.push_back(cells[c]);
-        }
-      }
-      if (!found) {
-        throw seqlm::value_error(at_line + ": the header \"" + seqlm::utf8::printable(line) +
-                                 "\" has no \"epoch\" column (expected a training history: epoch,loss,...)");
-      }
-      header_cells = cells.size();
-      table.values.resize(table.columns.size());
-      have_header = true;
-      continue;
+  std::size_t epoch_column = cells.size();
+  std::string header;
+  for (std::size_t c = 0; c < cells.size(); ++c) {
+    header += (c > 0 ? "," : "") + cells[c];
+    if (cells[c].empty()) {
+      throw seqlm::file_error(at_line() + ": column " + std::to_string(c + 1) + " of the header has no name");
     }
+    for (std::size_t d = 0; d < c; ++d) {
+      if (cells[d] == cells[c]) {
+        throw seqlm::file_error(at_line() + ": the header names column \"" +
+                                seqlm::utf8::printable(cells[c]) + "\" twice");
+      }
+    }
+    if (cells[c] == "epoch") {
+      epoch_column = c;
+    } else {
+      table.columns.push_back(cells[c]);
+    }
+  }
+  if (epoch_column == cells.size()) {
+    throw seqlm::file_error(at_line() + ": the header \"" + seqlm::utf8::printable(header) +
+                            "\" has no \"epoch\" column (expected a training history: epoch,loss,...)");
+  }
+  const std::size_t header_cells = cells.size();
+  table.values.resize(table.columns.size());
+
+  while (reader.read_row(cells)) {
     if (cells.size() != header_cells) {
-      throw seqlm::value_error(at_line + ": " + std::to_string(cells.size()) + " cells, the header has " +
-                               std::to_string(header_cells));
+      throw seqlm::file_error(at_line() + ": " + std::to_string(cells.size()) + " cells, the header has " +
+                              std::to_string(header_cells));
     }
-    if (table.epochs.size() >= max_history_rows) {
-      throw seqlm::value_error(where + ": more than " + std::to_string(max_history_rows) + " epochs");
+    if (table.epochs.size() == max_history_rows) {
+      throw seqlm::file_error(where + ": more than " + std::to_string(max_history_rows) + " epochs");
     }
     std::size_t metric = 0;
     for (std::size_t c = 0; c < cells.size(); ++c) {
       bool ok = true;
       const double value = detail::parse_cell(cells[c], ok);
-      const std::string name = c == epoch_column ? std::string("epoch") : table.columns[metric];
       if (!ok || (c == epoch_column && std::isnan(value))) {
-        throw seqlm::value_error(at_line + ", column " + std::to_string(c + 1) + " (" + name + "): \"" +
-                                 seqlm::utf8::printable(cells[c]) + "\" is not a number");
+        const std::string name = c == epoch_column ? std::string("epoch") : table.columns[metric];
+        throw seqlm::file_error(at_line() + ", column " + std::to_string(c + 1) + " (" +
+                                seqlm::utf8::printable(name) + "): \"" + seqlm::utf8::printable(cells[c]) +
+                                "\" is not a number");
       }
       if (c == epoch_column) {
         table.epochs.push_back(value);
@@ -155,22 +140,8 @@ inline HistoryTable parse_history_csv(std::string_view text, const std::string& 
       }
     }
   }
-  if (!have_header)
-    throw seqlm::value_error(where + ": empty file, expected a header line \"epoch,loss,...\"");
-  if (table.epochs.empty()) throw seqlm::value_error(where + ": has a header but no epochs");
+  if (table.epochs.empty()) throw seqlm::file_error(where + ": has a header but no epochs");
   return table;
-}
-
-// Reads and parses a history CSV (seqlm::file_error when it cannot be read or is not a regular
-// file; 64 MiB at most).
-inline HistoryTable read_history_csv(const std::string& path) {
-  struct stat info {};
-  if (::stat(path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
-    throw seqlm::file_error("\"" + seqlm::utf8::printable(path) + "\" is " +
-                            (S_ISDIR(info.st_mode) ? "a directory" : "not a regular file") +
-                            ", not a history CSV");
-  }
-  return parse_history_csv(seqlm::read_text_file(path, std::size_t{64} << 20), path);
 }
 
 // ---- axes ------------------------------------------------------------------------------------
