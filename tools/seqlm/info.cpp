@@ -49,13 +49,16 @@ std::string escaped(const std::string& token, bool quotes = true) {
   return seqlm::utf8::printable(out);
 }
 
+// 179772 -> "179,772".
 std::string with_commas(long long value) {
-  std::string digits = std::to_string(value < 0 ? -value : value), out;
-  for (std::size_t k = 0; k < digits.size(); ++k) {
-    if (k > 0 && (digits.size() - k) % 3 == 0) out += ',';
+  const std::string digits = std::to_string(value);
+  const std::size_t sign = value < 0 ? 1 : 0;
+  std::string out = digits.substr(0, sign);
+  for (std::size_t k = sign; k < digits.size(); ++k) {
+    if (k > sign && (digits.size() - k) % 3 == 0) out += ',';
     out += digits[k];
   }
-  return (value < 0 ? "-" : "") + out;
+  return out;
 }
 
 // Everything `info` shows about one file.
@@ -65,6 +68,8 @@ struct Inspection {
   std::optional<seqlm::LoadedModel<float>> loaded;
   json::Value training;   // a checkpoint's "training" metadata (epoch, batch, ..., extra.history)
   json::Value optimizer;  // a checkpoint's "optimizer" metadata (name, iterations, ...)
+  json::Value tokenizer;  // {"type", "vocabulary_size", "preview"} or null, for --json
+  std::vector<std::string> tokenizer_lines;  // the same for people
 };
 
 // A path that is not a regular file, as one line: "cannot open "x": No such file or directory",
@@ -252,6 +257,18 @@ seqlm::Index input_ids(const seqlm::Sequential<float>& model) {
   return model.input_spec().tokens ? model.input_spec().size : 0;
 }
 
+// Fills the tokenizer's description before anything is printed, so that an invalid tokenizer
+// stops `info` with one line instead of half a description.
+void describe_tokenizer(Inspection& inspection) {
+  try {
+    TokenizerView view = view_tokenizer(inspection.loaded->tokenizer, input_ids(inspection.loaded->model));
+    inspection.tokenizer = std::move(view.json);
+    inspection.tokenizer_lines = std::move(view.lines);
+  } catch (const seqlm::error& e) {
+    throw seqlm::file_error("model file \"" + inspection.path + "\": its tokenizer is invalid: " + e.what());
+  }
+}
+
 json::Value layers_json(const seqlm::Sequential<float>& model) {
   json::Value layers = json::Value::array();
   for (seqlm::Index i = 0; i < model.size(); ++i) {
@@ -284,7 +301,7 @@ int print_json(const Inspection& inspection) {
                         .set("size", loaded.model.input_spec().size))
       .set("layers", layers_json(loaded.model))
       .set("architecture", seqlm::architecture_of(loaded.model))
-      .set("tokenizer", view_tokenizer(loaded.tokenizer, input_ids(loaded.model)).json)
+      .set("tokenizer", inspection.tokenizer)
       .set("training_config", loaded.training_config)
       .set("metadata", std::move(metadata));
   if (checkpoint) {
@@ -344,8 +361,7 @@ int print_text(const Inspection& inspection) {
       << (loaded.model.input_spec().tokens ? loaded.model.input_spec().size - 1
                                            : loaded.model.input_spec().size)
       << "\n\n";
-  for (const std::string& line : view_tokenizer(loaded.tokenizer, input_ids(loaded.model)).lines)
-    out << line << "\n";
+  for (const std::string& line : inspection.tokenizer_lines) out << line << "\n";
 
   out << "\ntraining configuration:";
   const json::Value& config = loaded.training_config;
@@ -391,7 +407,8 @@ int seqlm_tool::info_command(int argc, char** argv) {
   }
   try {
     const std::string& path = cli.positional().front();
-    const Inspection inspection = inspect(path);
+    Inspection inspection = inspect(path);
+    describe_tokenizer(inspection);
     return cli.has("json") ? print_json(inspection) : print_text(inspection);
   } catch (...) {
     return examples::report_error("seqlm info");

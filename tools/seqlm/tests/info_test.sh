@@ -44,6 +44,11 @@ python3 "$here/make_model_file.py" "$scratch/bare.safetensors" --tokenizer none
 "$seqlm" info "$scratch/bare.safetensors" >"$scratch/out"
 expect "$scratch/out" 'tokenizer: none (the file holds no vocabulary'
 
+# A tokenizer of another size than the model's input: a warning.
+python3 "$here/make_model_file.py" "$scratch/wide.safetensors" --tokenizer wide
+"$seqlm" info "$scratch/wide.safetensors" >"$scratch/out"
+expect "$scratch/out" '  warning: the model reads 6 ids, the tokenizer has 7: they do not belong together'
+
 # --json: one object that python3 reads.
 "$seqlm" info --json "$scratch/run.checkpoint" >"$scratch/out.json"
 python3 - "$scratch/out.json" <<'EOF'
@@ -84,6 +89,9 @@ printf '\x41' | dd of="$scratch/corrupt.safetensors" bs=1 seek=$((size - 3)) con
 refuse 1 "checksum mismatch" "$scratch/corrupt.safetensors"
 head -c 100 "$scratch/char.safetensors" >"$scratch/truncated.safetensors"
 refuse 1 "goes beyond the end of the file" "$scratch/truncated.safetensors"
+python3 "$here/make_model_file.py" "$scratch/bad_tokenizer.safetensors" --tokenizer bad
+refuse 1 "\"$scratch/bad_tokenizer.safetensors\": its tokenizer is invalid: CharTokenizer JSON: characters[5] holds 2 code points" \
+  "$scratch/bad_tokenizer.safetensors"
 refuse 2 "give the model file" --json
 refuse 2 "give one model file, got 2" "$scratch/char.safetensors" "$scratch/bare.safetensors"
 refuse 2 "unknown option --verbose" --verbose "$scratch/char.safetensors"

@@ -3,7 +3,7 @@
 docs/file-format.md: an Embedding(V, 3) -> Dense(3 -> V) model of token ids, a tokenizer, a
 training configuration with a per-epoch history, user metadata and the CRC-32 checksum.
 
-    make_model_file.py OUT [--tokenizer char|word|none] [--checkpoint] [--dtype F32|F64]
+    make_model_file.py OUT [--tokenizer char|word|none|bad|wide] [--checkpoint] [--dtype F32|F64]
 
 Only the standard library: struct for the safetensors layout, zlib.crc32 for the checksum
 (seqlm's CRC-32 is zlib's).
@@ -15,7 +15,8 @@ import zlib
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out")
-parser.add_argument("--tokenizer", choices=["char", "word", "none"], default="char")
+# bad: a CharTokenizer JSON that is invalid; wide: a valid one with an id more than the model reads.
+parser.add_argument("--tokenizer", choices=["char", "word", "none", "bad", "wide"], default="char")
 parser.add_argument("--checkpoint", action="store_true")
 parser.add_argument("--dtype", choices=["F32", "F64"], default="F32")
 args = parser.parse_args()
@@ -33,6 +34,10 @@ else:
     vocabulary = len(characters)
     if args.tokenizer == "none":
         tokenizer = None
+    elif args.tokenizer == "bad":
+        tokenizer["characters"] = ["\n", " ", "a", "b", "c", "de"]
+    elif args.tokenizer == "wide":
+        tokenizer["characters"] = characters + ["ö"]
 dimension = 3
 
 architecture = {"format": "seqlm.sequential", "input": {"kind": "token_ids", "size": vocabulary},
