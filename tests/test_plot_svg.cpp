@@ -126,6 +126,19 @@ TEST_CASE("the chart has one panel per metric, each with its val_ twin") {
   CHECK(svg.find("data-series=\"val_accuracy\"") == std::string::npos);
 }
 
+TEST_CASE("a History in memory gives the same table as its CSV") {
+  seqlm::History history;
+  history.record(0, {{"loss", 2.0}});
+  history.record(1, {{"loss", 1.5}, {"val_loss", 1.75}});
+  const HistoryTable table = history_table(history);
+  CHECK(table.epochs == std::vector<double>{0, 1});
+  CHECK(table.columns == std::vector<std::string>{"loss", "val_loss"});
+  CHECK(*table.find("loss") == std::vector<double>{2.0, 1.5});
+  CHECK(std::isnan((*table.find("val_loss"))[0]));
+  const std::string svg = history_svg(table, PlotOptions());
+  CHECK(count(series(svg, "val_loss"), "<circle") == 1);
+}
+
 TEST_CASE("a single epoch still draws its points") {
   HistoryTable table;
   table.columns = {"loss"};

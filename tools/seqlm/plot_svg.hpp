@@ -3,6 +3,7 @@
 // after every epoch:
 //
 //   HistoryTable history = read_history_csv("history.csv");   // "epoch,accuracy,loss,val_loss,..."
+//   (or history_table(fit_history), from a seqlm::History in memory)
 //   PlotOptions options;
 //   options.title = "history.csv";
 //   write_file_atomically("loss.svg", history_svg(history, options));
@@ -23,6 +24,7 @@
 #include <seqlm/error.hpp>
 #include <seqlm/io/utf8.hpp>
 #include <seqlm/text/csv.hpp>
+#include <seqlm/train/history.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +44,18 @@ struct HistoryTable {
     return nullptr;
   }
 };
+
+// The table of a History held in memory (fit()'s return value, TrainingState::history), for a
+// program that draws its chart without writing the CSV first.
+inline HistoryTable history_table(const seqlm::History& history) {
+  HistoryTable table;
+  for (const seqlm::Index epoch : history.epochs) table.epochs.push_back(static_cast<double>(epoch));
+  for (const auto& [name, values] : history.metrics) {
+    table.columns.push_back(name);
+    table.values.push_back(values);
+  }
+  return table;
+}
 
 // A history CSV's rows can be this many at most (a million epochs): more is not a history.
 inline constexpr std::size_t max_history_rows = 1000000;
@@ -263,6 +277,8 @@ inline std::string history_svg(const HistoryTable& table, const PlotOptions& opt
            detail::xml_escape(options.title) + "</text>\n";
   }
 
+  // Smaller markers when there are many points, so that the line stays visible.
+  const std::string marker = table.epochs.size() > 40 ? "2" : "3.5";
   // The x axis is shared: whole epochs.
   const auto [min_epoch, max_epoch] = std::minmax_element(table.epochs.begin(), table.epochs.end());
   const Ticks x_ticks = nice_ticks(*min_epoch, *max_epoch, 8, 1.0);
@@ -355,7 +371,7 @@ inline std::string history_svg(const HistoryTable& table, const PlotOptions& opt
         const double v = (*s.values)[r];
         if (std::isnan(v)) continue;
         svg += "<circle cx=\"" + detail::coordinate(x_of(table.epochs[r])) + "\" cy=\"" +
-               detail::coordinate(y_of(v)) + "\" r=\"3.5\" fill=\"" + s.color + "\"/>\n";
+               detail::coordinate(y_of(v)) + "\" r=\"" + marker + "\" fill=\"" + s.color + "\"/>\n";
       }
       svg += "</g>\n";
     }
