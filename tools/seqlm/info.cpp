@@ -4,6 +4,7 @@
 // table of epochs), where a checkpoint's run stands, and the user metadata.
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>

@@ -2,6 +2,7 @@
 // seqlm's CsvLogger) drawn as an SVG chart, one panel per metric with its val_ twin
 // (plot_svg.hpp draws it). PNG is refused: the SVG opens in any browser, and a PNG converter
 // would be a dependency for little gain.
+#include <algorithm>
 #include <cstring>
 #include <iostream>
 #include <seqlm/error.hpp>
