@@ -34,7 +34,8 @@ const Command commands[] = {
 
 void print_usage(std::ostream& out) {
   out << "usage: seqlm <command> [options]   (seqlm <command> --help for its options)\n\ncommands:\n";
-  for (const Command& c : commands) out << "  " << c.name << std::string(8 - std::strlen(c.name), ' ') << c.help << "\n";
+  for (const Command& c : commands)
+    out << "  " << c.name << std::string(8 - std::strlen(c.name), ' ') << c.help << "\n";
 }
 
 }  // namespace

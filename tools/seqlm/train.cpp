@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "plot_svg.hpp"
 
 namespace {
 
@@ -44,6 +45,23 @@ seqlm::json::Value string_array(const std::vector<std::string>& values) {
   for (const std::string& value : values) array.push_back(value);
   return array;
 }
+
+// --plot: redraws the loss (and accuracy) chart after every epoch, as the poem tutorial does.
+class PlotEveryEpoch final : public seqlm::Callback<float> {
+ public:
+  PlotEveryEpoch(std::string path, std::string title) : path_(std::move(path)) {
+    options_.title = std::move(title);
+  }
+  void on_epoch_end(seqlm::Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) override {
+    if (!context.writes_files || context.state == nullptr) return;
+    seqlm::write_file_atomically(
+        path_, seqlm_tool::history_svg(seqlm_tool::history_table(context.state->history), options_));
+  }
+
+ private:
+  std::string path_;
+  seqlm_tool::PlotOptions options_;
+};
 
 // The history as {"epoch": [...], "loss": [...], ...} (NaN, for a metric missing in an epoch, as null).
 seqlm::json::Value history_json(const seqlm::History& history) {
@@ -92,6 +110,7 @@ int run(int argc, char** argv) {
   cli.option("threads", "1", "data-parallel threads", Range{1, examples::max_threads});
   cli.option("seed", "0", "initialisation, dropout and shuffling", Range{0, 4294967295LL});
   cli.option("history", "", "the history CSV (default: the model file's name + .history.csv)");
+  cli.option("plot", "", "redraw the loss chart (SVG) here after every epoch");
   cli.option("checkpoint", "", "write a resumable checkpoint here after every epoch");
   cli.option("resume", "", "continue from this checkpoint (same text and options)");
   cli.flag("quiet", "no progress bar");
@@ -146,6 +165,7 @@ int run(int argc, char** argv) {
   const std::string history_path = cli.has("history") ? cli.text("history") : out + ".history.csv";
   examples::check_output_file(cli, "out");
   examples::check_output_file(cli, "checkpoint");
+  examples::check_output_file(cli, "plot");
   try {
     seqlm::prepare_file_atomically(history_path, std::string_view());
   } catch (const seqlm::file_error& e) {
@@ -161,6 +181,8 @@ int run(int argc, char** argv) {
 
   seqlm::CsvLogger<float> history_csv(history_path);
   options.callbacks.push_back(&history_csv);
+  PlotEveryEpoch plot(cli.text("plot"), out);
+  if (cli.has("plot")) options.callbacks.push_back(&plot);
 
   examples::doing("training");
   seqlm::TrainTextResult result = seqlm::train_text(text, options);

@@ -13,12 +13,13 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # A short run: model file, history (one row per epoch), checkpoint, the summary line.
 "$seqlm" train --data tiny.txt --model lstm:16x2 --context 12 --streams 4 --epochs 2 \
-  --checkpoint run.checkpoint --out tiny.safetensors --quiet > out.txt
+  --checkpoint run.checkpoint --plot loss.svg --out tiny.safetensors --quiet > out.txt
 grep -q "trained 2 epoch(s); validation loss" out.txt || fail "no summary line: $(cat out.txt)"
 [ -s tiny.safetensors ] || fail "no model file"
 [ "$(wc -l < tiny.safetensors.history.csv)" = 3 ] || fail "history should have a header and 2 rows"
 head -1 tiny.safetensors.history.csv | grep -q "val_loss" || fail "history has no val_loss"
 [ -s run.checkpoint ] || fail "no checkpoint"
+python3 -c "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])" loss.svg || fail "loss.svg is not XML"
 
 # Resume to 3 epochs from the checkpoint written after epoch 2.
 "$seqlm" train --data tiny.txt --model lstm:16x2 --context 12 --streams 4 --epochs 3 \
@@ -63,6 +64,7 @@ expect_error "--streams must be" --data tiny.txt --epochs 1 --streams 0 --out ba
 expect_error "streams" --data tiny.txt --epochs 1 --streams 4000 --out bad.safetensors
 expect_error "validation_split must be in" --data tiny.txt --epochs 1 --validation-split 1 --out bad.safetensors
 expect_error "--out" --data tiny.txt --epochs 1 --out no/such/dir/bad.safetensors
+expect_error "--plot" --data tiny.txt --epochs 1 --plot no/such/dir/loss.svg --out bad.safetensors
 expect_error "another vocabulary" --data words.safetensors.history.csv --epochs 2 --resume run.checkpoint \
   --out bad.safetensors
 echo "not a checkpoint" > fake.checkpoint
