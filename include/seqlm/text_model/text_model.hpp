@@ -121,7 +121,8 @@ inline std::optional<TokenId> word_id(const WordTokenizer& tokenizer, const std:
   return id;
 }
 
-// The ids of `text` by word, with the OovPolicy applied. `where` names the word's place.
+// Appends the ids of `text` by word, with the OovPolicy applied; messages name a word as
+// "<line_prefix>word k" (line_prefix: "line 3, " or empty).
 inline void encode_words(const WordTokenizer& tokenizer, std::string_view text, const OovPolicy& oov,
                          const std::string& line_prefix, std::vector<TokenId>& ids) {
   const bool own_unknown = tokenizer.options().oov_token.has_value();

@@ -35,6 +35,10 @@ fails() {
   fi
   echo "$status" >"$scratch/status"
 }
+# usage_error: the last `fails` exited with 2, the status of a usage error.
+usage_error() {
+  [ "$(cat "$scratch/status")" = 2 ] || { echo "expected exit status 2 (usage), got $(cat "$scratch/status")"; exit 1; }
+}
 
 # --- A character model that predicts every position: streaming generation. --------------------------
 "$nietzsche" train --data "$scratch/text.txt" --out "$scratch/every.safetensors" --epochs 1 --units 16 \
@@ -89,17 +93,19 @@ grep -q "no start token" "$scratch/err"
 fails "an unknown prompt character" "$seqlm" sample "$scratch/every.safetensors" --prompt "truth @"
 grep -q "U+0040 '@' (UTF-8 0x40) is not in the model's vocabulary" "$scratch/err"
 fails "a prompt that is not UTF-8" "$seqlm" sample "$scratch/every.safetensors" --prompt "$(printf 'tr\xffth')"
-[ "$(cat "$scratch/status")" = 2 ]
+usage_error
 fails "an unknown option" "$seqlm" sample "$scratch/every.safetensors" --bogus 1
-[ "$(cat "$scratch/status")" = 2 ] && grep -q "unknown option --bogus" "$scratch/err"
+usage_error
+grep -q "unknown option --bogus" "$scratch/err"
 fails "a negative temperature" "$seqlm" sample "$scratch/every.safetensors" --prompt "t" --temperature -1
-[ "$(cat "$scratch/status")" = 2 ] && grep -q -- "--temperature" "$scratch/err"
+usage_error
+grep -q -- "--temperature" "$scratch/err"
 fails "top-p 0" "$seqlm" sample "$scratch/every.safetensors" --prompt "t" --top-p 0
-[ "$(cat "$scratch/status")" = 2 ]
+usage_error
 fails "a negative length" "$seqlm" sample "$scratch/every.safetensors" --prompt "t" --length -3
-[ "$(cat "$scratch/status")" = 2 ]
+usage_error
 fails "no model" "$seqlm" sample --prompt "t"
-[ "$(cat "$scratch/status")" = 2 ]
+usage_error
 fails "a missing model" "$seqlm" sample "$scratch/missing.safetensors" --prompt "t"
 grep -q "missing.safetensors" "$scratch/err"
 fails "a directory as model" "$seqlm" sample "$scratch" --prompt "t"
