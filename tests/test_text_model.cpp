@@ -403,3 +403,22 @@ TEST_CASE("generating from a model without a time axis needs a context") {
   options.context = 10;
   CHECK(utf8::length(generate_text(m, "the ", options)) == 5);
 }
+
+TEST_CASE("a word model's short prompt is padded at the front to fill the window") {
+  WordTokenizer tokenizer;
+  tokenizer.fit_on_texts({sample_text});
+  const TextModel<double> m{
+      last_step_model<double>(tokenizer.vocabulary_size()), tokenizer, json::Value::object(), {}};
+  GenerateTextOptions options;
+  options.sampling.max_tokens = 4;
+  options.sampling.temperature = 0;
+  options.context = 6;
+  std::vector<TokenId> padded(4, 0);
+  const std::vector<TokenId> prompt = m.encode("the lazy");
+  padded.insert(padded.end(), prompt.begin(), prompt.end());
+  GenerationOptions greedy = options.sampling;
+  greedy.stop_token = 0;
+  const GenerationResult expected = generate_windowed(m.model, padded, 6, greedy);
+  CHECK(generate_text(m, "the lazy", options) ==
+        (expected.tokens.empty() ? "" : " " + m.decode(expected.tokens)));
+}

@@ -34,6 +34,7 @@
 #include <seqlm/text_model/text_model.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "commands.hpp"
@@ -247,19 +248,24 @@ int run(const Settings& s) {
 
   examples::doing("reading --data");
   const std::vector<TokenId> ids = encode_file(model, s.data_path, "--data", oov);
+  // The baseline's training text is read before the model runs: a missing file fails at once.
+  std::vector<TokenId> training;
+  std::string baseline_source;
+  if (s.ngram_order > 0) {
+    examples::doing("reading the n-gram's training text");
+    training = baseline_training_tokens(model, s, oov, baseline_source);
+  }
   examples::doing("evaluating the model");
   const seqlm::EvaluationResult result = seqlm::evaluate_text(model.model, ids, s.evaluation);
 
   std::optional<seqlm::EvaluationResult> baseline;
   std::optional<examples::NGramBaseline> ngram;
-  std::string baseline_source;
   if (s.ngram_order > 0) {
     examples::doing("fitting the n-gram baseline");
-    const std::vector<TokenId> training = baseline_training_tokens(model, s, oov, baseline_source);
     examples::NGramBaselineOptions options;
     options.order = s.ngram_order;
     options.add_k = s.add_k;
-    ngram.emplace(std::vector<std::vector<TokenId>>{training}, model.vocabulary_size(), options);
+    ngram.emplace(std::vector<std::vector<TokenId>>{std::move(training)}, model.vocabulary_size(), options);
     baseline = ngram->score(ids, scored_positions(ids, s, s.ngram_order));
   }
 

@@ -74,10 +74,12 @@ Settings read_settings(const examples::CommandLine& cli) {
 }
 
 // The window a model that drops the time axis was trained on, as stored by the trainer: the
-// metadata "window" (the examples) or the training configuration's "window" / "context"; 0 if none.
+// metadata "window" (nietzsche) or "input_steps" (headlines), or the training configuration's
+// "window" / "context"; 0 if none.
 Index stored_window(const seqlm::TextModel<float>& model) {
-  const auto entry = model.metadata.find("window");
-  if (entry != model.metadata.end()) {
+  for (const char* key : {"window", "input_steps"}) {
+    const auto entry = model.metadata.find(key);
+    if (entry == model.metadata.end()) continue;
     char* end = nullptr;
     const long long window = std::strtoll(entry->second.c_str(), &end, 10);
     if (!entry->second.empty() && *end == '\0' && window > 0 && window <= examples::max_window) return window;

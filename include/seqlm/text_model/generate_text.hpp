@@ -28,7 +28,9 @@
 ///
 /// An empty prompt starts from the padding id 0 when the tokenizer reserves one (every word
 /// tokenizer, a character tokenizer with reserve_special_tokens), as sequences padded at the
-/// front start; a character model without it has nothing to start from (value_error). A word
+/// front start; a character model without it has nothing to start from (value_error). With such
+/// a tokenizer and a context, a prompt shorter than the context is padded at the front to fill
+/// the window (Keras's pad_sequences, as the headline tutorial generates). A word
 /// model never emits the padding id: with sampling it is the stop token (its probability is
 /// near zero after training, where it is never a target), beam search leaves it out.
 #pragma once
@@ -236,6 +238,12 @@ std::string generate_text(const TextModel<Scalar>& model, std::string_view promp
                         "id); give a prompt");
     }
     ids.push_back(0);  // the padding id: where sequences padded at the front start
+  }
+  if (options.context > 0 && detail::has_padding_id(model.tokenizer) &&
+      static_cast<Index>(ids.size()) < options.context) {
+    // A window model with a padding id reads a short prompt padded at the front to a full window.
+    ids.insert(ids.begin(), static_cast<size_t>(options.context - static_cast<Index>(ids.size())),
+               TokenId{0});
   }
 
   std::string text;

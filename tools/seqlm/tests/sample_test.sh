@@ -82,6 +82,18 @@ greedy=$("$seqlm" sample "$scratch/words.safetensors" --prompt "new york" --leng
 beam=$("$seqlm" sample "$scratch/words.safetensors" --prompt "new york" --length 4 --beam 3 --stream)
 [ "$beam" = "new york forgets its juvenile lifers" ] || { echo "beam: $beam"; exit 1; }
 "$seqlm" sample "$scratch/words.safetensors" --length 5 --seed 4 >/dev/null  # an empty prompt starts from padding
+# The tutorial's model predicts after the last step of a prefix padded at the front to its
+# input_steps (stored in the file): sample pads a short prompt the same way, as the example does.
+"$headlines" train --data "$scratch/articles.csv" --out "$scratch/prefixes.safetensors" --epochs 150 \
+  --embedding 8 --units 32 --learning-rate 0.02 --batch-size 4 >/dev/null
+ours=$("$seqlm" sample "$scratch/prefixes.safetensors" --prompt "president trump" --length 4 --temperature 0)
+theirs=$("$headlines" sample --model "$scratch/prefixes.safetensors" --prompt "president trump" --words 4)
+[ "$ours" = "$(printf '%s' "$theirs" | tr '[:upper:]' '[:lower:]')" ] ||
+  { printf 'seqlm:     %s
+headlines: %s
+' "$ours" "$theirs"; exit 1; }
+beam=$("$seqlm" sample "$scratch/prefixes.safetensors" --prompt "united" --length 5 --beam 2)
+[ "$beam" = "united states tariffs on steel explained" ] || { echo "beam: $beam"; exit 1; }
 fails "an unknown word" "$seqlm" sample "$scratch/words.safetensors" --prompt "new zealand"
 grep -q "word 2 \"zealand\" is not in the model's vocabulary" "$scratch/err"
 
