@@ -3,8 +3,10 @@
 #   cmake -DSEQLM_INCLUDE_DIR=<repo>/include/seqlm -P tests/check_header_floors.cmake
 #
 # Floors, bottom first: io/ with error.hpp, tensor.hpp and random.hpp; ...; model/ and optim/;
-# files/ (model files and the checkpoint layout); train/. Each rule below lists, for the
-# headers of one directory, the includes (relative to include/seqlm/) that are allowed.
+# files/ (model files and the checkpoint layout); train/; text_model/ (a model with its
+# tokenizer, evaluate_text, generate_text) at the top, which only seqlm.hpp, the header of
+# everything, includes from outside. Each rule below lists, for the headers of one directory,
+# the includes (relative to include/seqlm/) that are allowed or refused.
 
 if(NOT SEQLM_INCLUDE_DIR)
   message(FATAL_ERROR "SEQLM_INCLUDE_DIR is not set")
@@ -44,6 +46,9 @@ foreach(header IN LISTS headers)
           list(APPEND problems "${header} includes ${target}: files/ sits below train/, text/ and data/")
         endif()
       endforeach()
+    endif()
+    if(target MATCHES "^text_model/" AND NOT directory STREQUAL "text_model" AND NOT header STREQUAL "seqlm.hpp")
+      list(APPEND problems "${header} includes ${target}: text_model/ is the top floor")
     endif()
   endforeach()
 endforeach()

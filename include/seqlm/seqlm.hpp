@@ -80,3 +80,8 @@
 #include "train/state.hpp"
 #include "train/step.hpp"
 #include "train/worker_pool.hpp"
+
+// Text models: a model with its tokenizer, evaluation and generation in one call
+#include "text_model/evaluate_text.hpp"
+#include "text_model/generate_text.hpp"
+#include "text_model/text_model.hpp"
