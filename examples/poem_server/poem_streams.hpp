@@ -20,7 +20,8 @@
 // Whole poems: a model trained with the poems' "@" terminator (poems train --keep-terminator)
 // ends a poem by writing "@"; the stream then reports a poem boundary and carries on after
 // "@\n", the way poems follow each other in its training text. A model trained without it
-// (the tutorial's) writes forever, like the tutorial's web page. Either way, every 1,000
+// (the tutorial's), or one whose "@" is an ordinary character (terminator = false: any text of
+// `seqlm train`), writes forever, like the tutorial's web page. Either way, every 1,000
 // characters a stream is primed again on its last `window` characters, so the context it
 // has read stays near the window length the model was trained on.
 #pragma once
@@ -61,12 +62,14 @@ class PoemStreams {
 
   // `model` reads ids of `tokenizer`; `window` is the context length it was trained on;
   // `default_prompt` starts a poem when a reader gives none (for a terminator model, "@\n" is
-  // put before every prompt). value_error when the sizes disagree or the prompt is unusable.
-  PoemStreams(Model model, seqlm::CharTokenizer tokenizer, Index window, std::string default_prompt)
+  // put before every prompt); `terminator`: whether an "@" in the vocabulary ends a poem.
+  // value_error when the sizes disagree or the prompt is unusable.
+  PoemStreams(Model model, seqlm::CharTokenizer tokenizer, Index window, std::string default_prompt,
+              bool terminator = true)
       : model_(std::move(model)),
         tokenizer_(std::move(tokenizer)),
         window_(window),
-        terminator_(tokenizer_.find(U'@')),
+        terminator_(terminator ? tokenizer_.find(U'@') : std::nullopt),
         newline_(tokenizer_.find(U'\n')) {
     if (tokenizer_.vocabulary_size() != model_.input_spec().size) {
       throw seqlm::value_error("poem_server: the tokenizer has " +
@@ -81,9 +84,10 @@ class PoemStreams {
   const seqlm::CharTokenizer& tokenizer() const { return tokenizer_; }
   bool has_terminator() const { return terminator_.has_value(); }
 
-  // The ids of a reader's prompt: value_error naming the first character the model does not
-  // know (and its position), or saying the prompt is too long. An empty prompt gives the
-  // default one; a terminator model reads "@\n" first, as at the start of every poem it saw.
+  // The ids of a reader's prompt, lower-cased first when the tokenizer lower-cases its text:
+  // value_error naming the first character the model does not know (and its position), or
+  // saying the prompt is too long. An empty prompt gives the default one; a terminator model
+  // reads "@\n" first, as at the start of every poem it saw.
   std::vector<TokenId> encode_prompt(const std::string& prompt) const {
     if (prompt.size() > max_prompt_bytes) {
       throw seqlm::value_error("the prompt has " + std::to_string(prompt.size()) + " bytes; at most " +
@@ -95,7 +99,8 @@ class PoemStreams {
       ids.push_back(*terminator_);
       if (newline_) ids.push_back(*newline_);
     }
-    const std::u32string characters = seqlm::utf8::decode(prompt);  // text_error for invalid UTF-8
+    const std::u32string characters =  // text_error for invalid UTF-8
+        seqlm::utf8::decode(seqlm::to_lower(prompt, tokenizer_.options().lower));
     for (std::size_t k = 0; k < characters.size(); ++k) {
       const std::optional<TokenId> id = tokenizer_.find(characters[k]);
       if (!id) {

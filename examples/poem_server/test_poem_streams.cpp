@@ -1,5 +1,6 @@
 // Tests of the poem server's generator (poem_streams.hpp): batched streams are independent
-// streams, prompts are checked, poems end at the terminator, slots are reused.
+// streams, prompts are checked (and lower-cased for a lower-casing model), poems end at the
+// terminator when there is one, slots are reused.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -17,9 +18,12 @@ using seqlm::TokenId;
 namespace {
 
 // A GRU -> GRU -> Dense character model of `text`'s characters, random weights.
-PoemStreams make_streams(const std::string& characters, const std::string& prompt, std::uint64_t seed = 1) {
+// `lower`: the tokenizer lower-cases its text; `terminator`: an "@" ends a poem.
+PoemStreams make_streams(const std::string& characters, const std::string& prompt, std::uint64_t seed = 1,
+                         seqlm::LowerCase lower = seqlm::LowerCase::none, bool terminator = true) {
   seqlm::CharTokenizerOptions options;
   options.order = seqlm::VocabularyOrder::sorted;
+  options.lower = lower;
   seqlm::CharTokenizer tokenizer = seqlm::CharTokenizer::build(characters, options);
   const Index V = tokenizer.vocabulary_size();
   seqlm::Sequential<float> model(seqlm::InputSpec::token_ids(V));
@@ -30,7 +34,7 @@ PoemStreams make_streams(const std::string& characters, const std::string& promp
   model.add(seqlm::layers::dense<float>(12, V));
   seqlm::Rng rng(seed);
   model.initialize(rng);
-  return PoemStreams(std::move(model), std::move(tokenizer), 20, prompt);
+  return PoemStreams(std::move(model), std::move(tokenizer), 20, prompt, terminator);
 }
 
 // `count` characters of the streams `ids`, advanced together; text[k] for ids[k].
@@ -85,6 +89,25 @@ TEST_CASE("a terminator model starts poems after \"@\\n\" and reports where they
   const std::string text = generate(streams, {id}, 400)[0];
   CHECK(text.find('|') != std::string::npos);
   CHECK(text.find('@') == std::string::npos);  // the terminator is reported, never written
+}
+
+TEST_CASE("without the terminator, \"@\" is a character like any other") {
+  PoemStreams streams = make_streams("ab @\n", "a", 3, seqlm::LowerCase::none, false);
+  CHECK_FALSE(streams.has_terminator());
+  const auto prompt = streams.encode_prompt("a@b");
+  CHECK(streams.visible_text(prompt) == "a@b");
+  const auto id = streams.open(5, 2.0, prompt);
+  const std::string text = generate(streams, {id}, 400)[0];
+  CHECK(text.find('|') == std::string::npos);  // no poem ends
+  CHECK(text.find('@') != std::string::npos);  // and "@" is written
+}
+
+TEST_CASE("a prompt is lower-cased only for a model whose tokenizer lower-cases its text") {
+  PoemStreams lowering = make_streams("ab \n", "a", 1, seqlm::LowerCase::unicode);
+  CHECK(lowering.visible_text(lowering.encode_prompt("AB a")) == "ab a");
+  PoemStreams keeping = make_streams("ABab \n", "a");
+  CHECK(keeping.visible_text(keeping.encode_prompt("AB a")) == "AB a");
+  CHECK_THROWS_AS(make_streams("ab \n", "a").encode_prompt("AB"), seqlm::value_error);
 }
 
 TEST_CASE("closed streams free their slot for the next reader, and closed ids are refused") {

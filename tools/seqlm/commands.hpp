@@ -14,5 +14,6 @@ int sample_command(int argc, char** argv);  // generate text
 int info_command(int argc, char** argv);    // what a model file holds
 int plot_command(int argc, char** argv);    // a training history as an SVG (and PNG) chart
 int import_command(int argc, char** argv);  // a Keras model (.keras / .h5) as a seqlm model file
+int serve_command(int argc, char** argv);   // a web page streaming a character model's text
 
 }  // namespace seqlm_tool

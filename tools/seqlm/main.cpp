@@ -6,8 +6,10 @@
 //   seqlm info   MODEL                           summary, vocabulary, configuration, history
 //   seqlm plot   HISTORY.csv -o loss.svg         the loss curves of a training run
 //   seqlm import MODEL.keras --out MODEL         a Keras model as a seqlm model file
+//   seqlm serve  MODEL [--port P]                a web page that streams the model's text
 //
-// It uses only the public API of the library (and examples/common/cli.hpp for its options).
+// It uses only the public API of the library (and examples/common/cli.hpp for its options;
+// `serve` runs the poem site's server, examples/poem_server/server.hpp).
 #include <cstring>
 #include <iostream>
 #include <seqlm/version.hpp>
@@ -30,6 +32,8 @@ const Command commands[] = {
     {"info", seqlm_tool::info_command, "what a model file holds: layers, vocabulary, training, history"},
     {"plot", seqlm_tool::plot_command, "draw a training history (CSV) as an SVG or PNG chart"},
     {"import", seqlm_tool::import_command, "convert a Keras model (.keras, .h5) to a seqlm model file"},
+    {"serve", seqlm_tool::serve_command,
+     "serve a web page that streams a character model's text as it is written"},
 };
 
 void print_usage(std::ostream& out) {
