@@ -85,3 +85,4 @@
 #include "text_model/evaluate_text.hpp"
 #include "text_model/generate_text.hpp"
 #include "text_model/text_model.hpp"
+#include "text_model/train_text.hpp"

@@ -94,7 +94,7 @@ int run(int argc, char** argv) {
   cli.option("embedding", "0", "an Embedding of this width first (0: the recurrent layer reads the ids)",
              Range{0, examples::max_width});
   cli.option("dropout", "0.1", "dropout between the recurrent layers and before the output");
-  cli.option("context", "128", "steps per chunk (streams) or window length (windows)",
+  cli.option("context", "32", "steps per chunk (streams) or window length (windows)",
              Range{1, examples::max_window});
   cli.option("streams", "32", "parallel streams = sequences per batch (streams)", Range{1, 4096});
   cli.option("batch-size", "128", "windows per batch (windows)", Range{1, examples::max_batch_size});
@@ -104,8 +104,8 @@ int run(int argc, char** argv) {
   cli.option("minutes", "0", "wall-time budget of the training (0: --epochs decides)");
   cli.option("validation-split", "", "hold out this last fraction of the text for validation (default 0.1)");
   cli.option("validation", "", "validate on this text instead of a held-out tail");
-  cli.option("learning-rate", "0.002", "peak learning rate (streams: Adam, warm-up + cosine) or RMSprop's");
-  cli.option("warmup", "50", "warm-up steps (streams)", Range{0, 1000000});
+  cli.option("learning-rate", "0.02", "peak learning rate (streams: Adam, warm-up + cosine) or RMSprop's");
+  cli.option("warmup", "20", "warm-up steps (streams)", Range{0, 1000000});
   cli.option("clip", "1", "clip gradients to this global norm (0: no clipping)");
   cli.option("threads", "1", "data-parallel threads", Range{1, examples::max_threads});
   cli.option("seed", "0", "initialisation, dropout and shuffling", Range{0, 4294967295LL});

@@ -116,16 +116,16 @@ struct TrainTextOptions {
   /// string "vocabulary" may stand for any size that must equal the vocabulary (input size,
   /// embedding input, the Dense's units), which is known only once the text is read.
   json::Value architecture;
-  Index context = 128;              ///< T: chunk length (streams) or window length (windows)
+  Index context = 32;               ///< T: chunk length (streams) or window length (windows)
   Index streams = 32;               ///< S: parallel streams, the batch size (streams)
   Index batch_size = 128;           ///< windows per batch (windows)
   Index window_step = 3;            ///< distance between window starts (windows)
   Index epochs = 0;                 ///< passes over the training part (0: until `minutes`)
   double minutes = 0.0;             ///< wall-time budget of the training (0: the epochs decide)
   double validation_split = 0.1;    ///< the held-out tail, in [0, 1)
-  double learning_rate = 2e-3;      ///< the peak rate (streams) or the constant one (windows)
+  double learning_rate = 2e-2;      ///< the peak rate (streams) or the constant one (windows)
   double min_rate_fraction = 0.05;  ///< the rate at the end of the decay, x learning_rate
-  Index warmup_steps = 50;
+  Index warmup_steps = 20;
   double clip_norm = 1.0;  ///< global gradient norm (0: no clipping)
   /// Held-out text from elsewhere instead of the tail (then validation_split must be 0). The
   /// tokenizer is fitted on the training and the validation text together.
