@@ -30,7 +30,7 @@ const Command commands[] = {
     {"eval", seqlm_tool::eval_command, "loss, bits per token, perplexity and accuracy of a model on a file"},
     {"sample", seqlm_tool::sample_command, "generate text from a model"},
     {"info", seqlm_tool::info_command, "what a model file holds: layers, vocabulary, training, history"},
-    {"plot", seqlm_tool::plot_command, "draw a training history (CSV) as an SVG or PNG chart"},
+    {"plot", seqlm_tool::plot_command, "draw a training history (CSV) as an SVG chart"},
     {"import", seqlm_tool::import_command, "convert a Keras model (.keras, .h5) to a seqlm model file"},
     {"serve", seqlm_tool::serve_command,
      "serve a web page that streams a character model's text as it is written"},
