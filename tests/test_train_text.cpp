@@ -87,6 +87,32 @@ TEST_CASE("The windows recipe is the tutorials' regime: one target after each wi
   CHECK(result.history.has("val_loss"));
 }
 
+TEST_CASE("Windows may be scored at every position, with an optimizer chosen by name") {
+  TrainTextOptions options = small_options();
+  options.recipe = TrainingRecipe::windows;
+  CHECK(optimizer_name(options) == "RMSprop");
+  options.window_targets = WindowTargets::every_position;
+  options.optimizer = "Nadam";
+  CHECK(optimizer_name(options) == "Nadam");
+  options.model = parse_model_spec("gru:16");
+  options.batch_size = 16;
+  options.window_step = 2;
+  options.checkpoint = temporary_path("nadam.checkpoint");
+  const TrainTextResult result = train_text(tiny_text(30), options);
+  CHECK(result.model.model.output_keeps_time_axis());  // every position is predicted
+  const std::vector<double>& loss = result.history["loss"];
+  CHECK(loss.back() < loss.front());
+  CHECK(load_checkpoint<float>(options.checkpoint).optimizer.name == "Nadam");
+  std::remove(options.checkpoint.c_str());
+
+  options.optimizer = "Adagrad";
+  CHECK_THROWS_WITH_AS(train_text(tiny_text(5), options), doctest::Contains("unknown optimizer 'Adagrad'"),
+                       value_error);
+  options.optimizer.clear();
+  options.recipe = TrainingRecipe::streams;
+  CHECK(optimizer_name(options) == "Adam");
+}
+
 TEST_CASE("Word level, a separate validation text, and an embedding") {
   TrainTextOptions options = small_options();
   options.level = TokenLevel::word;

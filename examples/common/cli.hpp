@@ -304,15 +304,18 @@ inline void check_data_file(const std::string& path, const char* option = "data"
 // --log-csv) that saving would refuse at the end of the run: a directory, FIFO, device, a
 // link to one, a dangling link, a directory that does not exist or cannot be written, a name
 // too long. It prepares an empty atomic write there and abandons it, so nothing visible
-// changes (io/atomic_file.hpp). Does nothing when the option is empty.
-inline void check_output_file(const CommandLine& cli, const char* option) {
-  const std::string& path = cli.text(option);
+// changes (io/atomic_file.hpp). Does nothing when the option is empty. The first overload
+// checks any path, named `what` in the message.
+inline void check_output_file(const std::string& path, const std::string& what) {
   if (path.empty()) return;
   try {
     seqlm::prepare_file_atomically(path, std::string_view());  // removed again, uncommitted
   } catch (const seqlm::file_error& e) {
-    throw seqlm::file_error("--" + std::string(option) + ": " + e.what());
+    throw seqlm::file_error(what + ": " + e.what());
   }
+}
+inline void check_output_file(const CommandLine& cli, const char* option) {
+  check_output_file(cli.text(option), "--" + std::string(option));
 }
 
 }  // namespace examples

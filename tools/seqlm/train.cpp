@@ -99,12 +99,16 @@ int run(int argc, char** argv) {
   cli.option("streams", "32", "parallel streams = sequences per batch (streams)", Range{1, 4096});
   cli.option("batch-size", "128", "windows per batch (windows)", Range{1, examples::max_batch_size});
   cli.option("window-step", "3", "tokens between window starts (windows)", Range{1, examples::max_window});
+  cli.option("targets", "last",
+             "last (one target after each window) or every (a target at every position of it) (windows)");
+  cli.option("optimizer", "", "Adam (the streams' default), Nadam, RMSprop (the windows' default) or SGD");
   cli.option("epochs", "0", "passes over the training text (0: train for --minutes)",
              Range{0, examples::max_epochs});
   cli.option("minutes", "0", "wall-time budget of the training (0: --epochs decides)");
   cli.option("validation-split", "", "hold out this last fraction of the text for validation (default 0.1)");
   cli.option("validation", "", "validate on this text instead of a held-out tail");
-  cli.option("learning-rate", "0.02", "peak learning rate (streams: Adam, warm-up + cosine) or RMSprop's");
+  cli.option("learning-rate", "0.02",
+             "the peak learning rate (streams: warm-up + cosine) or the constant one");
   cli.option("warmup", "20", "warm-up steps (streams)", Range{0, 1000000});
   cli.option("clip", "1", "clip gradients to this global norm (0: no clipping)");
   cli.option("threads", "1", "data-parallel threads", Range{1, examples::max_threads});
@@ -118,11 +122,14 @@ int run(int argc, char** argv) {
 
   if (!cli.has("data")) throw seqlm::value_error("--data is required (the text to train on)");
   if (!cli.has("out")) throw seqlm::value_error("--out is required (the model file to write)");
-  const std::string level = cli.text("level"), recipe = cli.text("recipe");
+  const std::string level = cli.text("level"), recipe = cli.text("recipe"), targets = cli.text("targets");
   if (level != "char" && level != "word")
     throw seqlm::value_error("--level must be char or word, got '" + level + "'");
   if (recipe != "streams" && recipe != "windows") {
     throw seqlm::value_error("--recipe must be streams or windows, got '" + recipe + "'");
+  }
+  if (targets != "last" && targets != "every") {
+    throw seqlm::value_error("--targets must be last or every, got '" + targets + "'");
   }
   const double minutes = cli.real("minutes");
   if (!(minutes >= 0.0 && minutes <= 1e6)) throw seqlm::value_error("--minutes must be from 0 to 1e6");
@@ -146,6 +153,9 @@ int run(int argc, char** argv) {
   options.streams = cli.positive("streams");
   options.batch_size = cli.positive("batch-size");
   options.window_step = cli.positive("window-step");
+  options.window_targets = targets == "every" ? seqlm::WindowTargets::every_position
+                                              : seqlm::WindowTargets::next_token_after_window;
+  options.optimizer = cli.text("optimizer");
   options.epochs = cli.integer("epochs");
   options.minutes = minutes;
   options.validation_split = cli.has("validation-split") ? cli.real("validation-split")
@@ -166,11 +176,7 @@ int run(int argc, char** argv) {
   examples::check_output_file(cli, "out");
   examples::check_output_file(cli, "checkpoint");
   examples::check_output_file(cli, "plot");
-  try {
-    seqlm::prepare_file_atomically(history_path, std::string_view());
-  } catch (const seqlm::file_error& e) {
-    throw seqlm::file_error(std::string("--history: ") + e.what());
-  }
+  examples::check_output_file(history_path, "--history");
   if (cli.has("resume")) examples::check_data_file(options.resume, "resume");
 
   examples::doing("reading the text");
@@ -202,6 +208,8 @@ int run(int argc, char** argv) {
       .set("streams", options.streams)
       .set("batch_size", options.batch_size)
       .set("window_step", options.window_step)
+      .set("targets", targets)
+      .set("optimizer", seqlm::optimizer_name(options))
       .set("epochs", options.epochs)
       .set("minutes", options.minutes)
       .set("learning_rate", options.learning_rate)

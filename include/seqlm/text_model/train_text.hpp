@@ -28,7 +28,10 @@
 ///
 /// recipe = windows is the tutorials' regime, for comparison: windows of `context` tokens
 /// every `window_step` tokens, one target after each window, shuffled, no carried state, the
-/// last recurrent layer returning its last step only (Chollet's Nietzsche LSTM), RMSprop.
+/// last recurrent layer returning its last step only (Chollet's Nietzsche LSTM), RMSprop. With
+/// window_targets = every_position each window is scored at every position instead (the target
+/// is the window shifted by one, the Machado tutorial's regime), and the last recurrent layer
+/// keeps the time axis. `optimizer` replaces either recipe's optimizer by name.
 #pragma once
 
 #include <algorithm>
@@ -36,6 +39,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -51,8 +55,7 @@
 #include "../error.hpp"
 #include "../files/layer_table.hpp"
 #include "../model/sequential.hpp"
-#include "../optim/adam.hpp"
-#include "../optim/rmsprop.hpp"
+#include "../optim/make_optimizer.hpp"
 #include "../random.hpp"
 #include "../tensor.hpp"
 #include "../text/char_tokenizer.hpp"
@@ -116,10 +119,17 @@ struct TrainTextOptions {
   /// string "vocabulary" may stand for any size that must equal the vocabulary (input size,
   /// embedding input, the Dense's units), which is known only once the text is read.
   json::Value architecture;
-  Index context = 32;               ///< T: chunk length (streams) or window length (windows)
-  Index streams = 32;               ///< S: parallel streams, the batch size (streams)
-  Index batch_size = 128;           ///< windows per batch (windows)
-  Index window_step = 3;            ///< distance between window starts (windows)
+  Index context = 32;      ///< T: chunk length (streams) or window length (windows)
+  Index streams = 32;      ///< S: parallel streams, the batch size (streams)
+  Index batch_size = 128;  ///< windows per batch (windows)
+  Index window_step = 3;   ///< distance between window starts (windows)
+  /// windows: one target after each window, or a target at every position (the window shifted
+  /// by one)
+  WindowTargets window_targets = WindowTargets::next_token_after_window;
+  /// The optimizer by make_optimizer's name ("Adam", "Nadam", "RMSprop", "SGD"), with Keras's
+  /// defaults but for the rate and clipping given here; empty: the recipe's own (Adam for
+  /// streams, RMSprop for windows). The streams recipe's schedule drives whichever it is.
+  std::string optimizer;
   Index epochs = 0;                 ///< passes over the training part (0: until `minutes`)
   double minutes = 0.0;             ///< wall-time budget of the training (0: the epochs decide)
   double validation_split = 0.1;    ///< the held-out tail, in [0, 1)
@@ -199,7 +209,8 @@ inline Sequential<float> build_text_model(const TrainTextOptions& options, Index
   }
   for (Index k = 0; k < options.model.layers; ++k) {
     const bool last = k + 1 == options.model.layers;
-    const bool sequences = options.recipe == TrainingRecipe::streams || !last;
+    const bool sequences = options.recipe == TrainingRecipe::streams || !last ||
+                           options.window_targets == WindowTargets::every_position;
     if (options.model.cell == "lstm") {
       LSTMOptions lstm;
       lstm.return_sequences = sequences;
@@ -242,6 +253,24 @@ inline void check_train_text_options(const TrainTextOptions& o) {
   }
   if (o.embedding < 0)
     throw value_error(make_message("train_text: embedding must be >= 0, got ", o.embedding));
+  if (!o.optimizer.empty()) (void)make_optimizer<float>(o.optimizer);  // value_error for an unknown name
+}
+
+}  // namespace detail
+
+/// The optimizer train_text uses: options.optimizer, or the recipe's own when that is empty.
+inline std::string optimizer_name(const TrainTextOptions& options) {
+  if (!options.optimizer.empty()) return options.optimizer;
+  return options.recipe == TrainingRecipe::windows ? "RMSprop" : "Adam";
+}
+
+namespace detail {
+
+// That optimizer with the options' rate and clipping (Keras's defaults for the rest).
+inline std::unique_ptr<Optimizer<float>> make_text_optimizer(const TrainTextOptions& options) {
+  std::map<std::string, double> hyperparameters{{"learning_rate", options.learning_rate}};
+  if (options.clip_norm > 0.0) hyperparameters["global_clip_norm"] = options.clip_norm;
+  return make_optimizer<float>(optimizer_name(options), hyperparameters);
 }
 
 // Stops training once `seconds` of wall time have passed since the first batch.
@@ -337,30 +366,21 @@ inline TrainTextResult train_text(std::string_view text, const TrainTextOptions&
   // Always there (saving nothing without a path), so that a checkpoint's callback states match.
   fit_options.callbacks.push_back(&checkpoint);  // the last one: the file holds every callback's work
 
+  const std::unique_ptr<Optimizer<float>> made_optimizer = detail::make_text_optimizer(options);
+  Optimizer<float>& optimizer = *made_optimizer;
+  if (resumed) optimizer.import_state(resumed->optimizer);
   if (options.recipe == TrainingRecipe::windows) {
-    RmspropOptions rmsprop;
-    rmsprop.learning_rate = options.learning_rate;
-    if (options.clip_norm > 0.0) rmsprop.clip.global_clip_norm = options.clip_norm;
-    RMSprop<float> optimizer(rmsprop);
-    if (resumed) optimizer.import_state(resumed->optimizer);
-    const WindowDataset windows(train, options.context, options.window_step,
-                                WindowTargets::next_token_after_window);
+    const WindowDataset windows(train, options.context, options.window_step, options.window_targets);
     fit_options.batch_size = options.batch_size;
     fit_options.shuffle = true;
     if (tail.size() > options.context) {
-      const WindowDataset validation(tail, options.context, options.window_step,
-                                     WindowTargets::next_token_after_window);
+      const WindowDataset validation(tail, options.context, options.window_step, options.window_targets);
       result.history = fit(text_model.model, optimizer, windows, fit_options, &validation, state);
     } else {
       result.history = fit(text_model.model, optimizer, windows, fit_options,
                            static_cast<const WindowDataset*>(nullptr), state);
     }
   } else {
-    AdamOptions adam;
-    adam.learning_rate = options.learning_rate;
-    if (options.clip_norm > 0.0) adam.clip.global_clip_norm = options.clip_norm;
-    Adam<float> optimizer(adam);
-    if (resumed) optimizer.import_state(resumed->optimizer);
     const StreamDataset streams(train, options.streams, options.context);
     WarmupCosineOptions schedule_options;
     schedule_options.peak_rate = options.learning_rate;

@@ -30,6 +30,25 @@ grep -q "trained 3 epoch(s)" out.txt || fail "resume did not continue to epoch 3
 "$seqlm" train --data tiny.txt tiny.txt --level word --recipe windows --model gru:8 --context 5 \
   --batch-size 16 --epochs 1 --out words.safetensors --quiet > /dev/null || fail "word-level windows run"
 
+# The Machado tutorial's regime: an architecture JSON with a causal Conv1D, windows scored at
+# every position, Nadam; the configuration records the targets and the optimizer.
+cat > conv.json <<'JSON'
+{"format": "seqlm.sequential", "input": {"kind": "token_ids", "size": "vocabulary"},
+ "layers": [
+   {"type": "Embedding", "name": "embedding", "config": {"vocabulary_size": "vocabulary", "dimension": 4}},
+   {"type": "Conv1D", "name": "conv1d", "config": {"input_size": 4, "filters": 6, "kernel_size": 3, "dilation": 1, "activation": "relu"}},
+   {"type": "GRU", "name": "gru", "config": {"input_size": 6, "units": 8, "return_sequences": true, "reset_after": true}},
+   {"type": "Dense", "name": "dense", "config": {"input_size": 8, "units": "vocabulary"}}]}
+JSON
+"$seqlm" train --data tiny.txt --config conv.json --recipe windows --targets every --optimizer nadam \
+  --context 16 --window-step 4 --batch-size 8 --epochs 1 --out conv.safetensors --quiet > /dev/null ||
+  fail "every-position windows run"
+"$seqlm" info conv.safetensors --json | python3 -c '
+import json, sys
+config = json.load(sys.stdin)["training_config"]
+assert config["targets"] == "every" and config["optimizer"] == "nadam", config' || fail "info: targets/optimizer"
+"$seqlm" eval conv.safetensors --data tiny.txt --context 16 > /dev/null || fail "eval of the conv model"
+
 # Bad input: one line on stderr naming the problem, exit status 1 (2 for usage), nothing written.
 expect_error() {  # expect_error "<text in the message>" args...
   local want=$1
@@ -58,6 +77,8 @@ expect_error "give --epochs or --minutes" --data tiny.txt --out bad.safetensors
 expect_error "model spec" --data tiny.txt --epochs 1 --model rnn:12 --out bad.safetensors
 expect_error "--level must be char or word" --data tiny.txt --epochs 1 --level byte --out bad.safetensors
 expect_error "--recipe must be" --data tiny.txt --epochs 1 --recipe magic --out bad.safetensors
+expect_error "--targets must be last or every" --data tiny.txt --epochs 1 --targets all --out bad.safetensors
+expect_error "unknown optimizer 'adagrad'" --data tiny.txt --epochs 1 --optimizer adagrad --out bad.safetensors
 expect_error "not both" --data tiny.txt --epochs 1 --validation tiny.txt --validation-split 0.2 --out bad.safetensors
 expect_error "unknown option --epoch" --data tiny.txt --epoch 1 --out bad.safetensors
 expect_error "--streams must be" --data tiny.txt --epochs 1 --streams 0 --out bad.safetensors
