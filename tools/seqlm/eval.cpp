@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "common.hpp"
 #include "common/cli.hpp"
 #include "common/ngram_baseline.hpp"
 
@@ -60,12 +61,7 @@ struct Settings {
 // The options as Settings; value_error (a usage error) for anything malformed.
 Settings read_settings(const examples::CommandLine& cli) {
   Settings s;
-  if (cli.positional().size() != 1) {
-    throw seqlm::value_error(cli.positional().empty()
-                                 ? "give the model file (seqlm eval MODEL --data FILE)"
-                                 : "give one model file, not " + std::to_string(cli.positional().size()));
-  }
-  s.model_path = cli.positional()[0];
+  s.model_path = seqlm_tool::the_file_argument(cli, "model file");
   s.data_path = cli.text("data");
   if (s.data_path.empty()) throw seqlm::value_error("--data FILE is required: the text to score");
   const std::string& oov = cli.text("oov");
@@ -237,7 +233,7 @@ seqlm::json::Value scores_json(const seqlm::EvaluationResult& r) {
 
 int run(const Settings& s) {
   examples::doing("reading the model");
-  check_regular_file(s.model_path, "model");
+  seqlm_tool::check_input_file(s.model_path, "model file");
   const seqlm::TextModel<float> model = seqlm::load_text_model<float>(s.model_path);
   const bool words = model.level() == seqlm::TokenLevel::word;
   const char* unit = words ? "words" : "characters";
@@ -367,16 +363,11 @@ int seqlm_tool::eval_command(int argc, char** argv) {
   cli.option("train", "", "n-gram training text (default: the files the model was trained on)");
   cli.flag("json", "print the results as JSON");
   Settings settings;
-  try {
-    cli.parse(argc, argv);
-    settings = read_settings(cli);
-  } catch (...) {
-    examples::report_error(program);
-    return 2;
-  }
-  try {
-    return run(settings);
-  } catch (...) {
-    return examples::report_error(program);
-  }
+  return seqlm_tool::read_then_run(
+      program,
+      [&] {
+        cli.parse(argc, argv);
+        settings = read_settings(cli);
+      },
+      [&] { return run(settings); });
 }

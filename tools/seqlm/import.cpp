@@ -13,10 +13,8 @@
 //
 // Built only with the optional seqlm::keras component (HDF5 and libzip); without it the
 // command says so.
-#include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -29,6 +27,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "common.hpp"
 #include "common/cli.hpp"
 
 #ifdef SEQLM_TOOL_HAS_KERAS
@@ -154,19 +153,10 @@ keras::Vocabulary stand_in_vocabulary(seqlm::Index size) {
   return keras::Vocabulary::characters(seqlm::CharTokenizer(std::move(characters), options));
 }
 
-int import_keras(const examples::CommandLine& cli) {
-  const std::string& path = cli.positional().front();
+int import_keras(const examples::CommandLine& cli, const std::string& path) {
   const std::string& out = cli.text("out");
   const bool has_vocabulary = cli.has("vocabulary");
-  struct stat status {};
-  if (::stat(path.c_str(), &status) != 0) {
-    throw seqlm::file_error("cannot open \"" + path + "\": " + std::strerror(errno));
-  }
-  if (!S_ISREG(status.st_mode)) {
-    throw seqlm::file_error("\"" + path + "\" is " +
-                            (S_ISDIR(status.st_mode) ? "a directory" : "not a regular file") +
-                            ", not a Keras file");
-  }
+  seqlm_tool::check_input_file(path, "Keras file");
   examples::check_output_file(cli, "out");
 
   examples::doing("reading the vocabulary");
@@ -225,31 +215,26 @@ int seqlm_tool::import_command(int argc, char** argv) {
       "remove", "",
       "remove every occurrence of this string from the --vocabulary text first (\\n is a newline), e.g. "
       "'@\\n'");
-  try {
-    cli.parse(argc, argv);
-    if (cli.positional().size() != 1) {
-      throw seqlm::value_error(cli.positional().empty()
-                                   ? "give the Keras file to import (see --help)"
-                                   : "give one Keras file, got " + std::to_string(cli.positional().size()));
-    }
-    if (!cli.has("out"))
-      throw seqlm::value_error("give the model file to write with --out FILE (see --help)");
-    if (!cli.has("vocabulary") && (cli.has("lower") || cli.has("remove"))) {
-      throw seqlm::value_error("--lower and --remove prepare the --vocabulary text; give --vocabulary");
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "seqlm import: " << seqlm::utf8::printable(e.what()) << "\n";
-    return 2;
-  }
-  try {
+  std::string path;
+  return seqlm_tool::read_then_run(
+      "seqlm import",
+      [&] {
+        cli.parse(argc, argv);
+        path = seqlm_tool::the_file_argument(cli, "Keras file");
+        if (!cli.has("out"))
+          throw seqlm::value_error("give the model file to write with --out FILE (see --help)");
+        if (!cli.has("vocabulary") && (cli.has("lower") || cli.has("remove"))) {
+          throw seqlm::value_error("--lower and --remove prepare the --vocabulary text; give --vocabulary");
+        }
+      },
+      [&]() -> int {
 #ifdef SEQLM_TOOL_HAS_KERAS
-    return import_keras(cli);
+        return import_keras(cli, path);
 #else
-    throw seqlm::value_error(
-        "this build of seqlm has no Keras support (HDF5 and libzip were not found when it was configured); "
-        "install them (Debian: libhdf5-dev libzip-dev) and configure again (docs/keras.md)");
+        throw seqlm::value_error(
+            "this build of seqlm has no Keras support (HDF5 and libzip were not found when it was "
+            "configured); "
+            "install them (Debian: libhdf5-dev libzip-dev) and configure again (docs/keras.md)");
 #endif
-  } catch (...) {
-    return examples::report_error("seqlm import");
-  }
+      });
 }

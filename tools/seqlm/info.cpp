@@ -2,10 +2,8 @@
 // programs (--json): the file's format and version, the layers and parameter count, the
 // tokenizer and a preview of its vocabulary, the training configuration (its "history" as a
 // table of epochs), where a checkpoint's run stands, and the user metadata.
-#include <sys/stat.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +21,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "common.hpp"
 #include "common/cli.hpp"
 
 namespace {
@@ -73,22 +72,8 @@ struct Inspection {
   std::vector<std::string> tokenizer_lines;  // the same for people
 };
 
-// A path that is not a regular file, as one line: "cannot open "x": No such file or directory",
-// ""x" is a directory, not a model file".
-void check_model_path(const std::string& path) {
-  struct stat status {};
-  if (::stat(path.c_str(), &status) != 0) {
-    throw seqlm::file_error("cannot open \"" + path + "\": " + std::strerror(errno));
-  }
-  if (!S_ISREG(status.st_mode)) {
-    throw seqlm::file_error("\"" + path + "\" is " +
-                            (S_ISDIR(status.st_mode) ? "a directory" : "not a regular file") +
-                            ", not a model file");
-  }
-}
-
 Inspection inspect(const std::string& path) {
-  check_model_path(path);
+  seqlm_tool::check_input_file(path, "model file");
   Inspection inspection;
   inspection.path = path;
   // load_model validates everything (format, checksum, architecture, weights, test vectors);
@@ -395,23 +380,16 @@ int seqlm_tool::info_command(int argc, char** argv) {
                             "what a model file or checkpoint holds: layers, vocabulary, training, history");
   cli.positional_arguments("MODEL");
   cli.flag("json", "print one JSON object instead of text");
-  try {
-    cli.parse(argc, argv);
-    if (cli.positional().size() != 1) {
-      throw seqlm::value_error(cli.positional().empty()
-                                   ? "give the model file to describe (see --help)"
-                                   : "give one model file, got " + std::to_string(cli.positional().size()));
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "seqlm info: " << seqlm::utf8::printable(e.what()) << "\n";
-    return 2;
-  }
-  try {
-    const std::string& path = cli.positional().front();
-    Inspection inspection = inspect(path);
-    describe_tokenizer(inspection);
-    return cli.has("json") ? print_json(inspection) : print_text(inspection);
-  } catch (...) {
-    return examples::report_error("seqlm info");
-  }
+  std::string path;
+  return seqlm_tool::read_then_run(
+      "seqlm info",
+      [&] {
+        cli.parse(argc, argv);
+        path = seqlm_tool::the_file_argument(cli, "model file");
+      },
+      [&] {
+        Inspection inspection = inspect(path);
+        describe_tokenizer(inspection);
+        return cli.has("json") ? print_json(inspection) : print_text(inspection);
+      });
 }

@@ -11,7 +11,6 @@
 // kept to the --top-k most probable tokens and the --top-p nucleus; the same --seed gives the
 // same text. --beam W (word models) searches for the most probable continuation instead.
 // The prompt, then the continuation, is printed once at the end, or token by token with --stream.
-#include <sys/stat.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -24,6 +23,7 @@
 #include <utility>
 
 #include "commands.hpp"
+#include "common.hpp"
 #include "common/cli.hpp"
 
 namespace {
@@ -40,12 +40,7 @@ struct Settings {
 
 Settings read_settings(const examples::CommandLine& cli) {
   Settings s;
-  if (cli.positional().size() != 1) {
-    throw seqlm::value_error(cli.positional().empty()
-                                 ? "give the model file (seqlm sample MODEL)"
-                                 : "give one model file, not " + std::to_string(cli.positional().size()));
-  }
-  s.model_path = cli.positional()[0];
+  s.model_path = seqlm_tool::the_file_argument(cli, "model file");
   s.prompt = cli.text("prompt");
   if (!seqlm::utf8::is_valid(s.prompt)) throw seqlm::text_error("--prompt is not valid UTF-8");
   seqlm::GenerationOptions& sampling = s.options.sampling;
@@ -97,11 +92,7 @@ Index stored_window(const seqlm::TextModel<float>& model) {
 
 int run(Settings s) {
   examples::doing("reading the model");
-  struct stat info {};
-  if (::stat(s.model_path.c_str(), &info) == 0 && !S_ISREG(info.st_mode)) {
-    throw seqlm::file_error("model \"" + s.model_path + "\" is " +
-                            (S_ISDIR(info.st_mode) ? "a directory; give a file" : "not a regular file"));
-  }
+  seqlm_tool::check_input_file(s.model_path, "model file");
   const seqlm::TextModel<float> model = seqlm::load_text_model<float>(s.model_path);
   if (s.options.context == 0 && !model.model.output_keeps_time_axis())
     s.options.context = stored_window(model);
@@ -148,16 +139,11 @@ int seqlm_tool::sample_command(int argc, char** argv) {
   cli.option("beam", "0", "word models: beam search of this width for the most probable continuation",
              examples::Range{0, 1000});
   Settings settings;
-  try {
-    cli.parse(argc, argv);
-    settings = read_settings(cli);
-  } catch (...) {
-    examples::report_error(program);
-    return 2;
-  }
-  try {
-    return run(std::move(settings));
-  } catch (...) {
-    return examples::report_error(program);
-  }
+  return seqlm_tool::read_then_run(
+      program,
+      [&] {
+        cli.parse(argc, argv);
+        settings = read_settings(cli);
+      },
+      [&] { return run(std::move(settings)); });
 }

@@ -8,24 +8,8 @@ set -euo pipefail
 seqlm=$1
 repository=$(cd "$(dirname "$0")/../../.." && pwd)
 data_dir=${SEQLM_DATA_DIR:-$repository/../shared/data}
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-trap 'echo "$0: failed at line $LINENO" >&2' ERR
-expect() {  # expect FILE PATTERN: a fixed string that must be in FILE
-  grep -qF -- "$2" "$1" || { echo "expected '$2' in:"; cat "$1"; exit 1; }
-}
-refuse() {  # refuse STATUS PATTERN ARGS...
-  local status=$1 pattern=$2
-  shift 2
-  set +e
-  "$seqlm" import "$@" 2>"$scratch/err" >/dev/null
-  local got=$?
-  set -e
-  [ "$got" -eq "$status" ] || { echo "import $*: exit $got, expected $status"; cat "$scratch/err"; exit 1; }
-  [ "$(wc -l <"$scratch/err")" -eq 1 ] || { echo "import $*: expected one line"; cat "$scratch/err"; exit 1; }
-  grep -qF -- "$pattern" "$scratch/err" || { echo "import $*: expected '$pattern'"; cat "$scratch/err"; exit 1; }
-  [ ! -e "$scratch/out.safetensors" ] || { echo "import $*: left an output file"; exit 1; }
-}
+source "$(dirname "$0")/common.sh"
+subcommand=import
 
 # Usage errors come first, in every build.
 refuse 2 "give the Keras file" --out "$scratch/out.safetensors"

@@ -5,13 +5,8 @@
 # table, a checkpoint's position, --json; and one clear line for each kind of bad file.
 set -euo pipefail
 seqlm=$1
-here=$(cd "$(dirname "$0")" && pwd)
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-trap 'echo "$0: failed at line $LINENO" >&2' ERR
-expect() {  # expect FILE PATTERN: a fixed string that must be in FILE
-  grep -qF -- "$2" "$1" || { echo "expected '$2' in:"; cat "$1"; exit 1; }
-}
+source "$(dirname "$0")/common.sh"
+subcommand=info
 
 python3 "$here/make_model_file.py" "$scratch/char.safetensors" --tokenizer char
 "$seqlm" info "$scratch/char.safetensors" >"$scratch/out"
@@ -50,8 +45,8 @@ python3 "$here/make_model_file.py" "$scratch/wide.safetensors" --tokenizer wide
 expect "$scratch/out" '  warning: the model reads 6 ids, the tokenizer has 7: they do not belong together'
 
 # --json: one object that python3 reads.
-"$seqlm" info --json "$scratch/run.checkpoint" >"$scratch/out.json"
-python3 - "$scratch/out.json" <<'EOF'
+"$seqlm" info --json "$scratch/run.checkpoint" >"$scratch/described.json"
+python3 - "$scratch/described.json" <<'EOF'
 import json, sys
 info = json.load(open(sys.argv[1]))
 assert info["kind"] == "checkpoint" and info["dtype"] == "F64", info
@@ -64,18 +59,6 @@ assert info["metadata"]["note"] == "line one\nline two", info
 EOF
 
 # Bad files: one line on stderr that names the file and the problem, exit 1; usage errors exit 2.
-refuse() {  # refuse STATUS PATTERN ARGS...
-  local status=$1 pattern=$2
-  shift 2
-  set +e
-  "$seqlm" info "$@" 2>"$scratch/err" >"$scratch/out"
-  local got=$?
-  set -e
-  [ "$got" -eq "$status" ] || { echo "info $*: exit $got, expected $status"; cat "$scratch/err"; exit 1; }
-  [ "$(wc -l <"$scratch/err")" -eq 1 ] || { echo "info $*: expected one line"; cat "$scratch/err"; exit 1; }
-  grep -qF -- "$pattern" "$scratch/err" || { echo "info $*: expected '$pattern'"; cat "$scratch/err"; exit 1; }
-  [ ! -s "$scratch/out" ] || { echo "info $*: printed a partial description"; exit 1; }
-}
 refuse 1 "cannot open \"$scratch/missing.safetensors\": No such file or directory" "$scratch/missing.safetensors"
 refuse 1 "\"$scratch\" is a directory, not a model file" "$scratch"
 printf 'epoch,loss\n0,1\n' >"$scratch/history.csv"

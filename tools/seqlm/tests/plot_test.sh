@@ -6,10 +6,8 @@
 # must not be blank.
 set -euo pipefail
 seqlm=$1
-here=$(cd "$(dirname "$0")" && pwd)
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-trap 'echo "$0: failed at line $LINENO" >&2' ERR
+source "$(dirname "$0")/common.sh"
+subcommand=plot
 
 # What CsvLogger writes: epoch first, then the metrics in name order; nan for a missing value.
 cat >"$scratch/history.csv" <<'EOF'
@@ -38,18 +36,6 @@ python3 "$here/check_svg.py" "$scratch/one.svg" loss=1 --panels 1
 python3 "$here/check_svg.py" "$scratch/history.svg" loss=1 --panels 1
 
 # Bad input: one line on stderr naming the problem, exit 1 (2 for usage), no output file.
-refuse() {  # refuse STATUS PATTERN ARGS...
-  local status=$1 pattern=$2
-  shift 2
-  set +e
-  "$seqlm" plot "$@" 2>"$scratch/err" >/dev/null
-  local got=$?
-  set -e
-  [ "$got" -eq "$status" ] || { echo "plot $*: exit $got, expected $status"; cat "$scratch/err"; exit 1; }
-  [ "$(wc -l <"$scratch/err")" -eq 1 ] || { echo "plot $*: expected one line"; cat "$scratch/err"; exit 1; }
-  grep -q -- "$pattern" "$scratch/err" || { echo "plot $*: expected '$pattern'"; cat "$scratch/err"; exit 1; }
-  [ ! -e "$scratch/out.svg" ] || { echo "plot $*: left an output file"; exit 1; }
-}
 printf 'epoch,loss\n0,1.5\n1,abc\n' >"$scratch/word.csv"
 refuse 1 '"'"$scratch"'/word.csv" line 3, column 2 (loss): "abc" is not a number' "$scratch/word.csv" -o "$scratch/out.svg"
 : >"$scratch/empty.csv"

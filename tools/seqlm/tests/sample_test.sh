@@ -11,34 +11,8 @@ if [ -z "$nietzsche" ] || [ -z "$headlines" ]; then
   echo "skipped: the nietzsche and headlines examples are not built"
   exit 77
 fi
-scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
-trap 'echo "$0: failed at line $LINENO" >&2' ERR
-for _ in $(seq 1 20); do
-  echo "Supposing that Truth is a woman -- what then? Is there not ground for suspecting that all"
-  echo "philosophers, in so far as they have been dogmatists, have failed to understand women."
-done >"$scratch/text.txt"
-
-# fails WHAT COMMAND...: COMMAND must exit non-zero with exactly one line on stderr.
-fails() {
-  local what=$1 status=0
-  shift
-  "$@" >"$scratch/out" 2>"$scratch/err" || status=$?
-  if [ "$status" -eq 0 ]; then
-    echo "expected a failure: $what"
-    exit 1
-  fi
-  if [ "$(wc -l <"$scratch/err")" -ne 1 ]; then
-    echo "expected one line on stderr for $what, got:"
-    cat "$scratch/err"
-    exit 1
-  fi
-  echo "$status" >"$scratch/status"
-}
-# usage_error: the last `fails` exited with 2, the status of a usage error.
-usage_error() {
-  [ "$(cat "$scratch/status")" = 2 ] || { echo "expected exit status 2 (usage), got $(cat "$scratch/status")"; exit 1; }
-}
+source "$(dirname "$0")/common.sh"
+write_english_text "$scratch/text.txt"
 
 # --- A character model that predicts every position: streaming generation. --------------------------
 "$nietzsche" train --data "$scratch/text.txt" --out "$scratch/every.safetensors" --epochs 1 --units 16 \
