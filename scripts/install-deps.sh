@@ -23,6 +23,7 @@ packages=(
   libclang-rt-14-dev  # clang's sanitizer and libFuzzer runtimes (-fsanitize=fuzzer)
   libomp-14-dev     # OpenMP for clang: the sanitize preset builds with clang 14
   doxygen           # the API reference (cmake --build --target docs), built by scripts/test.sh
+  librsvg2-bin      # rsvg-convert: `seqlm plot -o chart.png` renders its SVG with it (tested)
 )
 
 missing=()

@@ -1,7 +1,7 @@
 // seqlm plot HISTORY.csv -o loss.svg: a training history (the CSV of `seqlm train --log-csv`,
 // seqlm's CsvLogger) drawn as an SVG chart, one panel per metric with its val_ twin
-// (plot_svg.hpp draws it). PNG is refused: the SVG opens in any browser, and a PNG converter
-// would be a dependency for little gain.
+// (plot_svg.hpp draws it), or, for an output ending in .png, its rendering by rsvg-convert
+// (chart_file.hpp).
 #include <algorithm>
 #include <cstring>
 #include <iostream>
@@ -10,21 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "chart_file.hpp"
 #include "commands.hpp"
 #include "common/cli.hpp"
 #include "plot_svg.hpp"
 
 namespace {
-
-bool ends_with(const std::string& text, const char* suffix) {
-  const std::size_t n = std::strlen(suffix);
-  if (text.size() < n) return false;
-  for (std::size_t k = 0; k < n; ++k) {
-    const char c = text[text.size() - n + k];
-    if ((c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c) != suffix[k]) return false;
-  }
-  return true;
-}
 
 std::string file_name(const std::string& path) {
   const std::size_t slash = path.find_last_of('/');
@@ -52,7 +43,8 @@ int seqlm_tool::plot_command(int argc, char** argv) {
   examples::CommandLine cli("seqlm plot",
                             "draw a training history (the CSV of train --log-csv) as an SVG chart");
   cli.positional_arguments("HISTORY.csv");
-  cli.option("out", "", "the SVG file to write (also -o); .png is not supported");
+  cli.option("out", "",
+             "the chart to write (also -o): SVG, or PNG for a name ending in .png (needs rsvg-convert)");
   cli.option("metric", "",
              "the metrics to draw, one panel each, separated by commas (default: loss, and accuracy when "
              "present); each panel also draws its val_ twin");
@@ -70,7 +62,7 @@ int seqlm_tool::plot_command(int argc, char** argv) {
                                    ? "give the history CSV to draw (see --help)"
                                    : "give one history CSV, got " + std::to_string(cli.positional().size()));
     }
-    if (!cli.has("out")) throw seqlm::value_error("give the SVG file to write with -o FILE (see --help)");
+    if (!cli.has("out")) throw seqlm::value_error("give the chart file to write with -o FILE (see --help)");
   } catch (const std::exception& e) {
     std::cerr << "seqlm plot: " << seqlm::utf8::printable(e.what()) << "\n";
     return 2;
@@ -78,19 +70,13 @@ int seqlm_tool::plot_command(int argc, char** argv) {
   try {
     const std::string& csv = cli.positional().front();
     const std::string& out = cli.text("out");
-    if (ends_with(out, ".png")) {
-      throw seqlm::value_error(
-          "-o \"" + out +
-          "\": PNG output is not supported, seqlm plot writes SVG (any browser shows it; "
-          "rsvg-convert or inkscape turn it into a PNG)");
-    }
     seqlm_tool::PlotOptions options;
     options.title = cli.has("title") ? cli.text("title") : file_name(csv);
     if (cli.has("metric")) options.metrics = split_list(cli.text("metric"));
     const seqlm_tool::HistoryTable history = seqlm_tool::read_history_csv(csv);
     const std::string svg = seqlm_tool::history_svg(history, options);
     try {
-      seqlm::write_file_atomically(out, svg);
+      seqlm_tool::write_chart(out, svg);
     } catch (const seqlm::file_error& e) {
       throw seqlm::file_error(std::string("-o: ") + e.what());
     }

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "chart_file.hpp"
 #include "commands.hpp"
 #include "plot_svg.hpp"
 
@@ -54,7 +55,7 @@ class PlotEveryEpoch final : public seqlm::Callback<float> {
   }
   void on_epoch_end(seqlm::Index, const seqlm::Logs&, seqlm::TrainingContext<float>& context) override {
     if (!context.writes_files || context.state == nullptr) return;
-    seqlm::write_file_atomically(
+    seqlm_tool::write_chart(
         path_, seqlm_tool::history_svg(seqlm_tool::history_table(context.state->history), options_));
   }
 
@@ -114,7 +115,7 @@ int run(int argc, char** argv) {
   cli.option("threads", "1", "data-parallel threads", Range{1, examples::max_threads});
   cli.option("seed", "0", "initialisation, dropout and shuffling", Range{0, 4294967295LL});
   cli.option("history", "", "the history CSV (default: the model file's name + .history.csv)");
-  cli.option("plot", "", "redraw the loss chart (SVG) here after every epoch");
+  cli.option("plot", "", "redraw the loss chart here after every epoch (SVG, or PNG for a .png name)");
   cli.option("checkpoint", "", "write a resumable checkpoint here after every epoch");
   cli.option("resume", "", "continue from this checkpoint (same text and options)");
   cli.flag("quiet", "no progress bar");
@@ -176,6 +177,7 @@ int run(int argc, char** argv) {
   examples::check_output_file(cli, "out");
   examples::check_output_file(cli, "checkpoint");
   examples::check_output_file(cli, "plot");
+  seqlm_tool::check_chart_path(cli.text("plot"), "--plot");
   examples::check_output_file(history_path, "--history");
   if (cli.has("resume")) examples::check_data_file(options.resume, "resume");
 

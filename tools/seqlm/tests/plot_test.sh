@@ -2,8 +2,8 @@
 # seqlm plot: history CSVs the test writes itself drawn as SVG (checked with python3's XML
 # parser: series, point counts, axis labels, increasing ticks), a single epoch, gaps for
 # missing values, --metric and --title; bad CSVs and options refused with one line and no
-# output file. When Debian's chromium is installed the chart is also rendered to a PNG that
-# must not be blank.
+# output file; -o chart.png through rsvg-convert (and one clear line without it). When Debian's
+# chromium is installed the SVG is also rendered by a browser to a PNG that must not be blank.
 set -euo pipefail
 seqlm=$1
 source "$(dirname "$0")/common.sh"
@@ -49,12 +49,24 @@ refuse 1 "line 2: 3 cells, the header has 2" "$scratch/ragged.csv" -o "$scratch/
 refuse 1 "No such file" "$scratch/missing.csv" -o "$scratch/out.svg"
 refuse 1 "is a directory" "$scratch" -o "$scratch/out.svg"
 refuse 1 'no metric "perplexity"' "$scratch/history.csv" -o "$scratch/out.svg" --metric perplexity
-refuse 1 "PNG output is not supported" "$scratch/history.csv" -o "$scratch/out.png"
-refuse 2 "give the SVG file" "$scratch/history.csv"
+refuse 2 "give the chart file" "$scratch/history.csv"
 refuse 2 "give the history CSV" -o "$scratch/out.svg"
 refuse 2 "unknown option --colour" "$scratch/history.csv" -o "$scratch/out.svg" --colour red
 refuse 1 "cannot create" "$scratch/history.csv" -o "$scratch/no/such/dir/out.svg"
-[ ! -e "$scratch/out.png" ] || { echo "a PNG was written"; exit 1; }
+
+# A PNG is rsvg-convert's rendering of the chart; without the converter, one line and no file.
+status=0
+env PATH=/nonexistent "$seqlm" plot "$scratch/history.csv" -o "$scratch/out.png" >/dev/null 2>"$scratch/err" ||
+  status=$?
+[ "$status" -eq 1 ] && [ "$(wc -l <"$scratch/err")" -eq 1 ] || { echo "PNG without rsvg-convert: exit $status"; cat "$scratch/err"; exit 1; }
+expect "$scratch/err" "a PNG chart needs rsvg-convert (Debian: librsvg2-bin)"
+[ ! -e "$scratch/out.png" ] || { echo "a PNG was written without rsvg-convert"; exit 1; }
+if command -v rsvg-convert >/dev/null; then
+  "$seqlm" plot "$scratch/history.csv" -o "$scratch/chart.PNG"
+  python3 "$here/check_png.py" "$scratch/chart.PNG" 0.01
+else
+  echo "skipped the PNG rendering: rsvg-convert is not installed (Debian: librsvg2-bin)"
+fi
 
 # A browser's rendering of the chart is not blank.
 if [ -x /usr/bin/chromium ]; then

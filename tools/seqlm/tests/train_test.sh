@@ -4,6 +4,7 @@
 # written. Usage: train_test.sh path/to/seqlm
 set -euo pipefail
 seqlm=$1
+here=$(cd "$(dirname "$0")" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -25,6 +26,20 @@ python3 -c "import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])" loss.s
 "$seqlm" train --data tiny.txt --model lstm:16x2 --context 12 --streams 4 --epochs 3 \
   --resume run.checkpoint --out resumed.safetensors --quiet > out.txt
 grep -q "trained 3 epoch(s)" out.txt || fail "resume did not continue to epoch 3: $(cat out.txt)"
+
+# --plot loss.png: rendered by rsvg-convert after every epoch; without the converter the run is
+# refused before it starts.
+if command -v rsvg-convert >/dev/null; then
+  "$seqlm" train --data tiny.txt --model gru:8 --context 12 --streams 4 --epochs 1 --plot loss.png \
+    --out png.safetensors --quiet > /dev/null
+  python3 "$here/check_png.py" loss.png 0.01 || fail "--plot loss.png"
+fi
+status=0
+env PATH=/nonexistent "$seqlm" train --data tiny.txt --epochs 1 --plot bad.png --out bad.safetensors \
+  >/dev/null 2>err.txt || status=$?
+[ "$status" -eq 1 ] && [ "$(wc -l < err.txt)" -eq 1 ] && grep -q -- "--plot: a PNG chart needs rsvg-convert" err.txt ||
+  fail "--plot bad.png without rsvg-convert: exit $status, $(cat err.txt)"
+[ ! -e bad.safetensors ] && [ ! -e bad.png ] || fail "--plot bad.png without rsvg-convert wrote a file"
 
 # Word level, the windows recipe, two data files.
 "$seqlm" train --data tiny.txt tiny.txt --level word --recipe windows --model gru:8 --context 5 \
