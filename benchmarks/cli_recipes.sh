@@ -11,6 +11,14 @@
 # --learning-rate 0.01 --dropout 0 --clip 0). Each regime trains for 2 and for 10 minutes
 # (separate runs: the default recipe's cosine decay spans its budget). Run it on an idle
 # machine: the budgets are wall time. Writes OUTDIR/results.txt and every run's files.
+# The tables of docs/cli.md, with the data mirror in ../shared/data:
+#   nietzsche:  benchmarks/cli_recipes.sh build/release/tools/seqlm ../shared/data/nietzsche/nietzsche.txt OUT
+#   poems:      ... ../shared/data/poems/poemas-10k-llama3.1.txt OUT 2 --recipe windows --model gru:128x2
+#               --context 60 --window-step 3 --batch-size 128 --learning-rate 0.001 --dropout 0 --clip 0
+#   machado:    ... ../shared/data/machado/machado.txt OUT 2 --recipe windows
+#               --config benchmarks/machado_tutorial.json --context 128 --window-step 1 --targets every
+#               --batch-size 32 --optimizer Nadam --learning-rate 0.001 --dropout 0 --clip 0
+# (give --config an absolute path: the script runs in OUTDIR).
 set -euo pipefail
 seqlm=$(realpath "$1")
 corpus=$(realpath "$2")
