@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+namespace atomic_file_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -284,3 +286,5 @@ TEST_CASE("append_line appends whole lines and refuses embedded newlines") {
   CHECK_THROWS_WITH_AS(append_line(scratch.path + "/missing/log.txt", "x"), doctest::Contains("cannot open"),
                        file_error);
 }
+
+}  // namespace atomic_file_tests

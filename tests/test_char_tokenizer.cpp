@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+namespace char_tokenizer_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -189,3 +191,5 @@ TEST_CASE("load validates everything and names the file") {
   std::remove(path.c_str());
   CHECK_THROWS_AS(CharTokenizer::load("/nonexistent/vocab.json"), file_error);
 }
+
+}  // namespace char_tokenizer_tests

@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+namespace checkpoint_resume_tests {
+
 using namespace seqlm;
 namespace st = seqlm::safetensors;
 
@@ -594,3 +596,5 @@ TEST_CASE("fit refuses callback states it cannot place and a checkpoint writer t
                          value_error);
   }
 }
+
+}  // namespace checkpoint_resume_tests

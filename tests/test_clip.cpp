@@ -7,6 +7,8 @@
 #include <seqlm/optim/clip.hpp>
 #include <string>
 
+namespace clip_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -155,3 +157,5 @@ TEST_CASE("bad thresholds and malformed parameter lists are rejected") {
   missing[1].gradient = nullptr;
   CHECK_THROWS_AS(check_finite(missing), value_error);
 }
+
+}  // namespace clip_tests

@@ -10,6 +10,8 @@
 #include "golden.hpp"
 #include "gradcheck.hpp"
 
+namespace conv1d_tests {
+
 using namespace seqlm;
 using seqlm::testing::random_matrix;
 
@@ -286,3 +288,5 @@ TEST_CASE("Conv1D rejects bad input with messages naming the layer") {
     check_error_names(e.what(), "Conv1D step: state");
   }
 }
+
+}  // namespace conv1d_tests

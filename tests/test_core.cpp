@@ -7,6 +7,8 @@
 #include <seqlm/seqlm.hpp>
 #include <vector>
 
+namespace core_tests {
+
 using namespace seqlm;
 
 TEST_CASE("Rng is deterministic, restorable and unbiased enough") {
@@ -245,3 +247,5 @@ TEST_CASE("shape helpers report where and what") {
     CHECK(std::string(e.what()).find("Embedding: token id 5 at step 1, sequence 0") != std::string::npos);
   }
 }
+
+}  // namespace core_tests

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+namespace csv_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -124,3 +126,5 @@ TEST_CASE("read_csv_column picks a named column and checks every row") {
         "CSV \"seqlm_test_csv_column.csv\" line 3: row has 3 fields, the header has 2");
   CHECK(column_error("a,b\n1\n", "a").find("line 2: row has 1 fields") != std::string::npos);
 }
+
+}  // namespace csv_tests

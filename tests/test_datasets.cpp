@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+namespace datasets_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -387,3 +389,5 @@ TEST_CASE("length buckets cover every line once with little padding") {
   CHECK(all == all_indices(50));
   CHECK(padded_steps - real_steps <= 7 * 13 / 2);  // sorted by length: only bucket edges pad
 }
+
+}  // namespace datasets_tests

@@ -9,6 +9,8 @@
 #include "gradcheck.hpp"
 #include "test_helpers.hpp"
 
+namespace dense_tests {
+
 using namespace seqlm;
 using testing::random_matrix;
 
@@ -183,3 +185,5 @@ TEST_CASE("Dense reports bad input naming the layer") {
                                  "Dense step: output overlaps the input");
   CHECK_NOTHROW(layer.step(both.leftCols(2), out));
 }
+
+}  // namespace dense_tests

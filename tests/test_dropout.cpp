@@ -9,6 +9,8 @@
 
 #include "gradcheck.hpp"
 
+namespace dropout_tests {
+
 using namespace seqlm;
 using seqlm::testing::random_matrix;
 
@@ -134,3 +136,5 @@ TEST_CASE("Dropout rejects bad input with messages naming the layer") {
     CHECK(std::string(e.what()).find("Dropout: d_output has shape 3x2, expected 2x3") != std::string::npos);
   }
 }
+
+}  // namespace dropout_tests

@@ -8,6 +8,8 @@
 
 #include "gradcheck.hpp"
 
+namespace embedding_tests {
+
 using namespace seqlm;
 using seqlm::testing::random_matrix;
 
@@ -126,3 +128,5 @@ TEST_CASE("Embedding rejects bad input with messages naming the layer") {
   Matrix<float> wrong_out(2, 2);
   CHECK_THROWS_AS(layer.step(ids.data(), 2, wrong_out), shape_error);
 }
+
+}  // namespace embedding_tests

@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+namespace fit_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -560,3 +562,5 @@ TEST_CASE("fit rejects bad options and impossible resume positions") {
   CHECK(history.empty());
   CHECK(optimizer.iterations() == 0);
 }
+
+}  // namespace fit_tests

@@ -7,6 +7,8 @@
 #include <seqlm/model/generate.hpp>
 #include <vector>
 
+namespace generate_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -215,3 +217,5 @@ TEST_CASE("prompt policies and bad inputs") {
   Sequential<float> empty_model(InputSpec::token_ids(3));
   CHECK_THROWS_AS(generate(empty_model, {1}, sampling(2), rng), value_error);
 }
+
+}  // namespace generate_tests

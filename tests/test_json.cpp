@@ -5,6 +5,8 @@
 #include <seqlm/io/json.hpp>
 #include <string>
 
+namespace json_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -313,3 +315,5 @@ TEST_CASE("check_type_and_version names the field that is wrong") {
         }) == "field \"version\" holds unsupported version 2, expected 1");
   CHECK_NOTHROW(json::check_type_and_version(json::parse(R"({"type":"b","version":1,"x":0})"), "b", 1));
 }
+
+}  // namespace json_tests

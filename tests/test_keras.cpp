@@ -15,6 +15,8 @@
 
 #include "test_helpers.hpp"
 
+namespace keras_tests {
+
 using namespace seqlm;
 using seqlm::testing::check_throws_with;
 
@@ -538,3 +540,5 @@ TEST_CASE("an imported model goes into a seqlm model file with its vocabulary an
   CHECK(loaded.metadata.at("window") == "40");
   CHECK(loaded.training_config.get_string("optimizer") == "RMSprop");
 }
+
+}  // namespace keras_tests

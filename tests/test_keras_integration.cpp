@@ -22,6 +22,8 @@
 
 #include "golden.hpp"
 
+namespace keras_integration_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -356,3 +358,5 @@ TEST_CASE("the imported models are exported again for the h5py layout check") {
     keras::save(imported.model, std::string(directory) + "/" + name, options);
   }
 }
+
+}  // namespace keras_integration_tests

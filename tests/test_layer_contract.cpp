@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+namespace layer_contract_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -229,3 +231,5 @@ TEST_CASE("layer_cast gives the concrete layer and its mutable weights") {
   CHECK(layer->traits().columnwise);
   CHECK_FALSE(layer->traits().reads_tokens);
 }
+
+}  // namespace layer_contract_tests

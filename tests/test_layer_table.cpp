@@ -9,6 +9,8 @@
 
 #include "tutorial_stacks.hpp"
 
+namespace layer_table_tests {
+
 using namespace seqlm;
 using namespace seqlm::test;
 
@@ -267,3 +269,5 @@ TEST_CASE("a layer class of the user's own works in a model and joins the layer 
   CHECK_THROWS_AS(sequential_from_architecture<double>(architecture), file_error);
   CHECK_THROWS_AS(architecture_of(model), value_error);
 }
+
+}  // namespace layer_table_tests

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+namespace limits_tests {
+
 using namespace seqlm;
 namespace st = seqlm::safetensors;
 
@@ -391,3 +393,5 @@ TEST_CASE("a CSV field longer than max_field_bytes or a record of more than max_
       },
       {file.path, "line 1: a field is longer than the limit of 1048576 bytes"});
 }
+
+}  // namespace limits_tests

@@ -12,6 +12,8 @@
 #include "gradcheck.hpp"
 #include "test_helpers.hpp"
 
+namespace loss_tests {
+
 using namespace seqlm;
 using testing::random_matrix;
 
@@ -327,3 +329,5 @@ TEST_CASE("loss and softmax report bad input") {
   check_throws_with<value_error>([&] { temperature_probabilities(infinite, 1.0, probs); },
                                  "largest logit is inf");
 }
+
+}  // namespace loss_tests

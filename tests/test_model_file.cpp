@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+namespace model_file_tests {
+
 using namespace seqlm;
 namespace st = seqlm::safetensors;
 
@@ -596,3 +598,5 @@ TEST_CASE("fuzz: truncations and flipped bytes of a model file are always a seql
   write_file_atomically(file.path, bytes);
   CHECK(load_model<float>(file.path).test_vectors_checked);
 }
+
+}  // namespace model_file_tests

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+namespace ngram_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -512,3 +514,5 @@ TEST_CASE("the greetings tutorial: whitespace vocabulary, bigram model, online l
   file.write("{");
   CHECK_THROWS_AS(WhitespaceVocabulary::load(file.path), file_error);
 }
+
+}  // namespace ngram_tests

@@ -14,6 +14,8 @@
 #include <type_traits>
 #include <vector>
 
+namespace optimizers_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -822,3 +824,5 @@ TEST_CASE("PyTorch agrees where the formulas coincide") {
   auto sgd = make_optimizer<double>("SGD", {{"learning_rate", 0.1}, {"momentum", 0.9}, {"nesterov", 1}});
   check(run(*sgd), 0.36178939999999998, -0.38048320000000002, 0.79753209999999997);
 }
+
+}  // namespace optimizers_tests

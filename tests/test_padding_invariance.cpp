@@ -6,6 +6,8 @@
 #include <seqlm/seqlm.hpp>
 #include <vector>
 
+namespace padding_invariance_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -72,3 +74,5 @@ TEST_CASE("padding and batch composition never change the loss or the gradients"
     }
   }
 }
+
+}  // namespace padding_invariance_tests

@@ -3,6 +3,8 @@
 
 #include <seqlm/seqlm.hpp>
 
+namespace parameter_counts_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -52,3 +54,5 @@ TEST_CASE("Headlines: Embedding(3582,10) + LSTM(100) + Dropout(0.1) + Dense(3582
   Dense<float> dense(100, 3582);
   CHECK(total_parameters(embedding, lstm, dropout, dense) == 442002);
 }
+
+}  // namespace parameter_counts_tests

@@ -11,6 +11,8 @@
 
 #include "../tools/seqlm/plot_svg.hpp"
 
+namespace plot_svg_tests {
+
 using namespace seqlm_tool;
 
 namespace {
@@ -159,3 +161,5 @@ TEST_CASE("an unknown metric is refused, naming the columns") {
   CHECK_THROWS_WITH_AS(history_svg(table, options),
                        "the history has no metric \"perplexity\" (its columns: loss)", seqlm::value_error);
 }
+
+}  // namespace plot_svg_tests

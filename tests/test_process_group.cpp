@@ -23,6 +23,8 @@
 #include <type_traits>
 #include <vector>
 
+namespace process_group_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -297,3 +299,5 @@ TEST_CASE("Only rank 0 writes the CSV log and the checkpoints; every rank keeps 
   CHECK(rows[0] == rows[1]);
   remove_files();
 }
+
+}  // namespace process_group_tests

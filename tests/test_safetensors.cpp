@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+namespace safetensors_tests {
+
 using namespace seqlm;
 namespace st = seqlm::safetensors;
 
@@ -337,3 +339,5 @@ TEST_CASE("fuzz: every truncation and every flipped header byte is rejected, nev
     }
   }
 }
+
+}  // namespace safetensors_tests

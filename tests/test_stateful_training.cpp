@@ -13,6 +13,8 @@
 #include <sstream>
 #include <vector>
 
+namespace stateful_training_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -263,3 +265,5 @@ TEST_CASE("Stateful fit refuses shuffling, partial batches, validation_split and
       fit(model, optimizer, data, options, static_cast<const StreamDataset*>(nullptr), &state),
       doctest::Contains("resumes only at the start of an epoch"), value_error);
 }
+
+}  // namespace stateful_training_tests

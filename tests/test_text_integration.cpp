@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+namespace text_integration_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -93,3 +95,5 @@ TEST_CASE("NYT headlines (March 2018): 1,250 headlines, 3,581 words") {
     longest = std::max(longest, sequence.size());
   CHECK(longest == 18);
 }
+
+}  // namespace text_integration_tests

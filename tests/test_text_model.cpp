@@ -14,6 +14,8 @@
 
 #include "test_helpers.hpp"
 
+namespace text_model_tests {
+
 using namespace seqlm;
 using seqlm::testing::check_throws_with;
 
@@ -422,3 +424,5 @@ TEST_CASE("a word model's short prompt is padded at the front to fill the window
   CHECK(generate_text(m, "the lazy", options) ==
         (expected.tokens.empty() ? "" : " " + m.decode(expected.tokens)));
 }
+
+}  // namespace text_model_tests

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+namespace token_file_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -143,3 +145,5 @@ TEST_CASE("corrupt, truncated or foreign token files are file errors naming the 
 
   CHECK_THROWS_WITH_AS(open_token_file("/tmp"), doctest::Contains("token file"), file_error);
 }
+
+}  // namespace token_file_tests

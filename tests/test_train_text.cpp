@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+namespace train_text_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -194,3 +196,5 @@ TEST_CASE("train_text refuses options that cannot train") {
   options = small_options();
   CHECK_THROWS_AS(train_text("caf\xC3", options), text_error);  // invalid UTF-8
 }
+
+}  // namespace train_text_tests

@@ -23,6 +23,8 @@
 #include <thread>
 #include <vector>
 
+namespace train_utils_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -600,3 +602,5 @@ TEST_CASE("A run without a fixed number of epochs shows the epoch without a tota
   s.epochs = 5;
   CHECK(format_progress_line(s) == "epoch 3/5 - batch 0/40 (0%) - ETA ? - 0 tok/s");
 }
+
+}  // namespace train_utils_tests

@@ -6,6 +6,8 @@
 #include <seqlm/io/utf8.hpp>
 #include <string>
 
+namespace utf8_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -193,3 +195,5 @@ TEST_CASE("read_text_file reads bytes and names the path on failure") {
                        file_error);
   CHECK_THROWS_AS(read_text_file("/"), file_error);  // a directory cannot be read
 }
+
+}  // namespace utf8_tests

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+namespace word_tokenizer_tests {
+
 using namespace seqlm;
 
 namespace {
@@ -167,3 +169,5 @@ TEST_CASE("save/load and JSON round trips; load validates") {
         "missing");
   std::remove(path.c_str());
 }
+
+}  // namespace word_tokenizer_tests
